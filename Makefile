@@ -1,0 +1,54 @@
+# Fleet Portal. `make run` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format deploy-check install migrate messages clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+.env: install
+	$(BIN)/python scripts/dev_env.py
+
+migrate: install
+	$(BIN)/python scripts/dev_env.py
+	$(BIN)/python manage.py migrate --no-input -v 0
+
+run: migrate
+	@echo
+	@echo "  Fleet Portal: http://127.0.0.1:8000  (Ctrl-C stops web, worker and beat)"
+	@echo
+	$(BIN)/honcho -f Procfile.dev start
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# `check --deploy` with production settings and throwaway values made up on the spot.
+deploy-check: install
+	SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	FIELD_ENCRYPTION_KEYS="$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+	ALLOWED_HOSTS=portal.example.com DEBUG=False \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING --settings=fleetportal.settings.production
+
+# Extract strings (needs GNU gettext's xgettext), fill in scripts/translations.py's Chinese and
+# compile the .mo with polib. The .mo is committed, so a fresh machine needs no gettext at all.
+messages: install
+	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --ignore=.venv --ignore=var --ignore=sandbox --ignore=staticfiles
+	$(BIN)/python scripts/translations.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,118 @@
+"""Fixtures every app's tests share: the three personas and a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from accounts.tests.factories import UserFactory
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def owner(db):
+    """A verified user who owns things."""
+    return UserFactory(email="owner@example.com", password=PASSWORD)
+
+
+@pytest.fixture
+def other_user(db):
+    """A verified user who must never see the owner's things."""
+    return UserFactory(email="other@example.com", password=PASSWORD)
+
+
+@pytest.fixture
+def staff(db):
+    """A verified staff user (admin and staff pages)."""
+    return UserFactory(email="staff@example.com", password=PASSWORD, is_staff=True)
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def celery_worker_thread(transactional_db):
+    """A real Celery worker consuming from the configured broker (filesystem or Redis)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from fleetportal.celery import app
+
+    # No result backend is configured, so the built-in ping check cannot run.
+    from django.db import connections
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker
+    # Celery's Django fix-up closes connections underneath Django when the worker stops; drop
+    # them so the next test opens fresh ones.
+    connections.close_all()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """allauth's rate limits live in the cache: each test starts with none spent."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+# --- Browser tests: Playwright driving Debian's Chromium -------------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "test-artifacts"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium); browser tests skipped")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # still synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            # Without these Chromium keeps reaching for Google's hosts, which this network
+            # refuses.
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, request):
+    """A fresh browser context; a screenshot is kept under test-artifacts/ when the test fails."""
+    context = chromium.new_context(locale="en-US")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()

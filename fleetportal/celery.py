@@ -1,0 +1,14 @@
+"""The Celery application: worker and beat both start from here."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetportal.settings.development")
+
+app = Celery("fleetportal")
+# Every CELERY_* Django setting configures the app (see settings/base.py).
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,23 @@
+"""Tests: hermetic (no `.env`), fast hashing, in-memory email."""
+
+from __future__ import annotations
+
+from fleetportal.settings.base import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-not-for-any-deployment-0123456789"
+# A throwaway Fernet key for tests only; production refuses to start without its own ring.
+FIELD_ENCRYPTION_KEYS = ["dGVzdC1vbmx5LWZlcm5ldC1rZXktbm90LXNlY3JldCE="]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+
+if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
+    import tempfile
+    from pathlib import Path
+
+    # Each test run gets its own queue folder, so a running `make run` is never disturbed.
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(  # noqa: F405
+        Path(tempfile.mkdtemp(prefix="fleetportal-test-broker-"))
+    )
