@@ -1,0 +1,538 @@
+"""A thin Fleet API client: one method per endpoint, the envelope unwrapped, typed errors.
+
+Tesla docs: https://developer.tesla.com/docs/fleet-api (spec section 4). The bearer token
+only ever goes to a URL under a base URL in `allowed_base_urls`; a 421 "wrong region" may
+move the client to another allowlisted base URL once, never anywhere else (spec 4.3).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import requests
+
+from .errors import TeslaError, TransientError
+from .http import make_session, parse_retry_after
+from .regions import normalise_base_url
+
+__all__ = [
+    "BaseURLNotAllowed",
+    "DeviceError",
+    "FleetClient",
+    "FleetError",
+    "MissingScopes",
+    "NotFound",
+    "NotRegisteredInRegion",
+    "RateLimited",
+    "ServerError",
+    "TransportError",
+    "Unauthorized",
+    "UserRegion",
+    "VehiclePage",
+    "VehicleUnavailable",
+    "WrongRegion",
+    "error_for_response",
+]
+
+logger = logging.getLogger(__name__)
+
+JSONObject = dict[str, Any]
+
+# Stop following pagination after this many pages: a guard against a server that loops.
+MAX_PAGES = 1000
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+class FleetError(TeslaError):
+    """A Fleet API call failed; `transient` says whether retrying later may help."""
+
+
+class Unauthorized(FleetError):
+    """401: token expired or revoked, unknown user, mobile access disabled (spec 4.3)."""
+
+
+class MissingScopes(FleetError):
+    """403: "Unauthorized missing scopes", location not granted, account disabled (spec 4.3)."""
+
+
+class NotFound(FleetError):
+    """404: no such vehicle for this user."""
+
+
+class VehicleUnavailable(FleetError, TransientError):
+    """The car is offline or asleep: 408, or 500/503 with that text (spec 4.4)."""
+
+
+class NotRegisteredInRegion(FleetError):
+    """412: the partner account is not registered in this region -- fix config, never retry."""
+
+
+class WrongRegion(FleetError):
+    """421 that could not be followed: second 421, or a base URL outside the allowlist."""
+
+    def __init__(self, message: str, *, suggested_base_url: str | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.suggested_base_url = suggested_base_url
+
+
+class RateLimited(FleetError, TransientError):
+    """429: wait `retry_after` seconds (spec 4.5); `ratelimit` holds the RateLimit-* headers."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        ratelimit: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+        self.ratelimit: dict[str, str] = dict(ratelimit or {})
+        self.ratelimit_limit = self._header_int("limit")
+        self.ratelimit_remaining = self._header_int("remaining")
+        self.ratelimit_reset = self._header_int("reset")
+
+    def _header_int(self, suffix: str) -> int | None:
+        # Tesla's FAQ names `RateLimit-*-Limit` etc.; observed headers are `ratelimit-limit`
+        # (spec 4.5). Prefer the plain name, else the first `ratelimit-<x>-<suffix>`.
+        names = [f"ratelimit-{suffix}"] + sorted(
+            name for name in self.ratelimit if name.endswith(f"-{suffix}")
+        )
+        for name in names:
+            try:
+                return int(self.ratelimit[name])
+            except (KeyError, ValueError):
+                continue
+        return None
+
+
+class ServerError(FleetError, TransientError):
+    """5xx other than "vehicle unavailable" and 540: Tesla-side trouble."""
+
+
+class DeviceError(FleetError):
+    """540: the vehicle answered with an error; may need a reboot, OTA update or service.
+
+    Permanent for the call: retrying soon hits the same car in the same state.
+    """
+
+
+class TransportError(FleetError, TransientError):
+    """Timeout, connection failure, or a body that is not Tesla's JSON envelope."""
+
+
+class BaseURLNotAllowed(FleetError):
+    """Refused before sending: the URL is not under an allowlisted base URL."""
+
+
+# --- typed results -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserRegion:
+    region: str
+    fleet_api_base_url: str
+
+
+@dataclass(frozen=True)
+class VehiclePage:
+    vehicles: list[JSONObject]
+    count: int | None
+    pagination: JSONObject | None
+
+
+# --- client ------------------------------------------------------------------------------
+
+
+class FleetClient:
+    """Fleet API calls for one bearer token (a user's third-party token or a partner token)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str,
+        *,
+        allowed_base_urls: frozenset[str],
+        session: requests.Session | None = None,
+    ) -> None:
+        self._allowed = frozenset(normalise_base_url(url) for url in allowed_base_urls)
+        self.base_url = normalise_base_url(base_url)
+        if self.base_url not in self._allowed:
+            raise BaseURLNotAllowed(f"Fleet API base URL {self.base_url} is not allowlisted")
+        self._access_token = access_token
+        self._session = session or make_session()
+
+    def __repr__(self) -> str:
+        return f"<FleetClient {self.base_url}>"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> FleetClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- users --
+
+    def user_region(self) -> UserRegion:
+        """The user's region and Fleet API base URL; https://developer.tesla.com/docs/fleet-api/endpoints/user-endpoints#region"""
+        body = self._call("GET", "/api/1/users/region")
+        return UserRegion(
+            region=str(body.get("region", "")),
+            fleet_api_base_url=normalise_base_url(str(body.get("fleet_api_base_url", ""))),
+        )
+
+    def me(self) -> JSONObject:
+        """The user's account summary; https://developer.tesla.com/docs/fleet-api/endpoints/user-endpoints#me"""
+        return self._call("GET", "/api/1/users/me")
+
+    # -- vehicles --
+
+    def vehicles(self, per_page: int = 100) -> list[JSONObject]:
+        """Every vehicle on the account, all pages; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#list"""
+        vehicles: list[JSONObject] = []
+        page = 1
+        for _ in range(MAX_PAGES):
+            result = self.vehicles_page(page, per_page)
+            vehicles.extend(result.vehicles)
+            next_page = _next_page(result, page=page, per_page=per_page, seen=len(vehicles))
+            if next_page is None:
+                return vehicles
+            page = next_page
+        raise TransportError(f"vehicle list did not end after {MAX_PAGES} pages")
+
+    def vehicles_page(self, page: int, per_page: int) -> VehiclePage:
+        """One page of the vehicle list; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#list"""
+        envelope = self._envelope("GET", "/api/1/vehicles", {"page": page, "per_page": per_page})
+        vehicles = envelope["response"] or []
+        if not isinstance(vehicles, list):
+            raise TransportError("vehicle list response is not a list")
+        pagination = envelope.get("pagination")
+        return VehiclePage(
+            vehicles=vehicles,
+            count=_int_or_none(envelope.get("count")),
+            pagination=pagination if isinstance(pagination, dict) else None,
+        )
+
+    def vehicle(self, tag: str | int) -> JSONObject:
+        """One vehicle by id or VIN; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#vehicle"""
+        return self._call("GET", f"/api/1/vehicles/{_tag(tag)}")
+
+    def vehicle_data(self, tag: str | int, endpoints: Iterable[str] | None = None) -> JSONObject:
+        """Live data from the car (billed); https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#vehicle-data"""
+        params = None
+        if isinstance(endpoints, str):
+            endpoints = [endpoints]
+        if endpoints:
+            # ";"-joined and sent percent-encoded (%3B): Go servers drop query keys that
+            # contain a raw ";" since Go 1.17, and %3B decodes to the same value.
+            params = {"endpoints": ";".join(endpoints)}
+        return self._call("GET", f"/api/1/vehicles/{_tag(tag)}/vehicle_data", params)
+
+    def wake_up(self, tag: str | int) -> JSONObject:
+        """Ask the car to wake (billed as a wake); https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#wake-up"""
+        return self._call("POST", f"/api/1/vehicles/{_tag(tag)}/wake_up")
+
+    def fleet_status(self, vins: Iterable[str]) -> JSONObject:
+        """Key pairing, firmware and telemetry version per VIN; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-status"""
+        return self._call("POST", "/api/1/vehicles/fleet_status", body={"vins": list(vins)})
+
+    def fleet_telemetry_config_jws(self, vins: Iterable[str], token: str) -> JSONObject:
+        """Push a Tesla.SS256-signed telemetry config; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-telemetry-config-jws"""
+        body = {"vins": list(vins), "token": token}
+        return self._call("POST", "/api/1/vehicles/fleet_telemetry_config_jws", body=body)
+
+    def fleet_telemetry_config(self, tag: str | int) -> JSONObject:
+        """The car's telemetry config and sync state; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-telemetry-config-get"""
+        return self._call("GET", f"/api/1/vehicles/{_tag(tag)}/fleet_telemetry_config")
+
+    def fleet_telemetry_config_delete(self, tag: str | int) -> JSONObject:
+        """Remove the car's telemetry config; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-telemetry-config-delete"""
+        return self._call("DELETE", f"/api/1/vehicles/{_tag(tag)}/fleet_telemetry_config")
+
+    def fleet_telemetry_errors(self, tag: str | int) -> list[JSONObject]:
+        """Errors the car reported about its config; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-telemetry-errors"""
+        body = self._call("GET", f"/api/1/vehicles/{_tag(tag)}/fleet_telemetry_errors")
+        return _error_list(body)
+
+    # -- partner (partner token) --
+
+    def partner_register(self, domain: str) -> JSONObject:
+        """Register the app's domain and key in this region; https://developer.tesla.com/docs/fleet-api/endpoints/partner-endpoints#register"""
+        # Lower-case host without scheme (spec 3.2); once per region served.
+        return self._call("POST", "/api/1/partner_accounts", body={"domain": domain.lower()})
+
+    def partner_public_key(self, domain: str) -> JSONObject:
+        """The public key Tesla holds for the domain; https://developer.tesla.com/docs/fleet-api/endpoints/partner-endpoints#public-key"""
+        params = {"domain": domain.lower()}
+        return self._call("GET", "/api/1/partner_accounts/public_key", params)
+
+    def partner_fleet_telemetry_errors(self, domain: str | None = None) -> Any:
+        """Recent telemetry errors across the fleet; https://developer.tesla.com/docs/fleet-api/endpoints/partner-endpoints#fleet-telemetry-errors"""
+        # Response shape and whether `domain` is required are UNKNOWN (spec 3.3, 8.8): the
+        # unwrapped value is returned as Tesla sent it.
+        params = {"domain": domain.lower()} if domain else None
+        return self._call("GET", "/api/1/partner_accounts/fleet_telemetry_errors", params)
+
+    # -- health --
+
+    def status(self) -> str:
+        """API health, plain "ok", needs no token; https://developer.tesla.com/docs/fleet-api"""
+        response = self._send("GET", "/status", authenticated=False)
+        if not 200 <= response.status_code < 300:
+            raise error_for_response(response, "GET /status")
+        return response.text.strip().strip('"')
+
+    # -- plumbing --
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        body: JSONObject | None = None,
+    ) -> Any:
+        return self._envelope(method, path, params, body=body)["response"]
+
+    def _envelope(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        body: JSONObject | None = None,
+    ) -> JSONObject:
+        """Send with 421 handling; return the whole `{"response": ...}` envelope."""
+        response = self._request(method, path, params, body)
+        envelope = _json_or_none(response)
+        if not isinstance(envelope, dict) or "response" not in envelope:
+            # Real responses always wrap the value in `response` (spec 4.1).
+            raise TransportError(
+                f"Fleet API {method} {path} -> {response.status_code}: not a JSON envelope",
+                status=response.status_code,
+                error="invalid_response",
+            )
+        return envelope
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: JSONObject | None,
+    ) -> requests.Response:
+        response = self._send(method, path, params=params, body=body)
+        if response.status_code == 421:
+            self.base_url = self._reroute_target(response, f"{method} {path}")
+            # Exactly one retry, as Tesla's proxy does (spec 4.3); a second 421 is final.
+            response = self._send(method, path, params=params, body=body)
+            if response.status_code == 421:
+                raise self._wrong_region(response, f"{method} {path}", "again after rerouting")
+        if not 200 <= response.status_code < 300:
+            raise error_for_response(response, f"{method} {path}", redact=self._access_token)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: JSONObject | None = None,
+        authenticated: bool = True,
+    ) -> requests.Response:
+        base = normalise_base_url(self.base_url)
+        url = f"{base}{path}"
+        # The one gate every request passes: the bearer token goes nowhere but an
+        # allowlisted Fleet API (ARCHITECTURE "Rules that hold everywhere").
+        self._check_destination(base, url)
+        headers = {"Content-Type": "application/json"}  # Tesla: 406 without it (spec 4.1)
+        if authenticated:
+            headers["Authorization"] = f"Bearer {self._access_token}"
+        try:
+            return self._session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=headers,
+                # Never follow a redirect with the bearer token attached.
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise TransportError(f"Fleet API {method} {path}: timed out", error="timeout") from exc
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"Fleet API {method} {path}: {type(exc).__name__}", error="connection_error"
+            ) from exc
+
+    def _check_destination(self, base: str, url: str) -> None:
+        if base not in self._allowed or not (url == base or url.startswith(f"{base}/")):
+            raise BaseURLNotAllowed(
+                f"refusing to send the bearer token to {base}: not an allowlisted Fleet API"
+            )
+
+    def _reroute_target(self, response: requests.Response, what: str) -> str:
+        for candidate in suggested_base_urls(response):
+            if candidate in self._allowed and candidate != normalise_base_url(self.base_url):
+                logger.info(
+                    "Fleet API 421 on %s: rerouting %s -> %s", what, self.base_url, candidate
+                )
+                return candidate
+        raise self._wrong_region(response, what, "and no allowlisted base URL was suggested")
+
+    def _wrong_region(self, response: requests.Response, what: str, why: str) -> WrongRegion:
+        suggestions = suggested_base_urls(response)
+        error, description = _error_fields(response, redact=self._access_token)
+        return WrongRegion(
+            f"Fleet API {what} -> 421 {why}",
+            suggested_base_url=suggestions[0] if suggestions else None,
+            status=421,
+            error=error,
+            description=description,
+        )
+
+
+# --- response helpers --------------------------------------------------------------------
+
+_USE_BASE_URL = re.compile(r"use base URL:\s*(https?://[^\s,;\"'<>]+)", re.IGNORECASE)
+_ALT_SVC = re.compile(r"h2=\"?(https?://[^\s,;\"'<>]+)", re.IGNORECASE)
+_UNAVAILABLE_TEXTS = ("offline or asleep", "vehicle is offline", "vehicle is not available")
+
+
+def suggested_base_urls(response: requests.Response) -> list[str]:
+    """Base URLs a 421 points at: the body's "use base URL: <url>", then Alt-Svc (spec 4.3)."""
+    found: list[str] = []
+    body_match = _USE_BASE_URL.search(response.text or "")
+    # Tesla's proxy reads `Alt-Svc: h2=https://<host>` (non-standard form) on 421.
+    header_match = _ALT_SVC.search(response.headers.get("Alt-Svc", ""))
+    for match in (body_match, header_match):
+        if match:
+            url = normalise_base_url(match.group(1).rstrip("."))
+            if url not in found:
+                found.append(url)
+    return found
+
+
+def error_for_response(
+    response: requests.Response, what: str, *, redact: str | None = None
+) -> FleetError:
+    """The typed error for a non-2xx (or unusable) Fleet API response (spec 4.3, 4.4)."""
+    status = response.status_code
+    error, description = _error_fields(response, redact=redact)
+    message = f"Fleet API {what} -> {status} {error}".rstrip()
+    if description:
+        message += f": {description}"
+    kwargs: dict[str, Any] = {"status": status, "error": error, "description": description}
+    text = f"{error} {description}".lower()
+    if status == 401:
+        return Unauthorized(message, **kwargs)
+    if status == 403:
+        return MissingScopes(message, **kwargs)
+    if status == 404:
+        return NotFound(message, **kwargs)
+    if status == 408:
+        return VehicleUnavailable(message, **kwargs)
+    if status == 412:
+        return NotRegisteredInRegion(message, **kwargs)
+    if status == 421:
+        suggestions = suggested_base_urls(response)
+        return WrongRegion(message, suggested_base_url=next(iter(suggestions), None), **kwargs)
+    if status == 429:
+        ratelimit = {
+            name.lower(): value
+            for name, value in response.headers.items()
+            if name.lower().startswith("ratelimit-")
+        }
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), body_text=text)
+        return RateLimited(message, retry_after=retry_after, ratelimit=ratelimit, **kwargs)
+    if status == 540:
+        return DeviceError(message, **kwargs)
+    if status in (500, 503) and any(marker in text for marker in _UNAVAILABLE_TEXTS):
+        # Tesla reports a sleeping car as 408, 500 or 503 depending on the day (spec 4.4).
+        return VehicleUnavailable(message, **kwargs)
+    if status >= 500:
+        return ServerError(message, **kwargs)
+    if 200 <= status < 300:
+        return TransportError(message, **kwargs)
+    return FleetError(message, **kwargs)
+
+
+def _error_fields(response: requests.Response, *, redact: str | None) -> tuple[str, str]:
+    body = _json_or_none(response)
+    if isinstance(body, dict):
+        error = str(body.get("error") or "")
+        description = str(body.get("error_description") or "")
+    else:
+        # Plain-text or empty bodies happen (401 without body, proxies); keep a short,
+        # single-line excerpt of text, never an HTML page.
+        raw = " ".join((response.text or "").split())
+        error = "" if raw.startswith("<") else raw[:200]
+        description = ""
+    if redact:
+        error = error.replace(redact, "[redacted]")
+        description = description.replace(redact, "[redacted]")
+    return error, description
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _next_page(result: VehiclePage, *, page: int, per_page: int, seen: int) -> int | None:
+    """The page to fetch after `page`, or None when the list is complete (spec 4.2)."""
+    if result.pagination is not None and "next" in result.pagination:
+        next_page = _page_number(result.pagination["next"])
+        return next_page if next_page is not None and next_page > page else None
+    if not result.vehicles or len(result.vehicles) < per_page:
+        return None
+    # `count` is the total only when it exceeds this page; when it equals the page size it
+    # is ambiguous, and one extra (free) list request settles it.
+    if result.count is not None and result.count > len(result.vehicles) and seen >= result.count:
+        return None
+    return page + 1
+
+
+def _page_number(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    # A link instead of a number: take its `page` query parameter.
+    pages = parse_qs(urlsplit(text).query).get("page")
+    return int(pages[0]) if pages and pages[0].isdigit() else None
+
+
+def _error_list(body: Any) -> list[JSONObject]:
+    if isinstance(body, dict):
+        body = body.get("fleet_telemetry_errors") or []
+    return [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
+
+
+def _tag(tag: str | int) -> str:
+    # vehicle_tag is the numeric id or the VIN (spec 4.1); never let it add path segments.
+    return quote(str(tag), safe="")
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,549 @@
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from fleetportal.tesla.errors import TransientError
+from fleetportal.tesla.fleet import (
+    BaseURLNotAllowed,
+    DeviceError,
+    FleetClient,
+    FleetError,
+    MissingScopes,
+    NotFound,
+    NotRegisteredInRegion,
+    RateLimited,
+    ServerError,
+    TransportError,
+    Unauthorized,
+    UserRegion,
+    VehicleUnavailable,
+    WrongRegion,
+)
+from fleetportal.tesla.http import DEFAULT_USER_AGENT, TimeoutSession, make_session
+from fleetportal.tesla.regions import PRODUCTION
+
+NA = "https://fleet-api.prd.na.vn.cloud.tesla.com"
+EU = "https://fleet-api.prd.eu.vn.cloud.tesla.com"
+CN = "https://fleet-api.prd.cn.vn.cloud.tesla.cn"
+GLOBAL_ALLOWLIST = PRODUCTION.fleet_allowlist("global")
+TOKEN = "eyJ-user-access-token"
+VIN = "5YJ3000000NEXUS01"
+
+
+@pytest.fixture
+def mocked():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def client(base_url: str = NA, allowed: frozenset[str] = GLOBAL_ALLOWLIST) -> FleetClient:
+    return FleetClient(base_url, TOKEN, allowed_base_urls=allowed)
+
+
+def vehicle(n: int) -> dict[str, object]:
+    return {"id": n, "vin": f"5YJ30000000000{n:03d}", "state": "online"}
+
+
+# --- envelope and request shape ----------------------------------------------------------
+
+
+def test_envelope_is_unwrapped_and_request_carries_bearer_and_json_content_type(mocked):
+    mocked.get(f"{NA}/api/1/vehicles/{VIN}", json={"response": vehicle(1), "txid": "abc"})
+
+    result = client().vehicle(VIN)
+
+    assert result == vehicle(1)
+    sent = mocked.calls[0].request
+    assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.headers["User-Agent"] == DEFAULT_USER_AGENT
+
+
+def test_post_bodies_are_json(mocked):
+    mocked.post(
+        f"{NA}/api/1/vehicles/fleet_telemetry_config_jws",
+        json={"response": {"updated_vehicles": 1, "skipped_vehicles": {}}},
+        match=[matchers.json_params_matcher({"vins": [VIN], "token": "header.payload.sig"})],
+    )
+
+    result = client().fleet_telemetry_config_jws([VIN], "header.payload.sig")
+
+    assert result["updated_vehicles"] == 1
+    assert mocked.calls[0].request.headers["Content-Type"] == "application/json"
+
+
+def test_user_region_is_typed_and_normalised(mocked):
+    mocked.get(
+        f"{NA}/api/1/users/region",
+        json={"response": {"region": "eu", "fleet_api_base_url": f"{EU}/"}},
+    )
+
+    assert client().user_region() == UserRegion(region="eu", fleet_api_base_url=EU)
+
+
+def test_vehicle_data_sends_endpoints_semicolon_joined(mocked):
+    mocked.get(f"{NA}/api/1/vehicles/{VIN}/vehicle_data", json={"response": {"vin": VIN}})
+
+    client().vehicle_data(VIN, ["charge_state", "location_data"])
+
+    client().vehicle_data(VIN, "charge_state")
+    client().vehicle_data(VIN)
+
+    queries = [urlsplit(call.request.url).query for call in mocked.calls]
+    assert queries == ["endpoints=charge_state%3Blocation_data", "endpoints=charge_state", ""]
+
+
+def test_vehicle_tag_cannot_add_path_segments(mocked):
+    mocked.get(f"{NA}/api/1/vehicles/..%2Fusers%2Fme", json={"response": {}})
+
+    client().vehicle("../users/me")
+
+    assert mocked.calls[0].request.url == f"{NA}/api/1/vehicles/..%2Fusers%2Fme"
+
+
+def test_fleet_status_and_telemetry_endpoints_hit_documented_paths(mocked):
+    mocked.post(f"{NA}/api/1/vehicles/fleet_status", json={"response": {"key_paired_vins": []}})
+    mocked.get(
+        f"{NA}/api/1/vehicles/{VIN}/fleet_telemetry_config",
+        json={"response": {"synced": True, "config": None}},
+    )
+    mocked.delete(
+        f"{NA}/api/1/vehicles/{VIN}/fleet_telemetry_config",
+        json={"response": {"updated_vehicles": 1}},
+    )
+    mocked.get(
+        f"{NA}/api/1/vehicles/{VIN}/fleet_telemetry_errors",
+        json={"response": {"fleet_telemetry_errors": [{"vin": VIN, "error": "unknown issuer"}]}},
+    )
+    mocked.post(f"{NA}/api/1/vehicles/{VIN}/wake_up", json={"response": {"state": "asleep"}})
+    api = client()
+
+    assert api.fleet_status([VIN]) == {"key_paired_vins": []}
+    assert json.loads(mocked.calls[0].request.body) == {"vins": [VIN]}
+    assert api.fleet_telemetry_config(VIN) == {"synced": True, "config": None}
+    assert api.fleet_telemetry_config_delete(VIN) == {"updated_vehicles": 1}
+    assert api.fleet_telemetry_errors(VIN) == [{"vin": VIN, "error": "unknown issuer"}]
+    assert api.wake_up(VIN) == {"state": "asleep"}
+
+
+def test_partner_endpoints(mocked):
+    mocked.post(
+        f"{EU}/api/1/partner_accounts",
+        json={"response": {"domain": "portal.example.com", "public_key": "04ab"}},
+        match=[matchers.json_params_matcher({"domain": "portal.example.com"})],
+    )
+    mocked.get(
+        f"{EU}/api/1/partner_accounts/public_key",
+        json={"response": {"public_key": "04ab"}},
+        match=[matchers.query_param_matcher({"domain": "portal.example.com"})],
+    )
+    mocked.get(
+        f"{EU}/api/1/partner_accounts/fleet_telemetry_errors",
+        json={"response": {"fleet_telemetry_errors": []}},
+    )
+    api = client(EU)
+
+    assert api.partner_register("Portal.Example.com")["public_key"] == "04ab"
+    assert api.partner_public_key("portal.example.com") == {"public_key": "04ab"}
+    assert api.partner_fleet_telemetry_errors() == {"fleet_telemetry_errors": []}
+    assert urlsplit(mocked.calls[2].request.url).query == ""
+
+
+def test_status_is_plain_text_and_sends_no_token(mocked):
+    mocked.get(f"{NA}/status", body="ok", content_type="text/plain")
+
+    assert client().status() == "ok"
+    assert "Authorization" not in mocked.calls[0].request.headers
+
+
+def test_repr_never_shows_the_token():
+    assert TOKEN not in repr(client())
+
+
+# --- pagination --------------------------------------------------------------------------
+
+
+def test_vehicles_follows_pagination_next_over_three_pages(mocked):
+    pages = {
+        1: ([vehicle(1), vehicle(2)], 2),
+        2: ([vehicle(3), vehicle(4)], 3),
+        3: ([vehicle(5)], None),
+    }
+    for page, (items, next_page) in pages.items():
+        mocked.get(
+            f"{NA}/api/1/vehicles",
+            json={
+                "response": items,
+                "count": 5,
+                "pagination": {
+                    "previous": None,
+                    "next": next_page,
+                    "current": page,
+                    "per_page": 2,
+                    "count": 5,
+                    "pages": 3,
+                },
+            },
+            match=[matchers.query_param_matcher({"page": str(page), "per_page": "2"})],
+        )
+
+    result = client().vehicles(per_page=2)
+
+    assert [v["id"] for v in result] == [1, 2, 3, 4, 5]
+    assert len(mocked.calls) == 3
+
+
+def test_vehicles_without_pagination_stops_on_a_short_page(mocked):
+    for page, items in {
+        1: [vehicle(1), vehicle(2)],
+        2: [vehicle(3), vehicle(4)],
+        3: [vehicle(5)],
+    }.items():
+        mocked.get(
+            f"{NA}/api/1/vehicles",
+            json={"response": items, "count": len(items)},
+            match=[matchers.query_param_matcher({"page": str(page), "per_page": "2"})],
+        )
+
+    result = client().vehicles(per_page=2)
+
+    assert [v["id"] for v in result] == [1, 2, 3, 4, 5]
+    assert len(mocked.calls) == 3
+
+
+def test_vehicles_without_pagination_stops_when_total_count_is_reached(mocked):
+    for page, items in {1: [vehicle(1), vehicle(2)], 2: [vehicle(3), vehicle(4)]}.items():
+        mocked.get(
+            f"{NA}/api/1/vehicles",
+            json={"response": items, "count": 4},
+            match=[matchers.query_param_matcher({"page": str(page), "per_page": "2"})],
+        )
+
+    result = client().vehicles(per_page=2)
+
+    assert len(result) == 4
+    assert len(mocked.calls) == 2
+
+
+def test_vehicles_page_keeps_count_and_pagination(mocked):
+    mocked.get(
+        f"{NA}/api/1/vehicles",
+        json={"response": [vehicle(1)], "count": 1, "pagination": {"next": None}},
+    )
+
+    page = client().vehicles_page(1, 100)
+
+    assert page.vehicles == [vehicle(1)]
+    assert page.count == 1
+    assert page.pagination == {"next": None}
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected", "transient"),
+    [
+        (401, {"response": None, "error": "token expired (401)"}, Unauthorized, False),
+        (401, None, Unauthorized, False),
+        (403, {"response": None, "error": "Unauthorized missing scopes"}, MissingScopes, False),
+        (404, {"response": None, "error": f"{VIN} not_found"}, NotFound, False),
+        (
+            408,
+            {"response": None, "error": "vehicle unavailable: vehicle is offline or asleep"},
+            VehicleUnavailable,
+            True,
+        ),
+        (
+            500,
+            {"response": None, "error": "vehicle unavailable: vehicle is offline or asleep"},
+            VehicleUnavailable,
+            True,
+        ),
+        (503, {"response": None, "error": "vehicle is not available"}, VehicleUnavailable, True),
+        (
+            412,
+            {"response": None, "error": f"Account x must be registered in the current region {NA}"},
+            NotRegisteredInRegion,
+            False,
+        ),
+        (421, {"response": None, "error": "user out of region"}, WrongRegion, False),
+        (429, {"response": None, "error": "rate limited"}, RateLimited, True),
+        (500, {"response": None, "error": "internal error"}, ServerError, True),
+        (502, None, ServerError, True),
+        (504, {"response": None, "error": "gateway timeout"}, ServerError, True),
+        (540, {"response": None, "error": "device unexpected response"}, DeviceError, False),
+        (422, {"response": None, "error": "invalid_resource"}, FleetError, False),
+    ],
+)
+def test_each_status_maps_to_its_error_class(mocked, status, body, expected, transient):
+    if body is None:
+        mocked.get(f"{NA}/api/1/vehicles/{VIN}", body="", status=status)
+    else:
+        mocked.get(f"{NA}/api/1/vehicles/{VIN}", json=body, status=status)
+
+    with pytest.raises(expected) as caught:
+        client().vehicle(VIN)
+
+    exc = caught.value
+    assert type(exc) is expected
+    assert exc.status == status
+    assert exc.transient is transient
+    assert exc.permanent is not transient
+    assert isinstance(exc, TransientError) is transient
+    assert exc.error == ("" if body is None else body["error"])
+
+
+def test_non_json_success_body_is_a_transport_error(mocked):
+    mocked.get(f"{NA}/api/1/vehicles/{VIN}", body="<html>oops</html>", content_type="text/html")
+
+    with pytest.raises(TransportError) as caught:
+        client().vehicle(VIN)
+
+    assert caught.value.transient is True
+
+
+def test_timeout_is_a_transport_error(mocked):
+    mocked.get(f"{NA}/api/1/vehicles/{VIN}", body=requests.ReadTimeout("slow"))
+
+    with pytest.raises(TransportError) as caught:
+        client().vehicle(VIN)
+
+    assert caught.value.error == "timeout"
+    assert caught.value.transient is True
+
+
+def test_429_exposes_retry_after_and_ratelimit_headers(mocked):
+    mocked.get(
+        f"{NA}/api/1/vehicles",
+        json={"response": None, "error": "Too Many Requests"},
+        status=429,
+        headers={
+            "Retry-After": "146092",
+            "RateLimit-Limit": "200",
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": "14692",
+        },
+    )
+
+    with pytest.raises(RateLimited) as caught:
+        client().vehicles()
+
+    exc = caught.value
+    assert exc.retry_after == 146092.0
+    assert (exc.ratelimit_limit, exc.ratelimit_remaining, exc.ratelimit_reset) == (200, 0, 14692)
+    assert exc.ratelimit["ratelimit-limit"] == "200"
+
+
+def test_429_reads_retry_in_seconds_from_text_when_header_is_missing(mocked):
+    mocked.get(f"{NA}/api/1/vehicles", body="Retry in 37829 seconds", status=429)
+
+    with pytest.raises(RateLimited) as caught:
+        client().vehicles()
+
+    assert caught.value.retry_after == 37829.0
+
+
+def test_error_messages_never_contain_the_token(mocked):
+    mocked.get(
+        f"{NA}/api/1/vehicles/{VIN}",
+        json={"response": None, "error": f"invalid bearer token {TOKEN}"},
+        status=401,
+    )
+
+    with pytest.raises(Unauthorized) as caught:
+        client().vehicle(VIN)
+
+    assert TOKEN not in str(caught.value)
+    assert TOKEN not in caught.value.error
+
+
+# --- 421 re-routing and the bearer allowlist ---------------------------------------------
+
+
+def out_of_region(url: str) -> dict[str, object]:
+    return {
+        "response": None,
+        "error": f"user out of region, use base URL: {url}, see "
+        "https://developer.tesla.com/docs/fleet-api#regional-requirements",
+        "error_description": "",
+    }
+
+
+def test_421_body_reroutes_once_to_the_allowlisted_region_and_updates_base_url(mocked):
+    mocked.get(f"{NA}/api/1/vehicles/{VIN}", json=out_of_region(EU), status=421)
+    mocked.get(f"{EU}/api/1/vehicles/{VIN}", json={"response": vehicle(7)})
+    api = client(NA)
+
+    result = api.vehicle(VIN)
+
+    assert result == vehicle(7)
+    assert api.base_url == EU
+    assert [c.request.url for c in mocked.calls] == [
+        f"{NA}/api/1/vehicles/{VIN}",
+        f"{EU}/api/1/vehicles/{VIN}",
+    ]
+    assert mocked.calls[1].request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_421_alt_svc_header_reroutes_too(mocked):
+    mocked.post(
+        f"{EU}/api/1/vehicles/fleet_status",
+        json={"response": None, "error": "user out of region"},
+        status=421,
+        headers={"Alt-Svc": f"h2={NA}"},
+    )
+    mocked.post(
+        f"{NA}/api/1/vehicles/fleet_status",
+        json={"response": {"key_paired_vins": [VIN]}},
+        match=[matchers.json_params_matcher({"vins": [VIN]})],
+    )
+    api = client(EU)
+
+    assert api.fleet_status([VIN]) == {"key_paired_vins": [VIN]}
+    assert api.base_url == NA
+    assert len(mocked.calls) == 2
+
+
+def test_421_pointing_outside_the_allowlist_sends_no_second_request(mocked):
+    evil = "https://fleet-api.prd.eu.vn.cloud.tesla.com.attacker.example"
+    mocked.get(
+        f"{NA}/api/1/vehicles/{VIN}",
+        json=out_of_region(evil),
+        status=421,
+        headers={"Alt-Svc": f"h2={evil}"},
+    )
+    api = client(NA)
+
+    with pytest.raises(WrongRegion) as caught:
+        api.vehicle(VIN)
+
+    assert caught.value.suggested_base_url == evil
+    assert caught.value.transient is False
+    assert api.base_url == NA
+    assert len(mocked.calls) == 1
+
+
+def test_421_to_china_is_refused_for_a_global_token(mocked):
+    mocked.get(f"{NA}/api/1/vehicles/{VIN}", json=out_of_region(CN), status=421)
+
+    with pytest.raises(WrongRegion) as caught:
+        client(NA).vehicle(VIN)
+
+    assert caught.value.suggested_base_url == CN
+    assert len(mocked.calls) == 1
+
+
+def test_double_421_stops_after_one_retry(mocked):
+    mocked.get(f"{NA}/api/1/vehicles/{VIN}", json=out_of_region(EU), status=421)
+    mocked.get(f"{EU}/api/1/vehicles/{VIN}", json=out_of_region(NA), status=421)
+
+    with pytest.raises(WrongRegion) as caught:
+        client(NA).vehicle(VIN)
+
+    assert caught.value.suggested_base_url == NA
+    assert len(mocked.calls) == 2
+
+
+def test_421_without_a_hint_raises_wrong_region(mocked):
+    mocked.get(f"{NA}/api/1/vehicles/{VIN}", json={"response": None, "error": "x"}, status=421)
+
+    with pytest.raises(WrongRegion) as caught:
+        client(NA).vehicle(VIN)
+
+    assert caught.value.suggested_base_url is None
+    assert len(mocked.calls) == 1
+
+
+def test_421_reroute_works_with_sandbox_base_urls_with_paths(mocked):
+    root = "http://127.0.0.1:8001"
+    allowed = frozenset({f"{root}/fleet/na", f"{root}/fleet/eu"})
+    mocked.get(
+        f"{root}/fleet/na/api/1/users/me",
+        json=out_of_region(f"{root}/fleet/eu"),
+        status=421,
+    )
+    mocked.get(f"{root}/fleet/eu/api/1/users/me", json={"response": {"email": "o@example.com"}})
+    api = FleetClient(f"{root}/fleet/na/", TOKEN, allowed_base_urls=allowed)
+
+    assert api.me() == {"email": "o@example.com"}
+    assert api.base_url == f"{root}/fleet/eu"
+
+
+def test_client_refuses_a_base_url_outside_the_allowlist():
+    with pytest.raises(BaseURLNotAllowed):
+        FleetClient(CN, TOKEN, allowed_base_urls=GLOBAL_ALLOWLIST)
+
+
+def test_bearer_token_is_never_sent_outside_the_allowlist_even_if_base_url_is_tampered(mocked):
+    api = client(NA)
+    api.base_url = "https://attacker.example"
+
+    with pytest.raises(BaseURLNotAllowed) as caught:
+        api.vehicle(VIN)
+
+    assert TOKEN not in str(caught.value)
+    assert len(mocked.calls) == 0
+
+
+def test_redirects_are_not_followed_with_the_token(mocked):
+    mocked.get(
+        f"{NA}/api/1/vehicles/{VIN}",
+        status=302,
+        headers={"Location": "https://attacker.example/steal"},
+    )
+
+    with pytest.raises(FleetError):
+        client(NA).vehicle(VIN)
+
+    assert len(mocked.calls) == 1
+
+
+# --- the session factory -----------------------------------------------------------------
+
+
+def test_session_always_sets_a_timeout_and_the_user_agent(mocked):
+    mocked.get("https://example.test/a")
+    mocked.get("https://example.test/b")
+    session = make_session()
+
+    session.get("https://example.test/a")
+    session.get("https://example.test/b", timeout=3)
+
+    assert isinstance(session, TimeoutSession)
+    assert mocked.calls[0].request.req_kwargs["timeout"] == (5, 20)
+    assert mocked.calls[1].request.req_kwargs["timeout"] == 3
+    assert mocked.calls[0].request.headers["User-Agent"].startswith("FleetPortal/")
+    assert mocked.calls[0].request.headers["User-Agent"].endswith("(+self-hosted)")
+
+
+def test_session_takes_a_custom_timeout_and_user_agent(mocked):
+    mocked.get("https://example.test/a")
+    session = make_session(user_agent="Custom/1", timeout=(1, 2))
+
+    session.get("https://example.test/a")
+
+    assert mocked.calls[0].request.req_kwargs["timeout"] == (1, 2)
+    assert mocked.calls[0].request.headers["User-Agent"] == "Custom/1"
+
+
+def test_session_does_not_retry_at_transport_level():
+    session = make_session()
+
+    for prefix in ("https://", "http://"):
+        assert session.get_adapter(prefix + "example.test").max_retries.total == 0
+
+
+def test_fleet_client_uses_the_session_timeout(mocked):
+    mocked.get(f"{NA}/api/1/users/me", json={"response": {}})
+
+    client().me()
+
+    assert mocked.calls[0].request.req_kwargs["timeout"] == (5, 20)
+    assert parse_qs(urlsplit(mocked.calls[0].request.url).query) == {}
