@@ -40,12 +40,11 @@ def owner_client(client, owner):
 def celery_worker_thread(transactional_db):
     """A real Celery worker consuming from the configured broker (filesystem or Redis)."""
     from celery.contrib.testing.worker import start_worker
+    from django.db import connections
 
     from fleetportal.celery import app
 
     # No result backend is configured, so the built-in ping check cannot run.
-    from django.db import connections
-
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker
     # Celery's Django fix-up closes connections underneath Django when the worker stops; drop
