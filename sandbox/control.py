@@ -1,0 +1,402 @@
+"""The control API under `/control/...` (JSON) and the pairing page `/_ak/<domain>`.
+
+The control API exists for tests and demos; it is unauthenticated and never faulted or
+logged. The pairing page stands in for the Tesla app's virtual-key approval (spec 3.4).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request
+from flask.typing import ResponseReturnValue
+
+from sandbox import fleet, tokens
+from sandbox.common import json_response, world
+from sandbox.seed import SERVER_REGIONS, make_vehicle
+from sandbox.state import DEFAULT_SETTINGS, Data, new_secret
+
+bp = Blueprint("control", __name__, url_prefix="/control")
+pairing_bp = Blueprint("pairing", __name__)
+
+VEHICLE_STATES = ("online", "asleep", "offline")
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+def _bad(message: str, status: int = 400) -> ResponseReturnValue:
+    return json_response({"error": message}, status)
+
+
+def _vehicle(data: Data, vin: str) -> dict[str, Any]:
+    vehicle = data["vehicles"].get(vin)
+    if vehicle is None:
+        abort(json_response({"error": f"unknown vehicle {vin}"}, 404))
+    return vehicle
+
+
+def _user(data: Data, key: str) -> dict[str, Any]:
+    for user in data["users"].values():
+        if key in (user["id"], user["email"]):
+            return user
+    abort(json_response({"error": f"unknown user {key}"}, 404))
+
+
+# -- world -----------------------------------------------------------------------------------
+
+
+@bp.post("/reset")
+def reset() -> ResponseReturnValue:
+    world().reset()
+    return json_response({"ok": True})
+
+
+@bp.get("/world")
+def world_summary() -> ResponseReturnValue:
+    """Users, vehicles and clients (without secrets) for demos."""
+    with world().read() as data:
+        clients = [
+            {k: c[k] for k in ("client_id", "name", "server", "redirect_uris", "allowed_origins")}
+            for c in data["clients"].values()
+        ]
+        vehicles = [
+            {
+                k: v[k]
+                for k in ("vin", "id", "model", "year", "firmware", "state", "region", "access")
+            }
+            | {"paired_domains": sorted(v["paired_keys"])}
+            for v in data["vehicles"].values()
+        ]
+        return json_response(
+            {
+                "users": list(data["users"].values()),
+                "vehicles": vehicles,
+                "clients": clients,
+                "partners": {r: sorted(p) for r, p in data["partners"].items()},
+                "settings": data["settings"],
+                "now": world().now(),
+            }
+        )
+
+
+@bp.get("/demo_clients")
+def demo_clients() -> ResponseReturnValue:
+    with world().read() as data:
+        return json_response(
+            {
+                c["server"]: {"client_id": c["client_id"], "client_secret": c["secret"]}
+                for c in data["clients"].values()
+                if c.get("seeded")
+            }
+        )
+
+
+@bp.post("/clients")
+def register_client() -> ResponseReturnValue:
+    body = _body()
+    server = body.get("server", "global")
+    if server not in SERVER_REGIONS:
+        return _bad("server must be 'global' or 'cn'")
+    redirect_uris = body.get("redirect_uris") or []
+    origins = body.get("allowed_origins") or []
+    if not all(isinstance(x, str) for x in [*redirect_uris, *origins]):
+        return _bad("redirect_uris and allowed_origins must be lists of strings")
+    client = {
+        "client_id": str(uuid.uuid4()),
+        "name": body.get("name") or "Sandbox app",
+        "server": server,
+        "redirect_uris": redirect_uris,
+        "allowed_origins": origins,
+        "secret": new_secret(),
+        "seeded": False,
+    }
+    with world().transaction() as data:
+        data["clients"][client["client_id"]] = client
+    return json_response(
+        {"client_id": client["client_id"], "client_secret": client["secret"], "server": server},
+        201,
+    )
+
+
+@bp.post("/vehicles")
+def add_vehicles() -> ResponseReturnValue:
+    """Add `count` generated vehicles to a user (e.g. for pagination tests)."""
+    body = _body()
+    count = body.get("count", 1)
+    if not isinstance(count, int) or not 0 < count <= 1000:
+        return _bad("count must be an integer in 1..1000")
+    with world().transaction() as data:
+        user = _user(data, str(body.get("user", "")))
+        start = len(data["vehicles"]) + 1
+        vins = []
+        for number in range(start, start + count):
+            vin = f"SBX{user['region']}{number:012d}"[:17].ljust(17, "0")
+            data["vehicles"][vin] = make_vehicle(
+                number=number,
+                vin=vin,
+                model=body.get("model", "Model 3"),
+                year=body.get("year", 2024),
+                firmware=body.get("firmware", "2025.20.6"),
+                state=body.get("state", "online"),
+                access={user["id"]: body.get("access_type", "OWNER")},
+                display_name=f"Fleet car {number}",
+                region=user["region"],
+            )
+            vins.append(vin)
+    return json_response({"vins": vins}, 201)
+
+
+# -- faults, latency, settings, clock --------------------------------------------------------
+
+
+@bp.post("/faults")
+def add_fault() -> ResponseReturnValue:
+    body = _body()
+    match = body.get("match")
+    if not isinstance(match, str) or not match:
+        return _bad("match (a path suffix or a name such as 'token') is required")
+    count = body.get("count")
+    if count is not None and (not isinstance(count, int) or count < 1):
+        return _bad("count must be a positive integer or null (forever)")
+    fault = {
+        "id": uuid.uuid4().hex[:12],
+        "match": match,
+        "method": (body.get("method") or "").upper() or None,
+        "status": body.get("status"),
+        "body": body.get("body"),
+        "headers": body.get("headers") or {},
+        "latency": float(body.get("latency") or 0),
+        "remaining": count,
+    }
+    with world().transaction() as data:
+        data["faults"].append(fault)
+    return json_response(fault, 201)
+
+
+@bp.get("/faults")
+def list_faults() -> ResponseReturnValue:
+    with world().read() as data:
+        return json_response({"faults": data["faults"]})
+
+
+@bp.delete("/faults")
+def clear_faults() -> ResponseReturnValue:
+    with world().transaction() as data:
+        data["faults"].clear()
+    return json_response({"ok": True})
+
+
+@bp.post("/latency")
+def set_latency() -> ResponseReturnValue:
+    seconds = _body().get("seconds", 0)
+    if not isinstance(seconds, int | float) or seconds < 0:
+        return _bad("seconds must be a non-negative number")
+    with world().transaction() as data:
+        data["settings"]["latency"] = float(seconds)
+    return json_response({"latency": float(seconds)})
+
+
+@bp.post("/settings")
+def update_settings() -> ResponseReturnValue:
+    body = _body()
+    unknown = sorted(set(body) - set(DEFAULT_SETTINGS))
+    if unknown:
+        return _bad(f"unknown settings: {', '.join(unknown)}")
+    for name, value in body.items():
+        expected = type(DEFAULT_SETTINGS[name])
+        ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
+        if not ok or (isinstance(value, bool) and expected is not bool):
+            return _bad(f"{name} must be a {expected.__name__}")
+        if expected is not bool and value < 0:
+            return _bad(f"{name} must not be negative")
+    if "offline_status" in body and body["offline_status"] not in (408, 500, 503):
+        return _bad("offline_status must be 408, 500 or 503 (spec 4.4)")
+    with world().transaction() as data:
+        data["settings"].update(body)
+        return json_response(data["settings"])
+
+
+@bp.get("/clock")
+def get_clock() -> ResponseReturnValue:
+    w = world()
+    with w.read() as data:
+        return json_response({"now": w.now(), "offset": data["clock_offset"]})
+
+
+@bp.post("/clock/advance")
+def advance_clock() -> ResponseReturnValue:
+    seconds = _body().get("seconds")
+    if not isinstance(seconds, int | float) or seconds < 0:
+        return _bad("seconds must be a non-negative number")
+    w = world()
+    with w.transaction() as data:
+        data["clock_offset"] += float(seconds)
+        return json_response({"now": w.now(), "offset": data["clock_offset"]})
+
+
+# -- users -----------------------------------------------------------------------------------
+
+
+@bp.post("/users/<key>/revoke_consent")
+def revoke_consent(key: str) -> ResponseReturnValue:
+    """The user revokes the app: chains die, configs go, keys go (spec 2.4, 3.4, 5.1)."""
+    client_id = _body().get("client_id", "")
+    with world().transaction() as data:
+        user = _user(data, key)
+        chains = [
+            c
+            for c in data["chains"].values()
+            if c["user"] == user["id"] and c["client_id"] == client_id and not c["revoked"]
+        ]
+        for chain in chains:
+            tokens.revoke_chain(data, chain)
+        configs = 0
+        domains = {
+            p["domain"]
+            for r in data["partners"].values()
+            for cid, p in r.items()
+            if cid == client_id
+        }
+        for vehicle in data["vehicles"].values():
+            if vehicle["access"].get(user["id"]) != "OWNER":
+                continue
+            configs += 1 if vehicle["telemetry"].pop(client_id, None) else 0
+            for domain in domains:
+                vehicle["paired_keys"].pop(domain, None)
+    return json_response({"revoked_chains": len(chains), "removed_configs": configs})
+
+
+@bp.post("/users/<key>/reset_password")
+def reset_password(key: str) -> ResponseReturnValue:
+    """A password reset kills every token chain of the user (spec 2.4)."""
+    with world().transaction() as data:
+        user = _user(data, key)
+        chains = [
+            c for c in data["chains"].values() if c["user"] == user["id"] and not c["revoked"]
+        ]
+        for chain in chains:
+            tokens.revoke_chain(data, chain)
+    return json_response({"revoked_chains": len(chains)})
+
+
+# -- vehicles --------------------------------------------------------------------------------
+
+
+@bp.post("/vehicles/<vin>/pair")
+def pair(vin: str) -> ResponseReturnValue:
+    domain = _body().get("domain", "")
+    with world().transaction() as data:
+        vehicle = _vehicle(data, vin)
+        partner = _partner_for_domain(data, vehicle["region"], domain)
+        if partner is None:
+            return _bad(f"{domain!r} is not registered in region {vehicle['region']}", 409)
+        vehicle["paired_keys"][domain] = partner["public_key"]
+    return json_response({"vin": vin, "paired_domains": sorted(vehicle["paired_keys"])})
+
+
+@bp.post("/vehicles/<vin>/unpair")
+def unpair(vin: str) -> ResponseReturnValue:
+    domain = _body().get("domain", "")
+    with world().transaction() as data:
+        vehicle = _vehicle(data, vin)
+        vehicle["paired_keys"].pop(domain, None)
+    return json_response({"vin": vin, "paired_domains": sorted(vehicle["paired_keys"])})
+
+
+@bp.post("/vehicles/<vin>/state")
+def set_state(vin: str) -> ResponseReturnValue:
+    state = _body().get("state")
+    if state not in VEHICLE_STATES:
+        return _bad(f"state must be one of {', '.join(VEHICLE_STATES)}")
+    w = world()
+    with w.transaction() as data:
+        vehicle = _vehicle(data, vin)
+        vehicle["state"], vehicle["wake_at"] = state, None
+        fleet.tick(data, vehicle, w.now())
+    return json_response({"vin": vin, "state": state})
+
+
+@bp.post("/vehicles/<vin>/telemetry_pickup")
+def telemetry_pickup(vin: str) -> ResponseReturnValue:
+    """The car connects now and adopts every pending config, whatever its state and delay."""
+    w = world()
+    with w.transaction() as data:
+        vehicle = _vehicle(data, vin)
+        picked = []
+        for client_id, record in vehicle["telemetry"].items():
+            if not record["synced"]:
+                fleet.pick_up(data, vehicle, client_id, w.now())
+                picked.append(client_id)
+    return json_response({"vin": vin, "picked_up": picked})
+
+
+# -- request log -----------------------------------------------------------------------------
+
+
+@bp.get("/requests")
+def list_requests() -> ResponseReturnValue:
+    path = request.args.get("path")
+    with world().read() as data:
+        entries = [e for e in data["request_log"] if not path or e["path"].endswith(path)]
+    return json_response({"requests": entries})
+
+
+@bp.delete("/requests")
+def clear_requests() -> ResponseReturnValue:
+    with world().transaction() as data:
+        data["request_log"].clear()
+    return json_response({"ok": True})
+
+
+# -- pairing page (stand-in for the Tesla app) ------------------------------------------------
+
+
+def _partner_for_domain(data: Data, region: str, domain: str) -> dict[str, Any] | None:
+    for record in data["partners"][region].values():
+        if record["domain"] == domain:
+            return record
+    return None
+
+
+@pairing_bp.route("/_ak/<domain>", methods=["GET", "POST"])
+def pairing_page(domain: str) -> ResponseReturnValue:
+    vin = request.values.get("vin", "")
+    with world().transaction() as data:
+        vehicle = data["vehicles"].get(vin)
+        if vehicle is None:
+            return _pairing(domain, None, "Choose a vehicle: add ?vin=<VIN> to the link.", 400)
+        fleet.tick(data, vehicle, world().now())
+        partner = _partner_for_domain(data, vehicle["region"], domain)
+        if partner is None:
+            # What the Tesla app shows when the key is not registered/hosted (spec 3.1).
+            return _pairing(domain, vehicle, f"{domain} application has not registered.", 400)
+        if vehicle["state"] != "online":
+            # The car must be online to accept a key (spec 3.4).
+            return _pairing(domain, vehicle, "The vehicle is not online. Wake it and retry.", 409)
+        if request.method == "GET":
+            return _pairing(domain, vehicle, "", 200, can_pair=True)
+        vehicle["paired_keys"][domain] = partner["public_key"]
+    return _pairing(domain, vehicle, f"Key for {domain} added to {vin}.", 200)
+
+
+def _pairing(
+    domain: str,
+    vehicle: dict[str, Any] | None,
+    message: str,
+    status: int,
+    *,
+    can_pair: bool = False,
+) -> ResponseReturnValue:
+    html = render_template(
+        "pairing.html",
+        domain=domain,
+        vehicle=vehicle,
+        message=message,
+        status=status,
+        can_pair=can_pair,
+    )
+    return html, status

@@ -1,0 +1,181 @@
+"""Run the sandbox in-process for tests: `with running_sandbox() as sb: sb.url ...`."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from sandbox.app import create_app
+from sandbox.state import World
+
+TIMEOUT = 10
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log in tests: it would print authorize query strings."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+class ControlError(RuntimeError):
+    """A control-API call the sandbox refused."""
+
+
+@dataclass
+class Control:
+    """A thin client for `{root}/control/...`."""
+
+    url: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        resp = self.session.request(method, f"{self.url}/control{path}", json=body, timeout=TIMEOUT)
+        if resp.status_code >= 400:
+            raise ControlError(f"{method} {path}: {resp.status_code} {resp.text}")
+        return resp.json()
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def world(self) -> dict[str, Any]:
+        return self._call("GET", "/world")
+
+    def demo_clients(self) -> dict[str, dict[str, str]]:
+        return self._call("GET", "/demo_clients")
+
+    def register_client(
+        self,
+        *,
+        server: str = "global",
+        redirect_uris: list[str] | None = None,
+        allowed_origins: list[str] | None = None,
+        name: str | None = None,
+    ) -> dict[str, str]:
+        body = {
+            "server": server,
+            "redirect_uris": redirect_uris or [],
+            "allowed_origins": allowed_origins or [],
+            "name": name,
+        }
+        return self._call("POST", "/clients", body)
+
+    def add_vehicles(self, user: str, count: int, **fields: Any) -> list[str]:
+        return self._call("POST", "/vehicles", {"user": user, "count": count, **fields})["vins"]
+
+    def fault(
+        self,
+        match: str,
+        *,
+        status: int | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        latency: float = 0,
+        count: int | None = None,
+        method: str | None = None,
+    ) -> dict[str, Any]:
+        payload = {
+            "match": match,
+            "status": status,
+            "body": body,
+            "headers": headers,
+            "latency": latency,
+            "count": count,
+            "method": method,
+        }
+        return self._call("POST", "/faults", payload)
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def latency(self, seconds: float) -> None:
+        self._call("POST", "/latency", {"seconds": seconds})
+
+    def settings(self, **values: Any) -> dict[str, Any]:
+        return self._call("POST", "/settings", values)
+
+    def advance_clock(self, seconds: float) -> float:
+        return self._call("POST", "/clock/advance", {"seconds": seconds})["now"]
+
+    def now(self) -> float:
+        return self._call("GET", "/clock")["now"]
+
+    def revoke_consent(self, user: str, client_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/users/{user}/revoke_consent", {"client_id": client_id})
+
+    def reset_password(self, user: str) -> dict[str, Any]:
+        return self._call("POST", f"/users/{user}/reset_password")
+
+    def pair(self, vin: str, domain: str) -> dict[str, Any]:
+        return self._call("POST", f"/vehicles/{vin}/pair", {"domain": domain})
+
+    def unpair(self, vin: str, domain: str) -> dict[str, Any]:
+        return self._call("POST", f"/vehicles/{vin}/unpair", {"domain": domain})
+
+    def set_state(self, vin: str, state: str) -> dict[str, Any]:
+        return self._call("POST", f"/vehicles/{vin}/state", {"state": state})
+
+    def telemetry_pickup(self, vin: str) -> list[str]:
+        return self._call("POST", f"/vehicles/{vin}/telemetry_pickup")["picked_up"]
+
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        params = f"?{urlencode({'path': path})}" if path else ""
+        return self._call("GET", f"/requests{params}")["requests"]
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/requests")
+
+
+@dataclass
+class SandboxHandle:
+    url: str
+    control: Control
+    world: World
+
+    @property
+    def demo_clients(self) -> dict[str, dict[str, str]]:
+        """{"global": {"client_id", "client_secret"}, "cn": {...}}"""
+        return self.control.demo_clients()
+
+    def issuer(self, server: str = "global") -> str:
+        return f"{self.url}/auth/{server}/oauth2/v3"
+
+    def fleet(self, region: str) -> str:
+        return f"{self.url}/fleet/{region.lower()}"
+
+
+@contextmanager
+def running_sandbox(
+    state_dir: str | os.PathLike[str] | None = None, *, port: int = 0
+) -> Iterator[SandboxHandle]:
+    """Serve a sandbox on 127.0.0.1 (a free port unless `port` is given) in a thread."""
+    world = World(state_dir)
+    # Bind first (port 0) so the public URL can name the real port.
+    server = make_server(
+        "127.0.0.1", port, create_app(world=world), threaded=True, request_handler=_QuietHandler
+    )
+    url = f"http://127.0.0.1:{server.server_port}"
+    server.app.config["SANDBOX_PUBLIC_URL"] = url  # type: ignore[attr-defined]
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="tesla-sandbox",
+        daemon=True,
+    )
+    thread.start()
+    control = Control(url)
+    try:
+        yield SandboxHandle(url=url, control=control, world=world)
+    finally:
+        control.session.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
