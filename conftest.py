@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -115,3 +116,91 @@ def page(chromium, request):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+# --- The Tesla sandbox, over real HTTP -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _tesla_sandbox_server():
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox() as handle:
+        yield handle
+
+
+@pytest.fixture
+def tesla_sandbox(_tesla_sandbox_server):
+    """A sandbox with a freshly seeded world (one server per session, reset per test)."""
+    _tesla_sandbox_server.control.reset()
+    return _tesla_sandbox_server
+
+
+EXTERNAL_CALLBACK = "https://callback.example.org/tesla"
+
+
+@pytest.fixture(scope="session")
+def _partner_key_server():
+    from sandbox.tests.helpers import KeyServer
+
+    with KeyServer.running() as server:
+        yield server
+
+
+def _register_partner(app: dict[str, str], server_key: str, domain: str) -> None:
+    """Register the app as partner in every region of its server, as an operator must."""
+    from accounts import tesla
+    from fleetportal.tesla import oauth
+    from fleetportal.tesla.fleet import FleetClient
+
+    table = tesla.region_table()
+    for region in table.regions_for(server_key):
+        token = oauth.partner_token(
+            table.auth_server(server_key),
+            client_id=app["client_id"],
+            client_secret=app["client_secret"],
+            audience=region.base_url,
+        )
+        with FleetClient(
+            region.base_url, token.access_token, allowed_base_urls={region.base_url}
+        ) as client:
+            client.partner_register(domain)
+
+
+@pytest.fixture
+def configure_tesla(settings, tesla_sandbox, _partner_key_server):
+    """Point the portal at the sandbox with a client per server whose callbacks live under
+    `portal_url`, registered as partner in every region (Tesla answers 412 to a user call in a
+    region where the app is not registered)."""
+
+    def configure(portal_url: str = "http://testserver") -> dict[str, dict[str, str]]:
+        apps = {}
+        settings.TESLA_ENV = "sandbox"
+        settings.TESLA_SANDBOX_URL = tesla_sandbox.url
+        for server, provider in (("global", "tesla"), ("cn", "tesla_cn")):
+            apps[server] = tesla_sandbox.control.register_client(
+                server=server,
+                redirect_uris=[
+                    f"{portal_url}/accounts/{provider}/login/callback/",
+                    EXTERNAL_CALLBACK,
+                ],
+                allowed_origins=[urlsplit(portal_url).hostname, "127.0.0.1"],
+                name=f"portal tests ({server})",
+            )
+            _register_partner(apps[server], server, _partner_key_server.domain)
+        settings.TESLA_CLIENT_ID = apps["global"]["client_id"]
+        settings.TESLA_CLIENT_SECRET = apps["global"]["client_secret"]
+        settings.TESLA_CN_CLIENT_ID = apps["cn"]["client_id"]
+        settings.TESLA_CN_CLIENT_SECRET = apps["cn"]["client_secret"]
+        settings.TESLA_REDIRECT_URI = ""
+        settings.TESLA_CN_REDIRECT_URI = ""
+        tesla_sandbox.control.clear_requests()
+        return apps
+
+    return configure
+
+
+@pytest.fixture
+def tesla_apps(configure_tesla):
+    """The portal (as Django's test client sees it) configured against the sandbox."""
+    return configure_tesla()

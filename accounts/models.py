@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from fleetportal.crypto import EncryptedTextField
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -49,3 +51,66 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+
+class TeslaLink(models.Model):
+    """A user's linked Tesla account at one authorization server, with its tokens."""
+
+    class AuthServer(models.TextChoices):
+        GLOBAL = "global", _("Global")
+        CN = "cn", _("China")
+
+    class Health(models.TextChoices):
+        OK = "ok", _("Healthy")
+        RETRYING = "retrying", _("Retrying")
+        NEEDS_RELINK = "needs_relink", _("Needs relink")
+        REVOKED = "revoked", _("Revoked")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tesla_links")
+    auth_server = models.CharField(_("authorization server"), max_length=8, choices=AuthServer)
+    # Tesla's user id (`sub`); with the server it names one Tesla account.
+    subject = models.CharField(_("Tesla user id"), max_length=128)
+    region = models.CharField(_("region"), max_length=4)
+    fleet_api_base_url = models.URLField(_("Fleet API base URL"))
+    email = models.CharField(_("Tesla account email"), max_length=254, blank=True)
+    full_name = models.CharField(_("Tesla account name"), max_length=200, blank=True)
+    scopes = models.JSONField(_("granted scopes"), default=list)
+
+    access_token = EncryptedTextField()
+    refresh_token = EncryptedTextField(blank=True)
+    access_token_expires_at = models.DateTimeField(_("access token expires"))
+    refresh_token_issued_at = models.DateTimeField(_("refresh token issued"))
+    last_refreshed_at = models.DateTimeField(_("last refresh"), null=True, blank=True)
+    # Bumped on every stored rotation: a writer that read an older version lost a race.
+    token_version = models.PositiveIntegerField(default=0)
+
+    health = models.CharField(_("health"), max_length=16, choices=Health, default=Health.OK)
+    health_reason = models.TextField(_("reason"), blank=True)
+    health_changed_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("linked"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("Tesla link")
+        verbose_name_plural = _("Tesla links")
+        ordering = ("created_at",)
+        constraints = [
+            # One Tesla account is linked to at most one portal user.
+            models.UniqueConstraint(
+                fields=["auth_server", "subject"], name="accounts_teslalink_unique_account"
+            ),
+        ]
+        indexes = [models.Index(fields=["health", "access_token_expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.email or self.subject} ({self.get_auth_server_display()}, {self.region})"
+
+    @property
+    def provider_id(self) -> str:
+        return "tesla_cn" if self.auth_server == self.AuthServer.CN else "tesla"
+
+    @property
+    def missing_scopes(self) -> list[str]:
+        from django.conf import settings
+
+        return [s for s in settings.TESLA_REQUIRED_SCOPES if s not in self.scopes]

@@ -6,4 +6,6 @@ from accounts import views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("links/<int:pk>/unlink/", views.link_unlink, name="link_unlink"),
+    path("links/paste/", views.link_paste, name="link_paste"),
 ]

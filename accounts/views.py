@@ -1,12 +1,78 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts import services, tesla
+from accounts.forms import PasteCallbackForm
+from accounts.models import TeslaLink
+
+
+def _get_link_for_user(request: HttpRequest, pk: int) -> TeslaLink:
+    """The user's own link, or 404: another user's id must not even be confirmed to exist."""
+    return get_object_or_404(TeslaLink, pk=pk, user=request.user)
+
+
+def _link_options() -> list[dict[str, object]]:
+    options = []
+    for provider_id, server in tesla.PROVIDER_AUTH_SERVER.items():
+        creds = tesla.credentials(server)
+        options.append(
+            {
+                "provider_id": provider_id,
+                "server": server,
+                "configured": creds.configured,
+                "missing_settings": tesla.credential_settings(server),
+                "login_url": reverse(f"{provider_id}_login"),
+                "paste": bool(creds.redirect_uri),
+            }
+        )
+    return options
 
 
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/dashboard.html")
+    links = list(request.user.tesla_links.all())
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {
+            "links": links,
+            "needs_relink": [
+                link for link in links if link.health == TeslaLink.Health.NEEDS_RELINK
+            ],
+            "link_options": _link_options(),
+            "paste_available": any(option["paste"] for option in _link_options()),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_unlink(request: HttpRequest, pk: int) -> HttpResponse:
+    link = _get_link_for_user(request, pk)
+    if request.method == "POST":
+        services.link_unlink(link=link)
+        messages.success(request, _("The Tesla account was unlinked and its tokens deleted."))
+        return redirect("dashboard")
+    return render(request, "accounts/link_unlink.html", {"link": link})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_paste(request: HttpRequest) -> HttpResponse:
+    if not any(option["paste"] for option in _link_options()):
+        raise Http404
+    form = PasteCallbackForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        # The pasted answer goes through the very same callback view, with its state, PKCE
+        # and issuer checks, as if Tesla had redirected the browser here.
+        callback = reverse(f"{form.provider_id}_callback")
+        return redirect(f"{callback}?{form.query}")
+    return render(request, "accounts/link_paste.html", {"form": form}, status=200)

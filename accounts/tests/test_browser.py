@@ -26,7 +26,7 @@ def test_a_visitor_signs_up_confirms_and_signs_in(live_server, page):
     page.goto(f"{live_server.url}{link.group(1)}")
     page.locator("main form button[type=submit]").click()
     page.wait_for_url(re.compile(r"/dashboard/$"))
-    assert page.get_by_text("Link Tesla account").is_visible()
+    assert page.get_by_role("heading", name="Dashboard").is_visible()
 
     page.goto(f"{live_server.url}/accounts/logout/")
     page.locator("main form button[type=submit]").click()
@@ -46,3 +46,31 @@ def test_the_language_switcher_works_in_the_browser(live_server, page):
     assert page.locator("html").get_attribute("lang") == "zh-hans"
     assert page.get_by_text("注册", exact=True).first.is_visible()
     assert page.get_by_text("创建账户").is_visible()
+
+
+def test_a_user_links_a_global_and_a_china_account_in_the_browser(
+    live_server, page, owner, configure_tesla
+):
+    from accounts.models import TeslaLink
+    from conftest import PASSWORD
+
+    configure_tesla(live_server.url)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=login]", owner.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url(re.compile(r"/dashboard/$"))
+
+    for button, tesla_user in (
+        ("Link Tesla account (Global)", "alice@example.com"),
+        ("Link Tesla account (China)", "wei@example.cn"),
+    ):
+        page.get_by_role("button", name=button).click()
+        page.wait_for_url(re.compile(r"/oauth2/v3/authorize"))
+        page.check(f"input[name=user][value='{tesla_user}']")
+        page.get_by_role("button", name="Allow").click()
+        page.wait_for_url(re.compile(r"/dashboard/$"))
+        assert page.get_by_role("cell", name=re.compile(tesla_user)).is_visible()
+
+    assert page.locator(".health-ok").count() == 2
+    assert set(TeslaLink.objects.values_list("region", flat=True)) == {"NA", "CN"}

@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "accounts.providers.tesla",
     "fleetportal",
     "accounts",
     "vehicles",
@@ -96,6 +98,36 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = env("ACCOUNT_DEFAULT_HTTP_PROTOCOL", default="ht
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+
+# Tesla accounts are linked (connect), never used to sign up or sign in. allauth keeps no
+# tokens: SocialToken would hold them in plaintext; accounts.TeslaLink keeps them encrypted.
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_QUERY_EMAIL = False
+
+# Tesla. TESLA_ENV picks the region table: "production" (real Tesla) or "sandbox" (the
+# emulator at TESLA_SANDBOX_URL). Scopes default to what the portal uses.
+TESLA_ENV = env("TESLA_ENV", default="production")
+TESLA_SANDBOX_URL = env("TESLA_SANDBOX_URL", default="http://127.0.0.1:8001")
+TESLA_SCOPES = env.list(
+    "TESLA_SCOPES",
+    default=["openid", "offline_access", "user_data", "vehicle_device_data", "vehicle_location"],
+)
+# Without these the link cannot be kept alive or list vehicles: the user is asked to relink.
+TESLA_REQUIRED_SCOPES = ["openid", "offline_access", "vehicle_device_data"]
+TESLA_CLIENT_ID = env("TESLA_CLIENT_ID", default="")
+TESLA_CLIENT_SECRET = env("TESLA_CLIENT_SECRET", default="")
+TESLA_CN_CLIENT_ID = env("TESLA_CN_CLIENT_ID", default="")
+TESLA_CN_CLIENT_SECRET = env("TESLA_CN_CLIENT_SECRET", default="")
+# Set when the redirect URI registered at Tesla is not this portal's callback (e.g. a static
+# page that shows the URL): the portal then offers a form to paste the callback URL.
+TESLA_REDIRECT_URI = env("TESLA_REDIRECT_URI", default="")
+TESLA_CN_REDIRECT_URI = env("TESLA_CN_REDIRECT_URI", default="")
+TESLA_HTTP_TIMEOUT = (
+    env.float("TESLA_CONNECT_TIMEOUT", default=5.0),
+    env.float("TESLA_READ_TIMEOUT", default=20.0),
+)
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Fleet Portal <noreply@localhost>")

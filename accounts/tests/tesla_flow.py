@@ -1,0 +1,66 @@
+"""Drive the Tesla link flow the way a browser would: portal → sandbox consent → callback."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from urllib.parse import urlsplit
+
+import requests
+
+TIMEOUT = 10
+
+
+def start_link(client, provider: str = "tesla", *, relink: bool = False) -> str:
+    """Press "Link Tesla account"; returns the authorize URL the portal redirects to."""
+    query = "?process=connect"
+    if relink:
+        query += "&auth_params=prompt_missing_scopes%3Dtrue"
+    response = client.post(f"/accounts/{provider}/login/{query}", {"process": "connect"})
+    assert response.status_code == 302, response.content[:500]
+    return response["Location"]
+
+
+def consent(
+    authorize_url: str,
+    email: str,
+    *,
+    action: str = "approve",
+    granted: list[str] | None = None,
+) -> str:
+    """Sign in at the sandbox as `email` and approve (or cancel); returns the callback URL."""
+    page = requests.get(authorize_url, timeout=TIMEOUT)
+    assert page.status_code == 200, page.text[:500]
+    form = {
+        unescape(name): unescape(value)
+        for name, value in re.findall(
+            r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text
+        )
+    }
+    requested = re.findall(r'name="granted" value="([^"]+)"', page.text)
+    form.update(user=email, action=action)
+    data = list(form.items()) + [
+        ("granted", scope) for scope in (requested if granted is None else granted)
+    ]
+    answer = requests.post(authorize_url, data=data, allow_redirects=False, timeout=TIMEOUT)
+    assert answer.status_code == 302, answer.text[:500]
+    return answer.headers["Location"]
+
+
+def finish(client, callback_url: str, *, path: str | None = None):
+    """Follow Tesla's redirect back into the portal (optionally to another callback path)."""
+    parts = urlsplit(callback_url)
+    return client.get(f"{path or parts.path}?{parts.query}", follow=True)
+
+
+def link(client, email: str, provider: str = "tesla", **consent_kwargs):
+    """The whole happy path; returns the final response (the dashboard)."""
+    return finish(client, consent(start_link(client, provider), email, **consent_kwargs))
+
+
+def token_calls(sandbox) -> int:
+    return sum(1 for r in sandbox.control.requests() if r["path"].endswith("/oauth2/v3/token"))
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
