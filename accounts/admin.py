@@ -1,10 +1,15 @@
 from __future__ import annotations
 
-from django.contrib import admin
+import datetime as dt
+
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import TeslaLink, User
+from accounts import tasks
+from accounts.models import RefreshAttempt, TeslaLink, User
 
 
 @admin.register(User)
@@ -25,6 +30,23 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
 
+class ExpiringFilter(admin.SimpleListFilter):
+    title = _("access token")
+    parameter_name = "expiring"
+
+    def lookups(self, request: object, model_admin: object) -> list[tuple[str, str]]:
+        return [("due", _("due for refresh")), ("expired", _("expired"))]
+
+    def queryset(self, request: object, queryset: object) -> object:
+        now = timezone.now()
+        if self.value() == "due":
+            margin = dt.timedelta(seconds=settings.TESLA_REFRESH_MARGIN_SECONDS)
+            return queryset.filter(access_token_expires_at__lte=now + margin)
+        if self.value() == "expired":
+            return queryset.filter(access_token_expires_at__lte=now)
+        return queryset
+
+
 @admin.register(TeslaLink)
 class TeslaLinkAdmin(admin.ModelAdmin):
     list_display = (
@@ -36,7 +58,8 @@ class TeslaLinkAdmin(admin.ModelAdmin):
         "access_token_expires_at",
         "last_refreshed_at",
     )
-    list_filter = ("health", "region", "auth_server")
+    list_filter = ("health", ExpiringFilter, "region", "auth_server")
+    actions = ("refresh_now",)
     list_select_related = ("user",)
     search_fields = ("email", "full_name", "subject", "user__email")
     # Tokens are never shown, not even encrypted: they are simply not among the fields.
@@ -63,4 +86,23 @@ class TeslaLinkAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: object) -> bool:
         # Links are made by their owners through Tesla's consent, never typed in.
+        return False
+
+    @admin.action(description=_("Refresh tokens now (healthy or retrying links)"))
+    def refresh_now(self, request: object, queryset: object) -> None:
+        ids = list(queryset.exclude(health__in=TeslaLink.BROKEN).values_list("pk", flat=True))
+        for link_id in ids:
+            tasks.link_refresh.delay_on_commit(link_id, force=True)
+        self.message_user(request, _("%(n)d refreshes queued.") % {"n": len(ids)}, messages.SUCCESS)
+
+
+@admin.register(RefreshAttempt)
+class RefreshAttemptAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "link", "outcome", "error", "duration_ms")
+    list_filter = ("outcome", "link__region")
+    list_select_related = ("link",)
+    date_hierarchy = "created_at"
+    readonly_fields = ("link", "outcome", "error", "duration_ms", "created_at")
+
+    def has_add_permission(self, request: object) -> bool:
         return False

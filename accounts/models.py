@@ -83,6 +83,8 @@ class TeslaLink(models.Model):
     last_refreshed_at = models.DateTimeField(_("last refresh"), null=True, blank=True)
     # Bumped on every stored rotation: a writer that read an older version lost a race.
     token_version = models.PositiveIntegerField(default=0)
+    # Set when a sweep queued a refresh, cleared when it ran: overlapping sweeps skip it.
+    refresh_queued_at = models.DateTimeField(null=True, blank=True)
 
     health = models.CharField(_("health"), max_length=16, choices=Health, default=Health.OK)
     health_reason = models.TextField(_("reason"), blank=True)
@@ -105,6 +107,12 @@ class TeslaLink(models.Model):
     def __str__(self) -> str:
         return f"{self.email or self.subject} ({self.get_auth_server_display()}, {self.region})"
 
+    BROKEN = (Health.NEEDS_RELINK, Health.REVOKED)
+
+    @property
+    def is_broken(self) -> bool:
+        return self.health in self.BROKEN
+
     @property
     def provider_id(self) -> str:
         return "tesla_cn" if self.auth_server == self.AuthServer.CN else "tesla"
@@ -114,3 +122,28 @@ class TeslaLink(models.Model):
         from django.conf import settings
 
         return [s for s in settings.TESLA_REQUIRED_SCOPES if s not in self.scopes]
+
+
+class RefreshAttempt(models.Model):
+    """One call to Tesla's token endpoint for a link: the record behind the staff figures."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", _("Refreshed")
+        RETRIED = "retried", _("Transient failure, retried")
+        FAILED = "failed", _("Permanent failure")
+
+    link = models.ForeignKey(
+        TeslaLink, on_delete=models.CASCADE, related_name="refresh_attempts", null=True
+    )
+    outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome)
+    error = models.CharField(_("error"), max_length=100, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"))
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("token refresh")
+        verbose_name_plural = _("token refreshes")
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} {self.created_at:%Y-%m-%d %H:%M}"

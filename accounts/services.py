@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
@@ -12,13 +14,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import tesla
-from accounts.models import TeslaLink, User
+from accounts.models import RefreshAttempt, TeslaLink, User
 from fleetportal.tesla import oauth
-from fleetportal.tesla.fleet import BaseURLNotAllowed, FleetClient
+from fleetportal.tesla.fleet import BaseURLNotAllowed, FleetClient, Unauthorized
+
+T = TypeVar("T")
 
 
 class LinkOwnedByAnotherUser(Exception):
     """The Tesla account is already linked to a different portal user."""
+
+
+class LinkBroken(Exception):
+    """The link needs a relink (or was revoked): no call is made on its behalf."""
 
 
 def sessions_clear_expired() -> int:
@@ -126,3 +134,176 @@ def link_unlink(*, link: TeslaLink) -> None:
             user_id=link.user_id, provider=link.provider_id, uid=link.subject
         ).delete()
         link.delete()
+
+
+# --- Keeping links alive ----------------------------------------------------------------------
+
+
+def _margin() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.TESLA_REFRESH_MARGIN_SECONDS)
+
+
+def _set_health(link: TeslaLink, health: str, reason: str = "") -> None:
+    """Change health; entering "needs relink" queues the one notification for it."""
+    entering_broken = health in TeslaLink.BROKEN and not link.is_broken
+    if link.health != health:
+        link.health_changed_at = timezone.now()
+    link.health = health
+    link.health_reason = reason
+    if entering_broken:
+        from accounts.tasks import link_notify_needs_relink
+
+        # Sent once: only the transition queues it, and only if the transition commits.
+        link_notify_needs_relink.delay_on_commit(link.pk)
+
+
+def _store_pair(link: TeslaLink, tokens: oauth.TokenSet, now: dt.datetime) -> None:
+    link.access_token = tokens.access_token
+    if tokens.refresh_token:
+        link.refresh_token = tokens.refresh_token
+        link.refresh_token_issued_at = now
+    link.access_token_expires_at = now + dt.timedelta(seconds=tokens.expires_in or 28800)
+    link.last_refreshed_at = now
+    link.token_version += 1
+    link.refresh_queued_at = None
+    if tokens.claims.scp:
+        # Users can narrow consent at Tesla; new access tokens carry the new scopes (spec 2.4).
+        link.scopes = list(tokens.claims.scp)
+    missing = link.missing_scopes
+    if missing:
+        _set_health(link, TeslaLink.Health.NEEDS_RELINK, "missing scopes: " + ", ".join(missing))
+    else:
+        _set_health(link, TeslaLink.Health.OK)
+
+
+def link_refresh_tokens(
+    *, link_id: int, expected_version: int | None = None, force: bool = False
+) -> str:
+    """Rotate a link's token pair, at most once at a time per link.
+
+    Returns "refreshed", or why nothing was sent: "broken", "superseded" (the caller's token
+    version is no longer current: someone else refreshed) or "fresh" (not due and not forced).
+    Raises the transient OAuthError after recording it, so the caller can retry.
+    """
+    transient: oauth.OAuthError | None = None
+    with transaction.atomic():
+        # The row lock is held across Tesla's token call. Tesla refresh tokens are single use:
+        # a second refresh of this link waits here, then finds the new pair and sends nothing.
+        # (On SQLite the IMMEDIATE transaction takes the database write lock instead.)
+        link = TeslaLink.objects.select_for_update().get(pk=link_id)
+        now = timezone.now()
+        if link.is_broken:
+            return "broken"
+        if expected_version is not None and link.token_version != expected_version:
+            return "superseded"
+        if not force and link.access_token_expires_at > now + _margin():
+            TeslaLink.objects.filter(pk=link.pk).update(refresh_queued_at=None)
+            return "fresh"
+        if not link.refresh_token:
+            _set_health(link, TeslaLink.Health.NEEDS_RELINK, "missing scopes: offline_access")
+            link.save()
+            return "broken"
+        creds = tesla.credentials(link.auth_server)
+        started = time.monotonic()
+        try:
+            tokens = oauth.refresh(
+                tesla.auth_server(link.auth_server),
+                client_id=creds.client_id,
+                refresh_token=link.refresh_token,
+                session=tesla.http_session(),
+            )
+        except oauth.PermanentOAuthError as exc:
+            outcome, error = RefreshAttempt.Outcome.FAILED, exc.error or str(exc.status)
+            _set_health(link, TeslaLink.Health.NEEDS_RELINK, f"Tesla answered {error}")
+            link.refresh_queued_at = None
+        except oauth.TransientOAuthError as exc:
+            outcome, error, transient = RefreshAttempt.Outcome.RETRIED, exc.error, exc
+            _set_health(link, TeslaLink.Health.RETRYING, f"Tesla unavailable ({exc})")
+        else:
+            outcome, error = RefreshAttempt.Outcome.OK, ""
+            # Persisted and committed by this block before anything uses the new pair: a
+            # rotated refresh token that is never saved would break the link.
+            _store_pair(link, tokens, now)
+        link.save()
+        RefreshAttempt.objects.create(
+            link=link,
+            outcome=outcome,
+            error=error[:100],
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+    if transient is not None:
+        raise transient
+    return "refreshed" if outcome == RefreshAttempt.Outcome.OK else "broken"
+
+
+def links_claim_due(*, limit: int | None = None) -> list[int]:
+    """Claim links whose access token expires within the margin, for one refresh task each.
+
+    A claimed link is marked queued, so an overlapping sweep does not queue it again; a mark
+    older than the stale window (a lost task) may be claimed anew.
+    """
+    now = timezone.now()
+    stale = now - dt.timedelta(minutes=15)
+    with transaction.atomic():
+        due = (
+            TeslaLink.objects.select_for_update(skip_locked=True)
+            .filter(
+                health__in=[TeslaLink.Health.OK, TeslaLink.Health.RETRYING],
+                access_token_expires_at__lte=now + _margin(),
+            )
+            .exclude(refresh_token="")
+            .exclude(refresh_queued_at__gt=stale)
+            .order_by("access_token_expires_at")
+            .values_list("pk", flat=True)[: limit or settings.TESLA_REFRESH_BATCH]
+        )
+        ids = list(due)
+        TeslaLink.objects.filter(pk__in=ids).update(refresh_queued_at=now)
+    return ids
+
+
+def _fleet_client(link: TeslaLink) -> FleetClient:
+    return FleetClient(
+        link.fleet_api_base_url,
+        link.access_token,
+        allowed_base_urls=tesla.region_table().fleet_allowlist(link.auth_server),
+        session=tesla.http_session(),
+    )
+
+
+def _call_once(link: TeslaLink, call: Callable[[FleetClient], T]) -> T:
+    client = _fleet_client(link)
+    try:
+        return call(client)
+    finally:
+        client.close()
+        if client.base_url != link.fleet_api_base_url:
+            # Tesla re-routed this user (421) to another allowlisted region: remember it.
+            region = tesla.region_table().region_for_base_url(client.base_url)
+            link.fleet_api_base_url = client.base_url
+            TeslaLink.objects.filter(pk=link.pk).update(
+                fleet_api_base_url=client.base_url,
+                region=region.code if region else link.region,
+            )
+
+
+def link_fleet_call(*, link: TeslaLink, call: Callable[[FleetClient], T]) -> T:
+    """Run one Fleet API call for a link, with a valid access token.
+
+    An expired token is refreshed first, through the same single-flight path as the sweep; a
+    401 triggers one refresh and one retry, never a loop.
+    """
+    if link.is_broken:
+        raise LinkBroken(link.health_reason)
+    if link.access_token_expires_at <= timezone.now() + dt.timedelta(seconds=60):
+        link_refresh_tokens(link_id=link.pk, expected_version=link.token_version, force=True)
+        link.refresh_from_db()
+        if link.is_broken:
+            raise LinkBroken(link.health_reason)
+    try:
+        return _call_once(link, call)
+    except Unauthorized:
+        link_refresh_tokens(link_id=link.pk, expected_version=link.token_version, force=True)
+        link.refresh_from_db()
+        if link.is_broken:
+            raise LinkBroken(link.health_reason) from None
+        return _call_once(link, call)  # a second 401 propagates

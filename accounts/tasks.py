@@ -1,8 +1,51 @@
+"""Celery tasks for accounts: tiny, take ids, call one service."""
+
 from __future__ import annotations
 
-from celery import shared_task
+import random
 
-from accounts import services
+from celery import shared_task
+from django.conf import settings
+
+from accounts import notifications, services
+from fleetportal.tesla.errors import TransientError
+
+
+def retry_countdown(retries: int, retry_after: float | None) -> float:
+    """Seconds before the next try: Tesla's Retry-After when given, else exponential backoff
+    with full jitter; both capped so no task sits in the queue for long."""
+    cap = settings.TESLA_REFRESH_RETRY_CAP_SECONDS
+    if retry_after:
+        return min(float(retry_after), cap)
+    return random.uniform(0, min(cap, 10 * 2**retries))  # noqa: S311 - jitter, not crypto
+
+
+@shared_task(bind=True, max_retries=None)
+def link_refresh(self, link_id: int, force: bool = False) -> str:
+    try:
+        return services.link_refresh_tokens(link_id=link_id, force=force)
+    except TransientError as exc:
+        if self.request.retries >= settings.TESLA_REFRESH_MAX_RETRIES:
+            # The link stays "retrying"; the next sweep tries again while it is still due.
+            return "gave_up"
+        raise self.retry(
+            exc=exc,
+            countdown=retry_countdown(self.request.retries, getattr(exc, "retry_after", None)),
+        ) from exc
+
+
+@shared_task
+def links_refresh_sweep() -> int:
+    """Beat's dispatcher: claim the links that are due and queue one refresh task each."""
+    ids = services.links_claim_due()
+    for link_id in ids:
+        link_refresh.delay_on_commit(link_id)
+    return len(ids)
+
+
+@shared_task
+def link_notify_needs_relink(link_id: int) -> bool:
+    return notifications.link_needs_relink_email(link_id=link_id)
 
 
 @shared_task

@@ -8,4 +8,5 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("links/<int:pk>/unlink/", views.link_unlink, name="link_unlink"),
     path("links/paste/", views.link_paste, name="link_paste"),
+    path("staff/links/", views.link_status, name="link_status"),
 ]

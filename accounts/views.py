@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -8,7 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts import services, tesla
+from accounts import selectors, services, tesla
 from accounts.forms import PasteCallbackForm
 from accounts.models import TeslaLink
 
@@ -76,3 +77,11 @@ def link_paste(request: HttpRequest) -> HttpResponse:
         callback = reverse(f"{form.provider_id}_callback")
         return redirect(f"{callback}?{form.query}")
     return render(request, "accounts/link_paste.html", {"form": form}, status=200)
+
+
+@staff_member_required
+@require_GET
+def link_status(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "accounts/link_status.html", {"summary": selectors.link_status_summary()}
+    )

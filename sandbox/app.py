@@ -86,6 +86,7 @@ def _before() -> Response | None:
     if fault is None:
         return None
     g.fault_id = fault["id"]
+    g.latency_after = fault.get("latency_after", 0)
     if fault["latency"]:
         time.sleep(fault["latency"])
     if fault["status"] is None:
@@ -137,6 +138,8 @@ def _after(response: Response) -> Response:
         entry["fault"] = g.fault_id
     with w.transaction() as data:
         _append_log(data, entry)
+    if getattr(g, "latency_after", 0):
+        time.sleep(g.latency_after)
     return response
 
 

@@ -170,6 +170,9 @@ def add_fault() -> ResponseReturnValue:
         "body": body.get("body"),
         "headers": body.get("headers") or {},
         "latency": float(body.get("latency") or 0),
+        # Delay the ANSWER after the request was handled (state already changed): a client
+        # that dies meanwhile lost Tesla's reply, e.g. a rotated refresh token.
+        "latency_after": float(body.get("latency_after") or 0),
         "remaining": count,
     }
     with world().transaction() as data:

@@ -81,6 +81,7 @@ class Control:
         latency: float = 0,
         count: int | None = None,
         method: str | None = None,
+        latency_after: float = 0,
     ) -> dict[str, Any]:
         payload = {
             "match": match,
@@ -88,6 +89,7 @@ class Control:
             "body": body,
             "headers": headers,
             "latency": latency,
+            "latency_after": latency_after,
             "count": count,
             "method": method,
         }

@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "accounts.providers.tesla",
     "fleetportal",
     "accounts",
+    "partners",
     "vehicles",
     "telemetry",
 ]
@@ -65,6 +66,13 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite has no row locks: IMMEDIATE transactions take the write lock at BEGIN, so a
+    # select_for_update() block (the token refresh) still excludes every other writer, and
+    # writers queue for up to `timeout` seconds instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 30}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # allauth's rate limits count in the cache: production must share one (CACHE_URL=redis://…).
@@ -124,10 +132,26 @@ TESLA_CN_CLIENT_SECRET = env("TESLA_CN_CLIENT_SECRET", default="")
 # page that shows the URL): the portal then offers a form to paste the callback URL.
 TESLA_REDIRECT_URI = env("TESLA_REDIRECT_URI", default="")
 TESLA_CN_REDIRECT_URI = env("TESLA_CN_REDIRECT_URI", default="")
+# Token keeping: beat sweeps every TESLA_REFRESH_SWEEP_SECONDS (above) and refreshes links
+# whose access token expires within the margin; transient failures retry with backoff.
+TESLA_REFRESH_MARGIN_SECONDS = env.int("TESLA_REFRESH_MARGIN_SECONDS", default=3600)
+TESLA_REFRESH_MAX_RETRIES = env.int("TESLA_REFRESH_MAX_RETRIES", default=5)
+TESLA_REFRESH_RETRY_CAP_SECONDS = env.int("TESLA_REFRESH_RETRY_CAP_SECONDS", default=300)
+TESLA_REFRESH_BATCH = env.int("TESLA_REFRESH_BATCH", default=500)
 TESLA_HTTP_TIMEOUT = (
     env.float("TESLA_CONNECT_TIMEOUT", default=5.0),
     env.float("TESLA_READ_TIMEOUT", default=20.0),
 )
+
+# Partner onboarding (the operator's side). PORTAL_PUBLIC_URL is where Tesla and users reach
+# the portal; TESLA_PARTNER_DOMAIN the bare host registered with Tesla (default: its host).
+PORTAL_PUBLIC_URL = env("PORTAL_PUBLIC_URL", default="http://127.0.0.1:8000")
+TESLA_PARTNER_DOMAIN = env("TESLA_PARTNER_DOMAIN", default="")
+# The allowed origins configured in the Tesla developer application (pre-flight check).
+TESLA_ALLOWED_ORIGINS = env.list("TESLA_ALLOWED_ORIGINS", default=[])
+# When set, the application's private key lives in this file (mode 0600, outside static
+# paths) instead of encrypted in the database.
+TESLA_PRIVATE_KEY_FILE = env("TESLA_PRIVATE_KEY_FILE", default="")
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Fleet Portal <noreply@localhost>")
@@ -170,6 +194,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(
         Path(env("CELERY_FILESYSTEM_DIR", default=str(VAR_DIR / "broker")))
     )
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis redelivers an unacknowledged task after this many seconds (a lost worker host);
+    # it must exceed the longest retry countdown (TESLA_REFRESH_RETRY_CAP_SECONDS).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 # A task is acknowledged only after it ran, and a worker killed mid-task hands it back: the
@@ -182,6 +212,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The beat schedule is declared here, in code; the DatabaseScheduler mirrors it into the
 # database, where staff can pause an entry in admin.
 CELERY_BEAT_SCHEDULE = {
+    "refresh-tesla-tokens": {
+        "task": "accounts.tasks.links_refresh_sweep",
+        "schedule": env.int("TESLA_REFRESH_SWEEP_SECONDS", default=300),
+    },
     "clear-expired-sessions": {
         "task": "accounts.tasks.sessions_clear_expired",
         "schedule": env.int("SESSIONS_CLEAR_INTERVAL_SECONDS", default=24 * 3600),

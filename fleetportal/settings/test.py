@@ -1,6 +1,9 @@
-"""Tests: hermetic (no `.env`), fast hashing, in-memory email."""
+"""Tests: hermetic (no `.env`), fast hashing, in-memory email, throwaway folders."""
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 from fleetportal.settings.base import *  # noqa: F403
 
@@ -14,10 +17,14 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
 if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
-    import tempfile
-    from pathlib import Path
-
     # Each test run gets its own queue folder, so a running `make run` is never disturbed.
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(  # noqa: F405
         Path(tempfile.mkdtemp(prefix="fleetportal-test-broker-"))
     )
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not shared-cache memory: threads in concurrency tests then lock like separate
+    # SQLite connections do (busy timeout) instead of failing with "table is locked".
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(Path(tempfile.mkdtemp(prefix="fleetportal-test-db-")) / "test.sqlite3")
+    }

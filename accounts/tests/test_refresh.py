@@ -1,0 +1,345 @@
+"""Keeping links alive: single-flight refresh, rotation-safe persistence, failure handling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from celery.signals import task_postrun
+from django.core import mail
+from django.db import connections
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import services, tasks
+from accounts.models import RefreshAttempt, TeslaLink
+from accounts.tests.tesla_flow import link, token_calls
+from fleetportal.tesla.fleet import Unauthorized
+from fleetportal.tesla.oauth import TransientOAuthError
+
+
+def _refresh_calls(sandbox) -> int:
+    return sum(
+        1
+        for r in sandbox.control.requests()
+        if r["path"].endswith("/oauth2/v3/token") and r.get("grant_type") == "refresh_token"
+    )
+
+
+def _linked(owner_client, owner, email="alice@example.com") -> TeslaLink:
+    link(owner_client, email)
+    return TeslaLink.objects.get(user=owner, email=email)
+
+
+def _make_due(row: TeslaLink, minutes: int = 5) -> None:
+    TeslaLink.objects.filter(pk=row.pk).update(
+        access_token_expires_at=timezone.now() + dt.timedelta(minutes=minutes)
+    )
+
+
+class _Completions:
+    """Counts link_refresh runs finished by a real worker (same process, worker threads)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.done = threading.Condition()
+
+    def __call__(self, sender=None, **kwargs) -> None:
+        if sender is not None and sender.name == "accounts.tasks.link_refresh":
+            with self.done:
+                self.count += 1
+                self.done.notify_all()
+
+    def wait_for(self, n: int, timeout: float = 60) -> bool:
+        with self.done:
+            return self.done.wait_for(lambda: self.count >= n, timeout=timeout)
+
+
+@pytest.fixture
+def completions():
+    counter = _Completions()
+    task_postrun.connect(counter, weak=False)
+    yield counter
+    task_postrun.disconnect(counter)
+
+
+@pytest.mark.django_db
+def test_refresh_rotates_and_persists_the_new_pair(owner_client, owner, tesla_apps, tesla_sandbox):
+    row = _linked(owner_client, owner)
+    old_refresh, version = row.refresh_token, row.token_version
+    _make_due(row)
+    assert services.link_refresh_tokens(link_id=row.pk) == "refreshed"
+    row.refresh_from_db()
+    assert row.refresh_token != old_refresh
+    assert row.token_version == version + 1
+    assert row.access_token_expires_at > timezone.now() + dt.timedelta(hours=7)
+    assert row.last_refreshed_at and row.health == TeslaLink.Health.OK
+    assert RefreshAttempt.objects.get().outcome == RefreshAttempt.Outcome.OK
+    # The stored token is the live end of the chain: it refreshes again.
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "refreshed"
+    assert _refresh_calls(tesla_sandbox) == 2
+
+
+@pytest.mark.django_db
+def test_a_link_refreshed_recently_is_skipped_without_a_call(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    row = _linked(owner_client, owner)
+    assert services.link_refresh_tokens(link_id=row.pk) == "fresh"
+    assert _refresh_calls(tesla_sandbox) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_is_single_flight_across_threads(owner_client, owner, tesla_apps, tesla_sandbox):
+    row = _linked(owner_client, owner)
+    _make_due(row)
+    # Slow Tesla down so the 20 callers really overlap the first one's token call.
+    tesla_sandbox.control.fault("token", latency=0.5, count=1)
+    barrier = threading.Barrier(20)
+
+    def refresh() -> str:
+        barrier.wait()
+        try:
+            return services.link_refresh_tokens(link_id=row.pk)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda _: refresh(), range(20)))
+    assert results.count("refreshed") == 1
+    assert results.count("fresh") == 19
+    assert _refresh_calls(tesla_sandbox) == 1
+    row.refresh_from_db()
+    assert row.health == TeslaLink.Health.OK and row.token_version == 2
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_refresh_is_single_flight_on_a_real_worker(
+    owner_client, owner, tesla_apps, tesla_sandbox, completions
+):
+    from celery.contrib.testing.worker import start_worker
+
+    from fleetportal.celery import app
+
+    row = _linked(owner_client, owner)
+    _make_due(row)
+    tesla_sandbox.control.fault("token", latency=0.5, count=1)
+    for _ in range(20):
+        tasks.link_refresh.delay(row.pk)
+    with start_worker(app, pool="threads", concurrency=8, perform_ping_check=False):
+        assert completions.wait_for(20), f"only {completions.count} of 20 tasks ran"
+    connections.close_all()
+    assert _refresh_calls(tesla_sandbox) == 1
+    row.refresh_from_db()
+    assert row.health == TeslaLink.Health.OK and row.token_version == 2
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_revoked_consent_ends_in_needs_relink_told_once_and_no_further_calls(
+    owner_client, owner, tesla_apps, tesla_sandbox, celery_worker_thread
+):
+    row = _linked(owner_client, owner)
+    tesla_sandbox.control.revoke_consent("alice@example.com", tesla_apps["global"]["client_id"])
+    _make_due(row)
+    mail.outbox.clear()
+    assert services.link_refresh_tokens(link_id=row.pk) == "broken"
+    row.refresh_from_db()
+    assert row.health == TeslaLink.Health.NEEDS_RELINK
+    assert "login_required" in row.health_reason
+    assert RefreshAttempt.objects.get().outcome == RefreshAttempt.Outcome.FAILED
+
+    calls = token_calls(tesla_sandbox)
+    assert services.links_claim_due() == []
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "broken"
+    assert token_calls(tesla_sandbox) == calls
+
+    deadline = timezone.now() + dt.timedelta(seconds=20)
+    while not mail.outbox and timezone.now() < deadline:
+        threading.Event().wait(0.1)
+    assert len(mail.outbox) == 1
+    body = mail.outbox[0].body
+    assert "needs to be linked again" in body and "需要重新关联" in body
+    assert row.access_token[:20] not in body
+    html = owner_client.get(reverse("dashboard")).content.decode()
+    assert "needs to be linked again" in html and "prompt_missing_scopes%3Dtrue" in html
+
+
+@pytest.mark.django_db
+def test_a_password_reset_at_tesla_needs_a_relink(owner_client, owner, tesla_apps, tesla_sandbox):
+    row = _linked(owner_client, owner)
+    tesla_sandbox.control.reset_password("alice@example.com")
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "broken"
+    row.refresh_from_db()
+    assert row.health == TeslaLink.Health.NEEDS_RELINK
+
+
+@pytest.mark.django_db
+def test_a_transient_failure_is_retrying_not_broken(owner_client, owner, tesla_apps, tesla_sandbox):
+    row = _linked(owner_client, owner)
+    refresh_token = row.refresh_token
+    tesla_sandbox.control.fault("token", status=503, body={"error": "server_error"}, count=1)
+    with pytest.raises(TransientOAuthError):
+        services.link_refresh_tokens(link_id=row.pk, force=True)
+    row.refresh_from_db()
+    assert row.health == TeslaLink.Health.RETRYING
+    assert row.refresh_token == refresh_token
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "refreshed"
+    row.refresh_from_db()
+    assert row.health == TeslaLink.Health.OK
+    outcomes = list(RefreshAttempt.objects.order_by("created_at").values_list("outcome", flat=True))
+    assert outcomes == ["retried", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("retries", "retry_after", "low", "high"),
+    [
+        (0, 17, 17, 17),
+        (3, 100_000, 300, 300),
+        (0, None, 0, 10),
+        (4, None, 0, 160),
+        (9, None, 0, 300),
+    ],
+)
+def test_retry_countdown_honours_retry_after_up_to_a_cap_and_backs_off(
+    settings, retries, retry_after, low, high
+):
+    settings.TESLA_REFRESH_RETRY_CAP_SECONDS = 300
+    for _ in range(20):
+        assert low <= tasks.retry_countdown(retries, retry_after) <= high
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_task_retries_transient_failures_then_succeeds(
+    owner_client, owner, tesla_apps, tesla_sandbox, settings, completions
+):
+    from celery.contrib.testing.worker import start_worker
+
+    from fleetportal.celery import app
+
+    settings.TESLA_REFRESH_RETRY_CAP_SECONDS = 1
+    row = _linked(owner_client, owner)
+    _make_due(row)
+    tesla_sandbox.control.fault(
+        "token", status=429, body={"error": "rate_limited"}, headers={"Retry-After": "1"}, count=2
+    )
+    tasks.link_refresh.delay(row.pk)
+    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False):
+        assert completions.wait_for(3, timeout=60), completions.count
+    connections.close_all()
+    row.refresh_from_db()
+    assert row.health == TeslaLink.Health.OK
+    outcomes = sorted(RefreshAttempt.objects.values_list("outcome", flat=True))
+    assert outcomes == ["ok", "retried", "retried"]
+
+
+@pytest.mark.django_db
+def test_overlapping_sweeps_claim_each_due_link_once(owner_client, owner, tesla_apps):
+    due = _linked(owner_client, owner, "alice@example.com")
+    also_due = _linked(owner_client, owner, "erika@example.de")
+    fresh = _linked(owner_client, owner, "bob@example.com")
+    _make_due(due)
+    _make_due(also_due, minutes=30)
+    assert sorted(services.links_claim_due()) == sorted([due.pk, also_due.pk])
+    assert services.links_claim_due() == []
+    assert fresh.pk not in services.links_claim_due()
+    services.link_refresh_tokens(link_id=due.pk)
+    due.refresh_from_db()
+    assert due.refresh_queued_at is None
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_sweep_refreshes_every_due_link_once_on_a_worker(
+    owner_client, owner, tesla_apps, tesla_sandbox, completions
+):
+    from celery.contrib.testing.worker import start_worker
+
+    from fleetportal.celery import app
+
+    for email in ("alice@example.com", "erika@example.de"):
+        _make_due(_linked(owner_client, owner, email))
+    _linked(owner_client, owner, "bob@example.com")
+    assert tasks.links_refresh_sweep() == 2
+    assert tasks.links_refresh_sweep() == 0
+    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False):
+        assert completions.wait_for(2)
+    connections.close_all()
+    assert _refresh_calls(tesla_sandbox) == 2
+
+
+@pytest.mark.django_db
+def test_a_fleet_call_with_an_expired_token_refreshes_first(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    row = _linked(owner_client, owner)
+    TeslaLink.objects.filter(pk=row.pk).update(access_token_expires_at=timezone.now())
+    row.refresh_from_db()
+    me = services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert me["email"] == "alice@example.com"
+    assert _refresh_calls(tesla_sandbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_401_triggers_one_refresh_and_one_retry(owner_client, owner, tesla_apps, tesla_sandbox):
+    row = _linked(owner_client, owner)
+    tesla_sandbox.control.fault("/api/1/users/me", status=401, body={"error": "x"}, count=1)
+    me = services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert me["email"] == "alice@example.com"
+    assert _refresh_calls(tesla_sandbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_persistent_401_is_not_a_loop(owner_client, owner, tesla_apps, tesla_sandbox):
+    row = _linked(owner_client, owner)
+    tesla_sandbox.control.clear_requests()
+    tesla_sandbox.control.fault("/api/1/users/me", status=401, body={"error": "x"})
+    with pytest.raises(Unauthorized):
+        services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert _refresh_calls(tesla_sandbox) == 1
+    assert len(tesla_sandbox.control.requests("/fleet/na/api/1/users/me")) == 2
+
+
+@pytest.mark.django_db
+def test_a_broken_link_makes_no_fleet_call(owner_client, owner, tesla_apps, tesla_sandbox):
+    row = _linked(owner_client, owner)
+    TeslaLink.objects.filter(pk=row.pk).update(health=TeslaLink.Health.NEEDS_RELINK)
+    row.refresh_from_db()
+    tesla_sandbox.control.clear_requests()
+    with pytest.raises(services.LinkBroken):
+        services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert tesla_sandbox.control.requests() == []
+
+
+@pytest.mark.django_db
+def test_a_421_re_route_is_remembered(owner_client, owner, tesla_apps, tesla_sandbox):
+    row = _linked(owner_client, owner)
+    TeslaLink.objects.filter(pk=row.pk).update(
+        fleet_api_base_url=tesla_sandbox.fleet("eu"), region="EU"
+    )
+    row.refresh_from_db()
+    services.link_fleet_call(link=row, call=lambda client: client.me())
+    row.refresh_from_db()
+    assert row.fleet_api_base_url == tesla_sandbox.fleet("na") and row.region == "NA"
+
+
+@pytest.mark.django_db
+def test_staff_status_page_shows_health_refreshes_and_next_due(
+    client, staff, owner_client, owner, tesla_apps
+):
+    row = _linked(owner_client, owner)
+    services.link_refresh_tokens(link_id=row.pk, force=True)
+    client.force_login(staff)
+    html = client.get(reverse("link_status")).content.decode()
+    assert 'data-health="ok">1<' in html
+    assert 'data-outcome="ok">1<' in html
+    assert "Next due refresh" in html
+
+
+def test_status_page_is_for_staff_only(owner_client):
+    response = owner_client.get(reverse("link_status"))
+    assert response.status_code == 302 and "/admin/login/" in response.url

@@ -1,0 +1,28 @@
+"""Simplified Chinese for the accounts app's token-keeping strings (merged by scripts/translations.py)."""
+
+ZH_HANS = {
+    "access token": "访问令牌",
+    "due for refresh": "待刷新",
+    "expired": "已过期",
+    "Refresh tokens now (healthy or retrying links)": "立即刷新令牌（正常或重试中的关联）",
+    "%(n)d refreshes queued.": "已排队 %(n)d 次刷新。",
+    "Refreshed": "已刷新",
+    "Transient failure, retried": "暂时失败，已重试",
+    "Permanent failure": "永久失败",
+    "outcome": "结果",
+    "error": "错误",
+    "duration (ms)": "耗时（毫秒）",
+    "when": "时间",
+    "token refresh": "令牌刷新",
+    "token refreshes": "令牌刷新",
+    "Your Tesla account %(account)s needs to be linked again: Tesla no longer accepts the portal's access to it, so its vehicles are not kept up to date.": "您的特斯拉账户 %(account)s 需要重新关联：特斯拉已不再接受门户对该账户的访问，其车辆数据将不再更新。",
+    "Open your dashboard and press Relink: %(dashboard_url)s": "请打开仪表板并点击“重新关联”：%(dashboard_url)s",
+    "[Fleet Portal] Your Tesla account needs to be linked again / 您的特斯拉账户需要重新关联": "[车队门户] 您的特斯拉账户需要重新关联 / Your Tesla account needs to be linked again",
+    "Token status": "令牌状态",
+    "Links by health": "按状态统计的关联",
+    "Refreshes in the last 24 hours": "最近 24 小时的刷新",
+    "Next due refresh": "下一次到期刷新",
+    "None: no healthy link.": "无：没有正常的关联。",
+    "Links that need a relink": "需要重新关联的关联",
+    "All refreshes": "全部刷新记录",
+}
