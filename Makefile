@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format deploy-check install migrate messages clean
+.PHONY: run test lint format deploy-check install migrate messages clean bench e2e demo
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,3 +52,15 @@ messages: install
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+
+# Benchmarks print figures (never part of `make test`). They run on the production stack:
+# PostgreSQL and Redis on 127.0.0.1, in throwaway databases.
+BENCH_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/fleetportal_bench \
+	CELERY_BROKER_URL=redis://127.0.0.1:6379/13 CACHE_URL=redis://127.0.0.1:6379/12
+bench: install
+	$(BENCH_ENV) $(BIN)/python -m bench
+
+# The seed workflow (../shared/spec/seed-workflow.md) against a fresh in-process sandbox,
+# using only fleetportal/tesla/.
+demo: install
+	$(BIN)/python -m sandbox.demo --embedded

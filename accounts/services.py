@@ -124,6 +124,10 @@ def link_store(
             link.health_reason = ""
         link.health_changed_at = now
         link.save()
+        from vehicles.services import vehicles_sync_queue
+
+        # The new link's vehicles appear without waiting for the hourly sweep.
+        vehicles_sync_queue(link=link, trigger="link")
     return link
 
 

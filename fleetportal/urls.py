@@ -12,5 +12,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("partners.urls")),
+    path("vehicles/", include("vehicles.urls")),
+    path("telemetry/", include("telemetry.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -173,7 +173,9 @@ def issue_tokens(w: World, data: Data, chain: dict[str, Any], *, nonce: str = ""
         locale=user["locale"],
         auth_time=chain["auth_time"],
     )
-    data["access_index"][token_hash(access)] = {"chain": chain["id"], "exp": exp}
+    digest = token_hash(access)
+    data["access_index"][digest] = {"chain": chain["id"], "exp": exp}
+    chain.setdefault("access", []).append(digest)
     body: dict[str, Any] = {
         "access_token": access,
         "expires_in": ACCESS_TTL,
@@ -205,11 +207,21 @@ def _replace_current(data: Data, chain: dict[str, Any], digest: str, now: float)
 
 
 def _drop_access(data: Data, chain_id: str) -> None:
-    for digest in [d for d, e in data["access_index"].items() if e["chain"] == chain_id]:
-        del data["access_index"][digest]
+    # Each chain lists its own access tokens: a refresh costs the same with 10 or 10,000
+    # chains in the world (the portal's benchmarks refresh thousands of links).
+    chain = data["chains"][chain_id]
+    for digest in chain.get("access", []):
+        data["access_index"].pop(digest, None)
+    chain["access"] = []
+
+
+PRUNE_EVERY = 300  # seconds of sandbox time between sweeps of expired access tokens
 
 
 def _prune_access(data: Data, now: float) -> None:
+    if now - data.get("access_pruned_at", 0) < PRUNE_EVERY:
+        return
+    data["access_pruned_at"] = now
     for digest in [d for d, e in data["access_index"].items() if e["exp"] <= now]:
         del data["access_index"][digest]
 

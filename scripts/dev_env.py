@@ -1,12 +1,14 @@
 """Write the development `.env`: generated secrets, kept across runs (idempotent).
 
-Only adds what is missing, so running `make run` twice changes nothing and a developer's own
-edits survive. Never used in production, where the operator sets the environment.
+Only adds what is missing (and follows the sandbox's demo client credentials), so running
+`make run` twice changes nothing and a developer's own edits survive. Never used in
+production, where the operator sets the environment.
 """
 
 from __future__ import annotations
 
 import secrets
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,20 +33,47 @@ def wanted() -> dict[str, str]:
         "DEBUG": "True",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        # Development talks to the Tesla sandbox (`python -m sandbox`, started by make run).
+        "TESLA_ENV": "sandbox",
+        "TESLA_SANDBOX_URL": "http://127.0.0.1:8001",
+        "PORTAL_PUBLIC_URL": "http://127.0.0.1:8000",
+        "TESLA_ALLOWED_ORIGINS": "127.0.0.1,localhost",
     }
+
+
+def sandbox_credentials() -> dict[str, str]:
+    """The sandbox's demo client credentials (created with its persisted state if needed)."""
+    out = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed arguments
+        [sys.executable, "-m", "sandbox", "--print-env", "--state-dir", str(ROOT / "var/sandbox")],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def write(values: dict[str, str]) -> None:
+    lines = (
+        DOT_ENV.read_text().splitlines()
+        if DOT_ENV.exists()
+        else ["# Development settings written by `make run`; never commit this file."]
+    )
+    kept = [line for line in lines if line.partition("=")[0].strip() not in values]
+    DOT_ENV.write_text("\n".join(kept + [f"{k}={v}" for k, v in values.items()]) + "\n")
+    DOT_ENV.chmod(0o600)
 
 
 def main() -> int:
     existing = read(DOT_ENV)
-    missing = {k: v for k, v in wanted().items() if k not in existing}
-    if missing:
-        with DOT_ENV.open("a") as fh:
-            if not existing:
-                fh.write("# Development settings written by `make run`; never commit this file.\n")
-            for key, value in missing.items():
-                fh.write(f"{key}={value}\n")
-        DOT_ENV.chmod(0o600)
-        print(f"wrote {', '.join(missing)} to {DOT_ENV.name}")
+    changes = {k: v for k, v in wanted().items() if k not in existing}
+    # The sandbox's state is the source of truth for its demo clients: follow it.
+    for key, value in sandbox_credentials().items():
+        if existing.get(key) != value:
+            changes[key] = value
+    if changes:
+        write(changes)
+        print(f"wrote {', '.join(changes)} to {DOT_ENV.name}")
     return 0
 
 

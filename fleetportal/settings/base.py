@@ -216,6 +216,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.links_refresh_sweep",
         "schedule": env.int("TESLA_REFRESH_SWEEP_SECONDS", default=300),
     },
+    "sync-vehicles": {
+        "task": "vehicles.tasks.vehicles_sync_sweep",
+        "schedule": env.int("VEHICLES_SYNC_SWEEP_SECONDS", default=3600),
+    },
     "clear-expired-sessions": {
         "task": "accounts.tasks.sessions_clear_expired",
         "schedule": env.int("SESSIONS_CLEAR_INTERVAL_SECONDS", default=24 * 3600),

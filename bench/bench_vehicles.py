@@ -1,0 +1,206 @@
+"""Vehicles at scale: the list page for a user with 1,000 cars against one with 10, and one
+sync of 5,000 cars from an in-process Tesla sandbox over real HTTP.
+
+Prints queries and median render time side by side with their ratio (target: equal queries,
+render time growing no faster than the rows shown, which the page size caps), then the
+sync's wall time and queries, and a second sync's peak Python memory (tracemalloc). Figures
+only, no asserts.
+`.venv/bin/python -m bench.bench_vehicles` (SQLite is fine; PostgreSQL via DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import time
+import tracemalloc
+from html import unescape
+
+import requests
+
+from bench.common import count_queries, django_setup, report, test_database
+
+SMALL, LARGE = 10, int(os.environ.get("BENCH_LIST_VEHICLES", "1000"))
+SYNC_VEHICLES = int(os.environ.get("BENCH_SYNC_VEHICLES", "5000"))
+RENDERS = int(os.environ.get("BENCH_RENDERS", "25"))
+REDIRECT = "http://bench.invalid/callback"
+SYNC_USER = "nora@example.com"
+
+
+def _user_access_token(client: dict[str, str], email: str) -> str:
+    """One consent and code exchange at the sandbox, as the Tesla user `email`."""
+    from accounts import tesla
+    from fleetportal.tesla import oauth
+
+    server = tesla.auth_server("global")
+    verifier, challenge = oauth.pkce_pair()
+    url = oauth.build_authorize_url(
+        server,
+        client_id=client["client_id"],
+        redirect_uri=REDIRECT,
+        scopes=["openid", "offline_access", "user_data", "vehicle_device_data"],
+        state="bench",
+        code_challenge=challenge,
+    )
+    page = requests.get(url, timeout=30).text
+    form = {
+        k: unescape(v)
+        for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+    }
+    granted = re.findall(r'name="granted" value="([^"]+)"', page)
+    data = [*form.items(), ("user", email), ("action", "approve")]
+    data += [("granted", s) for s in granted]
+    location = requests.post(url, data=data, allow_redirects=False, timeout=30).headers["Location"]
+    code = re.search(r"[?&]code=([^&]+)", location).group(1)
+    return oauth.exchange_code(
+        server,
+        client_id=client["client_id"],
+        client_secret=client["client_secret"],
+        code=code,
+        redirect_uri=REDIRECT,
+        audience=tesla.default_audience("global"),
+        code_verifier=verifier,
+    ).access_token
+
+
+def _register_partner(sandbox, client: dict[str, str], domain: str) -> None:
+    """Tesla answers 412 to every user call in a region where the app is not registered."""
+    from accounts import tesla
+    from fleetportal.tesla import oauth
+    from fleetportal.tesla.fleet import FleetClient
+
+    table = tesla.region_table()
+    region = table.region("NA")
+    token = oauth.partner_token(
+        table.auth_server("global"),
+        client_id=client["client_id"],
+        client_secret=client["client_secret"],
+        audience=region.base_url,
+    )
+    with FleetClient(
+        region.base_url, token.access_token, allowed_base_urls={region.base_url}
+    ) as fleet:
+        fleet.partner_register(domain)
+
+
+def _list_page(size: int, email: str) -> tuple[int, float, int]:
+    """Queries, median render seconds and HTML size of /vehicles/ for a user with `size` cars."""
+    from django.test import Client
+
+    from accounts.models import User
+    from vehicles.tests.factories import make_link, make_vehicles
+
+    user = User.objects.create_user(email, "x")
+    make_vehicles(make_link(user), size, prefix=email[:3].upper())
+    browser = Client()
+    browser.force_login(user)
+    response, queries = count_queries(lambda: browser.get("/vehicles/"))
+    assert response.status_code == 200, response.status_code
+    times = []
+    for _ in range(RENDERS):
+        started = time.perf_counter()
+        browser.get("/vehicles/")
+        times.append(time.perf_counter() - started)
+    return queries, statistics.median(times), len(response.content)
+
+
+def _sync(sandbox, client: dict[str, str]) -> list[tuple[str, object]]:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from accounts.models import TeslaLink, User
+    from vehicles import services
+    from vehicles.models import VehicleAccess
+
+    remaining = SYNC_VEHICLES
+    while remaining > 0:  # the control API adds at most 1,000 per call
+        sandbox.control.add_vehicles(SYNC_USER, min(remaining, 1000))
+        remaining -= 1000
+    now = timezone.now()
+    link = TeslaLink.objects.create(
+        user=User.objects.create_user("sync@example.com", "x"),
+        auth_server="global",
+        subject="bench-sync",
+        region="NA",
+        fleet_api_base_url=sandbox.fleet("na"),
+        scopes=["openid", "offline_access", "user_data", "vehicle_device_data"],
+        access_token=_user_access_token(client, SYNC_USER),
+        refresh_token="unused",
+        access_token_expires_at=now + dt.timedelta(hours=8),
+        refresh_token_issued_at=now,
+    )
+    started = time.perf_counter()
+    result, queries = count_queries(lambda: services.vehicles_sync(link_id=link.pk))
+    wall = time.perf_counter() - started
+    stored = VehicleAccess.objects.filter(link=link).count()
+    # A second sync, under tracemalloc (which slows every Python line, the in-process sandbox's
+    # too, so its wall time is not comparable): all updates now, the beat sweep's steady state.
+    tracemalloc.start()
+    started = time.perf_counter()
+    _, queries_again = count_queries(lambda: services.vehicles_sync(link_id=link.pk))
+    wall_again = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return [
+        ("vehicles listed / stored", f"{result.seen} / {stored} ({result.status})"),
+        ("fleet_status answers", result.statuses),
+        ("wall time, first sync", f"{wall:.2f} s"),
+        ("queries, first sync", queries),
+        ("queries per 100 vehicles", f"{queries / max(result.seen, 1) * 100:.1f}"),
+        ("queries, second sync", queries_again),
+        ("peak Python memory, second sync", f"{peak / 1e6:.1f} MB"),
+        ("wall time, second sync (traced)", f"{wall_again:.2f} s"),
+    ]
+
+
+def main() -> None:
+    django_setup()
+    from django.conf import settings
+    from django.test.utils import override_settings
+    from django.urls import NoReverseMatch, reverse
+
+    from sandbox.testing import running_sandbox
+    from sandbox.tests.helpers import KeyServer
+
+    try:
+        reverse("vehicles:list")
+        urlconf = settings.ROOT_URLCONF
+    except NoReverseMatch:  # until fleetportal/urls.py includes vehicles.urls
+        urlconf = "vehicles.tests.urls"
+
+    with (
+        test_database(),
+        running_sandbox() as sandbox,
+        KeyServer.running() as keys,
+        override_settings(ROOT_URLCONF=urlconf, ALLOWED_HOSTS=["*"]),
+    ):
+        settings.TESLA_ENV = "sandbox"
+        settings.TESLA_SANDBOX_URL = sandbox.url
+        client = sandbox.control.register_client(
+            server="global", redirect_uris=[REDIRECT], allowed_origins=["127.0.0.1"]
+        )
+        settings.TESLA_CLIENT_ID = client["client_id"]
+        settings.TESLA_CLIENT_SECRET = client["client_secret"]
+        _register_partner(sandbox, client, keys.domain)
+
+        small = _list_page(SMALL, "small@example.com")
+        large = _list_page(LARGE, "large@example.com")
+        report(
+            f"vehicle list page: {LARGE:,} vehicles vs {SMALL} (median of {RENDERS} renders)",
+            [
+                ("", f"{SMALL:>10} {LARGE:>10} {'ratio':>8}"),
+                ("queries", f"{small[0]:>10} {large[0]:>10} {large[0] / small[0]:>8.2f}"),
+                (
+                    "render ms",
+                    f"{small[1] * 1e3:>10.1f} {large[1] * 1e3:>10.1f} {large[1] / small[1]:>8.2f}",
+                ),
+                ("HTML bytes", f"{small[2]:>10} {large[2]:>10} {large[2] / small[2]:>8.2f}"),
+            ],
+        )
+        report(f"sync of {SYNC_VEHICLES:,} vehicles (in-process sandbox)", _sync(sandbox, client))
+
+
+if __name__ == "__main__":
+    main()

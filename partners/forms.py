@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from partners import pairing, selectors
+
+
+class RegionChoiceField(forms.ChoiceField):
+    def __init__(self, *, allow_all: bool = False, **kwargs: object) -> None:
+        super().__init__(choices=(), **kwargs)
+        # Regions come from the configured environment's table, read per form.
+        choices = [(code, code) for code in selectors.region_codes()]
+        if allow_all:
+            choices.append(("all", _("All regions")))
+        self.choices = choices
+
+
+class RegisterForm(forms.Form):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["region"] = RegionChoiceField(allow_all=True, label=_("Region"))
+
+
+class CheckForm(forms.Form):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["region"] = RegionChoiceField(label=_("Region"))
+
+
+class KeyGenerateForm(forms.Form):
+    replace = forms.BooleanField(
+        required=False, label=_("Replace the existing key (every region must be registered again)")
+    )
+
+
+class PairingForm(forms.Form):
+    vin = forms.CharField(label=_("VIN"), max_length=17, min_length=17)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["region"] = RegionChoiceField(label=_("Region"))
+
+    def clean_vin(self) -> str:
+        vin = self.cleaned_data["vin"].strip().upper()
+        if not pairing.valid_vin(vin):
+            raise forms.ValidationError(_("A VIN has 17 letters and digits, without I, O or Q."))
+        return vin

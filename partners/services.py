@@ -1,0 +1,492 @@
+"""Writes for partner onboarding: the key pair, partner tokens, registration per region.
+
+Tesla's flow (spec 3.1-3.3): serve the P-256 public key at the well-known URL, get a partner
+(client-credentials) token per region, POST `partner_accounts` with the domain (Tesla then
+fetches the key), and read `partner_accounts/public_key` back to see which key Tesla holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple, TypeVar
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import tesla
+from fleetportal.tesla import oauth
+from fleetportal.tesla.errors import TeslaError, TransientError
+from fleetportal.tesla.fleet import (
+    FleetClient,
+    MissingScopes,
+    NotFound,
+    NotRegisteredInRegion,
+    Unauthorized,
+)
+from partners import keys, selectors
+from partners.keys import KeyRejected
+from partners.models import PartnerKey, PartnerRegistration, PartnerToken
+
+__all__ = [
+    "Check",
+    "KeyRejected",
+    "PartnerKeyExists",
+    "PartnerSetupError",
+    "RegisterOutcome",
+    "partner_key_generate",
+    "partner_key_import",
+    "partner_preflight",
+    "partner_register",
+    "partner_register_all",
+    "partner_registration_check",
+    "partner_token_get",
+]
+
+State = PartnerRegistration.State
+Problem = PartnerRegistration.Problem
+T = TypeVar("T")
+
+# A cached partner token is replaced this long before it expires, so a call never starts
+# with a token that dies on the way.
+TOKEN_MARGIN = dt.timedelta(minutes=10)
+# The pre-flight fetch of our own key URL: short, it runs while the staff page renders.
+PREFLIGHT_TIMEOUT = (3.0, 5.0)
+
+
+class PartnerSetupError(Exception):
+    """Refused before any call to Tesla and before any write: the message says what to fix."""
+
+
+class PartnerKeyExists(PartnerSetupError):
+    """A key exists and replacing it was not confirmed."""
+
+
+class Check(NamedTuple):
+    """One pre-flight check, a (check, ok, message) tuple: `ok` is None when unknown."""
+
+    check: str
+    ok: bool | None
+    message: str
+
+
+@dataclass(frozen=True)
+class RegisterOutcome:
+    region: str
+    registration: PartnerRegistration | None
+    refused: str = ""
+
+
+# --- the key pair ------------------------------------------------------------------------
+
+
+def partner_key_generate(*, force: bool = False) -> PartnerKey:
+    """Create the application's P-256 key pair; replacing an existing one needs `force`."""
+    return _key_store(keys.key_generate(), force=force)
+
+
+def partner_key_import(*, pem: str | bytes, force: bool = False) -> PartnerKey:
+    """Take an existing SEC1 or PKCS#8 P-256 private key; anything else raises KeyRejected."""
+    return _key_store(keys.key_parse_private(pem), force=force)
+
+
+def _key_store(private_key: ec.EllipticCurvePrivateKey, *, force: bool) -> PartnerKey:
+    path = settings.TESLA_PRIVATE_KEY_FILE
+    if path:
+        _check_key_path(path)
+    public_key = private_key.public_key()
+    private_pem = keys.key_private_pem(private_key)
+    now = timezone.now()
+    with transaction.atomic():
+        # Locked so two staff replacing the key at once cannot leave the row and the key
+        # file holding halves of different pairs.
+        row = PartnerKey.objects.select_for_update().filter(pk=PartnerKey.SINGLETON_PK).first()
+        if row is not None and not force:
+            raise PartnerKeyExists(
+                _(
+                    "An application key already exists (fingerprint %(fingerprint)s). Replacing "
+                    "it breaks every registration and every paired vehicle until they are redone; "
+                    "confirm to replace it."
+                )
+                % {"fingerprint": row.fingerprint}
+            )
+        if row is None:
+            row = PartnerKey(pk=PartnerKey.SINGLETON_PK, created_at=now)
+        else:
+            row.rotated_at = now
+        row.public_key_pem = keys.public_pem(public_key)
+        row.public_key_hex = keys.public_hex(public_key)
+        row.fingerprint = keys.fingerprint(public_key)
+        row.private_key = "" if path else private_pem
+        row.private_key_file = path
+        row.save()
+        # Tesla still holds the key it fetched at registration: the rows say so at once,
+        # rather than showing green until the next check.
+        PartnerRegistration.objects.filter(state=State.REGISTERED).exclude(
+            tesla_public_key_hex=row.public_key_hex
+        ).update(state=State.KEY_MISMATCH, problem=Problem.KEY_CHANGED)
+        if path:
+            # Last step inside the transaction: if writing fails, the row rolls back and the
+            # old file is untouched (os.replace is atomic).
+            _write_private_file(Path(path), private_pem)
+    return row
+
+
+def _check_key_path(path: str) -> None:
+    target = Path(path)
+    if not target.is_absolute():
+        raise PartnerSetupError(
+            _("TESLA_PRIVATE_KEY_FILE must be an absolute path, not %(path)s.") % {"path": path}
+        )
+    public_dirs = [settings.STATIC_ROOT, settings.MEDIA_ROOT, *settings.STATICFILES_DIRS]
+    for public in public_dirs:
+        if public and target.resolve().is_relative_to(Path(public).resolve()):
+            raise PartnerSetupError(
+                _("TESLA_PRIVATE_KEY_FILE %(path)s is inside a served directory (%(dir)s).")
+                % {"path": path, "dir": public}
+            )
+    if not target.parent.is_dir():
+        raise PartnerSetupError(
+            _("The folder of TESLA_PRIVATE_KEY_FILE (%(dir)s) does not exist.")
+            % {"dir": target.parent}
+        )
+
+
+def _write_private_file(path: Path, pem: str) -> None:
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # Created 0600 from the start: the key is never readable by others, not even briefly.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    os.chmod(path, 0o600)
+
+
+# --- partner tokens ----------------------------------------------------------------------
+
+
+def partner_token_get(*, region: str) -> str:
+    """A partner token for the region: cached encrypted, fetched again shortly before expiry."""
+    table = tesla.region_table()
+    fleet_region = table.region(region)
+    server = table.auth_server_for_region(fleet_region.code)
+    creds = _credentials_or_refuse(server.key)
+    now = timezone.now()
+    cached = PartnerToken.objects.filter(
+        region=fleet_region.code, client_id=creds.client_id
+    ).first()
+    if cached is not None and cached.expires_at - TOKEN_MARGIN > now:
+        return cached.access_token
+    # No lock: partner tokens are not single-use (unlike refresh tokens), so two workers
+    # fetching at once only cost one extra token request and the last writer wins.
+    with tesla.http_session() as session:
+        tokens = oauth.partner_token(
+            server,
+            client_id=creds.client_id,
+            client_secret=creds.client_secret,
+            # A partner token is minted for one Fleet API; its base URL is the audience.
+            audience=fleet_region.audience,
+            session=session,
+        )
+    PartnerToken.objects.update_or_create(
+        region=fleet_region.code,
+        defaults={
+            "client_id": creds.client_id,
+            "access_token": tokens.access_token,
+            "expires_at": now + dt.timedelta(seconds=tokens.expires_in),
+        },
+    )
+    return tokens.access_token
+
+
+def _credentials_or_refuse(server_key: str) -> tesla.ClientCredentials:
+    creds = tesla.credentials(server_key)
+    if not creds.configured:
+        client_id, secret = tesla.credential_settings(server_key)
+        raise PartnerSetupError(
+            _("No credentials for this region: the operator must set %(id)s and %(secret)s.")
+            % {"id": client_id, "secret": secret}
+        )
+    return creds
+
+
+def _with_partner_client(region: str, call: Callable[[FleetClient], T]) -> T:
+    """Run `call` with a Fleet API client holding the region's partner token."""
+    base_url = tesla.region_table().region(region).base_url
+    for attempt in (1, 2):
+        token = partner_token_get(region=region)
+        try:
+            # The allowlist is the region itself: a partner token is minted for one region.
+            with FleetClient(
+                base_url,
+                token,
+                allowed_base_urls=frozenset({base_url}),
+                session=tesla.http_session(),
+            ) as client:
+                return call(client)
+        except Unauthorized:
+            # A cached token Tesla no longer takes (revoked, clocks apart): drop it and try
+            # once more with a fresh one.
+            PartnerToken.objects.filter(region=region).delete()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+# --- registration ------------------------------------------------------------------------
+
+
+def partner_register(*, region: str) -> PartnerRegistration:
+    """Register the domain in one region, then read back the key Tesla holds and compare.
+
+    Local problems (no key, bad domain, no credentials) raise PartnerSetupError before any
+    call; Tesla's refusals are stored on the region's row with Tesla's message.
+    """
+    code, domain, key = _preconditions(region, need_key=True)
+    assert key is not None
+
+    def register(client: FleetClient) -> str:
+        client.partner_register(domain)
+        return _held_key(client, domain)
+
+    try:
+        held = _with_partner_client(code, register)
+    except (TeslaError, requests.RequestException) as exc:
+        return _record_failure(code, domain, exc)
+    return _record_held_key(code, domain, key, held, registering=True)
+
+
+def partner_registration_check(*, region: str) -> PartnerRegistration:
+    """Ask Tesla which key it holds for the domain in the region, without registering."""
+    code, domain, key = _preconditions(region, need_key=False)
+    try:
+        held = _with_partner_client(code, lambda client: _held_key(client, domain))
+    except NotRegisteredInRegion as exc:
+        # Tesla answers 412 to any partner call in a region the app never registered in.
+        return _save(
+            code,
+            domain,
+            state=State.NOT_REGISTERED,
+            problem=Problem.NONE,
+            tesla_message=str(exc),
+            tesla_public_key_hex="",
+        )
+    except (TeslaError, requests.RequestException) as exc:
+        return _record_failure(code, domain, exc)
+    return _record_held_key(code, domain, key, held, registering=False)
+
+
+def partner_register_all() -> list[RegisterOutcome]:
+    """Register in every region of the environment; a refused region does not stop others."""
+    outcomes = []
+    for code in selectors.region_codes():
+        try:
+            outcomes.append(RegisterOutcome(code, partner_register(region=code)))
+        except PartnerSetupError as exc:
+            outcomes.append(RegisterOutcome(code, None, refused=str(exc)))
+    return outcomes
+
+
+def _preconditions(region: str, *, need_key: bool) -> tuple[str, str, PartnerKey | None]:
+    try:
+        code = tesla.region_table().region(region).code
+    except KeyError as exc:
+        raise PartnerSetupError(_("Unknown region %(region)s.") % {"region": region}) from exc
+    key = selectors.partner_key()
+    if need_key and key is None:
+        raise PartnerSetupError(_("There is no application key yet: generate or import one first."))
+    domain = selectors.partner_domain()
+    problem = selectors.domain_problem(domain)
+    if problem:
+        raise PartnerSetupError(problem)
+    _credentials_or_refuse(selectors.auth_server_for(code))
+    return code, domain, key
+
+
+def _held_key(client: FleetClient, domain: str) -> str:
+    try:
+        answer = client.partner_public_key(domain)
+    except NotFound:
+        return ""
+    held = answer.get("public_key") if isinstance(answer, dict) else None
+    return str(held or "").lower()
+
+
+def _record_held_key(
+    code: str, domain: str, key: PartnerKey | None, held: str, *, registering: bool
+) -> PartnerRegistration:
+    now = timezone.now()
+    ours = key.public_key_hex if key else ""
+    if held and held == ours:
+        fields = {"state": State.REGISTERED, "problem": Problem.NONE, "tesla_message": ""}
+        if registering:
+            fields["registered_at"] = now
+    elif held:
+        fields = {
+            "state": State.KEY_MISMATCH,
+            "problem": Problem.KEY_DIFFERS,
+            "tesla_message": _held_message(held),
+        }
+    elif registering:
+        fields = {"state": State.ERROR, "problem": Problem.NO_KEY_AT_TESLA, "tesla_message": ""}
+    else:
+        fields = {"state": State.NOT_REGISTERED, "problem": Problem.NONE, "tesla_message": ""}
+    return _save(code, domain, tesla_public_key_hex=held, **fields)
+
+
+def _held_message(held: str) -> str:
+    try:
+        public_key = ec.EllipticCurvePublicKey.from_encoded_point(
+            ec.SECP256R1(), bytes.fromhex(held)
+        )
+    except ValueError:
+        return f"public_key {held[:16]}…"
+    return f"public_key fingerprint {keys.fingerprint(public_key)}"
+
+
+def _record_failure(code: str, domain: str, exc: Exception) -> PartnerRegistration:
+    if isinstance(exc, NotRegisteredInRegion):
+        problem = Problem.NOT_REGISTERED_IN_REGION
+    elif isinstance(exc, TeslaError) and exc.status == 422:
+        problem = Problem.INVALID_RESOURCE
+    elif isinstance(exc, Unauthorized | MissingScopes):
+        problem = Problem.TOKEN_REFUSED
+    elif isinstance(exc, oauth.PermanentOAuthError):
+        problem = Problem.CREDENTIALS_REFUSED
+    elif isinstance(exc, TransientError | requests.RequestException):
+        problem = Problem.TESLA_UNAVAILABLE
+    else:
+        problem = Problem.OTHER
+    # The library's messages carry Tesla's status, error and description, never a token.
+    message = str(exc) if isinstance(exc, TeslaError) else type(exc).__name__
+    return _save(code, domain, state=State.ERROR, problem=problem, tesla_message=message)
+
+
+def _save(code: str, domain: str, **fields: object) -> PartnerRegistration:
+    row, _created = PartnerRegistration.objects.update_or_create(
+        region=code, defaults={"domain": domain, "checked_at": timezone.now(), **fields}
+    )
+    return row
+
+
+# --- pre-flight --------------------------------------------------------------------------
+
+
+def partner_preflight() -> list[Check]:
+    """What must hold before registering (issue 6): key, key URL, domain, credentials.
+
+    Fetches our own public key URL(s) over HTTP; calls nothing at Tesla.
+    """
+    key = selectors.partner_key()
+    checks = [_check_key(key)]
+    for url in selectors.public_key_urls():
+        checks.append(_check_key_url(url, key))
+    domain = selectors.partner_domain()
+    problem = selectors.domain_problem(domain)
+    checks.append(
+        Check(
+            _("Domain is a bare host"),
+            problem is None,
+            problem or _("Tesla will be given the domain %(domain)s.") % {"domain": domain},
+        )
+    )
+    checks.append(_check_origin(domain))
+    for code in selectors.region_codes():
+        server = selectors.auth_server_for(code)
+        client_id, secret = tesla.credential_settings(server)
+        configured = tesla.credentials(server).configured
+        checks.append(
+            Check(
+                _("Credentials for %(region)s") % {"region": code},
+                configured,
+                _("%(id)s and %(secret)s are set.") % {"id": client_id, "secret": secret}
+                if configured
+                else _("Set %(id)s and %(secret)s.") % {"id": client_id, "secret": secret},
+            )
+        )
+    return checks
+
+
+def _check_key(key: PartnerKey | None) -> Check:
+    title = _("Application key is EC P-256")
+    if key is None:
+        return Check(title, False, _("There is no application key yet: generate or import one."))
+    public_key = serialization.load_pem_public_key(key.public_key_pem.encode())
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+        public_key.curve, ec.SECP256R1
+    ):
+        return Check(title, False, _("The stored key is not on the P-256 curve."))
+    try:
+        selectors.partner_private_key()
+    except (selectors.PartnerKeyMissing, KeyRejected) as exc:
+        return Check(title, False, str(exc))
+    return Check(title, True, _("Fingerprint %(fingerprint)s.") % {"fingerprint": key.fingerprint})
+
+
+def _check_key_url(url: str, key: PartnerKey | None) -> Check:
+    title = _("Public key served at %(url)s") % {"url": url}
+    if key is None:
+        return Check(title, False, _("Nothing to serve until a key exists."))
+    try:
+        with tesla.http_session() as session:
+            response = session.get(url, allow_redirects=False, timeout=PREFLIGHT_TIMEOUT)
+    except requests.RequestException as exc:
+        return Check(title, False, _("Not reachable (%(error)s).") % {"error": type(exc).__name__})
+    if response.is_redirect:
+        return Check(
+            title,
+            False,
+            _("It redirects to %(location)s; Tesla does not follow redirects.")
+            % {"location": response.headers.get("Location", "?")},
+        )
+    if response.status_code != 200:
+        return Check(
+            title, False, _("It answers HTTP %(status)s.") % {"status": response.status_code}
+        )
+    try:
+        served = serialization.load_pem_public_key(response.content)
+    except ValueError:
+        return Check(title, False, _("It does not serve a PEM public key."))
+    if not isinstance(served, ec.EllipticCurvePublicKey) or keys.public_hex(served) != (
+        key.public_key_hex
+    ):
+        return Check(title, False, _("It serves a different key than this portal's."))
+    return Check(title, True, _("It serves this portal's key."))
+
+
+def _check_origin(domain: str) -> Check:
+    title = _("Domain matches an allowed origin")
+    origins = list(settings.TESLA_ALLOWED_ORIGINS)
+    if not origins:
+        return Check(
+            title,
+            None,
+            _(
+                "Unknown: TESLA_ALLOWED_ORIGINS is not set. Tesla requires the domain to share "
+                "its root with one of the application's allowed origins."
+            ),
+        )
+    match = selectors.matching_origin(domain, origins)
+    if match is None:
+        return Check(
+            title,
+            False,
+            _("%(domain)s shares its root with none of: %(origins)s.")
+            % {"domain": domain, "origins": ", ".join(origins)},
+        )
+    return Check(title, True, _("Same root as %(origin)s.") % {"origin": match})

@@ -1,0 +1,453 @@
+"""Writes for vehicles: the per-link sync (list, upsert, gone, fleet_status) and the roster."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone, translation
+
+from accounts.models import TeslaLink, User
+from accounts.services import LinkBroken, link_fleet_call
+from fleetportal.tesla.errors import TransientError
+from fleetportal.tesla.fleet import FleetError, NotFound, VehiclePage, VehicleUnavailable
+from vehicles import vin as vinlib
+from vehicles.models import RosterEntry, SyncRun, Vehicle, VehicleAccess
+
+logger = logging.getLogger(__name__)
+
+PER_PAGE = 100  # Tesla's page size and its maximum (spec 4.2)
+MAX_PAGES = 1000
+# A run still "active" after this long was lost (worker killed): a new one may start.
+STALE_RUN = dt.timedelta(minutes=30)
+
+_DECODED_FIELDS = [
+    "vin_valid",
+    "vin_problems",
+    "manufacturer",
+    "model",
+    "model_year",
+    "body_code",
+    "plant_code",
+    "region",
+    "updated_at",
+]
+_ACCESS_FIELDS = ["tesla_id", "display_name", "access_type", "state", "last_seen_at", "gone_at"]
+_STATUS_FIELDS = [
+    "key_paired",
+    "command_protocol_required",
+    "firmware_version",
+    "telemetry_version",
+    "total_keys",
+    "discounted_device_data",
+    "safety_screen_streaming",
+    "status_checked_at",
+    "status_error",
+]
+
+
+def _status_batch() -> int:
+    # Tesla recommends single-VIN fleet_status calls (only they carry discounted_device_data,
+    # spec 3.5), but one call per car makes a 5,000-car sync 5,000 requests; batches keep it
+    # to one per 50 cars, and a one-car account still gets the single-VIN answer.
+    return getattr(settings, "VEHICLES_FLEET_STATUS_BATCH", 50)
+
+
+@dataclass
+class SyncResult:
+    status: str
+    seen: int = 0
+    gone: int = 0
+    statuses: int = 0
+
+
+# --- queueing -----------------------------------------------------------------------------
+
+
+def vehicles_sync_queue(*, link: TeslaLink, trigger: str) -> SyncRun | None:
+    """Record a queued sync for the link and queue its task, unless one is already active."""
+    from vehicles.tasks import vehicles_sync_link
+
+    if link.is_broken:
+        return None
+    with transaction.atomic():
+        # Locking the link row serialises two "Sync now" clicks (or a click and the sweep):
+        # the second sees the first run and queues nothing.
+        TeslaLink.objects.select_for_update().filter(pk=link.pk).first()
+        active = SyncRun.objects.filter(
+            link=link, status__in=SyncRun.ACTIVE, created_at__gt=timezone.now() - STALE_RUN
+        ).first()
+        if active is not None:
+            return None
+        run = SyncRun.objects.create(link=link, trigger=trigger)
+        vehicles_sync_link.delay_on_commit(link.pk, run_id=run.pk)
+    return run
+
+
+def vehicles_sync_for_user(*, user: User) -> list[SyncRun]:
+    """Queue a sync of each of the user's usable links (the "Sync now" button)."""
+    runs = []
+    for link in user.tesla_links.all():
+        run = vehicles_sync_queue(link=link, trigger="user")
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def vehicles_sync_sweep() -> int:
+    """Beat's sweep: queue one sync per usable link, and forget old finished runs."""
+    # Runs are progress and audit records, not history: a week is enough to see a pattern.
+    SyncRun.objects.filter(
+        status__in=[SyncRun.Status.DONE, SyncRun.Status.FAILED],
+        created_at__lt=timezone.now() - dt.timedelta(days=7),
+    ).delete()
+    queued = 0
+    for link in TeslaLink.objects.filter(pk__in=links_due_for_sync()):
+        if vehicles_sync_queue(link=link, trigger="beat") is not None:
+            queued += 1
+    return queued
+
+
+def links_due_for_sync() -> list[int]:
+    # "Retrying" links still hold a usable access token (only a refresh failed transiently),
+    # so they are synced too; broken links are not, as no call may be made for them.
+    return list(
+        TeslaLink.objects.filter(health__in=[TeslaLink.Health.OK, TeslaLink.Health.RETRYING])
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+# --- the sync -------------------------------------------------------------------------------
+
+
+def _claim_run(link: TeslaLink, run_id: int | None) -> SyncRun | None:
+    """Mark this sync running, or None when another sync of the link is running right now.
+
+    Two overlapping syncs of one link could mark each other's cars gone (one writes an older
+    last_seen after the other started), so a link syncs one at a time. The link row lock
+    (an IMMEDIATE transaction on SQLite) makes the check and the claim one step.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        TeslaLink.objects.select_for_update().filter(pk=link.pk).first()
+        if run_id:
+            run = SyncRun.objects.filter(pk=run_id, link=link).first()
+            if run is not None and run.status in (SyncRun.Status.DONE, SyncRun.Status.FAILED):
+                return None  # a direct sync already did this queued run's work
+        else:
+            # A direct sync does the work of a run that is still waiting in the queue.
+            run = (
+                SyncRun.objects.filter(link=link, status=SyncRun.Status.QUEUED)
+                .order_by("created_at")
+                .first()
+            )
+        busy = (
+            SyncRun.objects.filter(
+                link=link, status=SyncRun.Status.RUNNING, started_at__gt=now - STALE_RUN
+            )
+            .exclude(pk=run_id)
+            .exists()
+        )
+        if busy:
+            if run is not None:
+                run.status, run.finished_at = SyncRun.Status.DONE, now
+                run.error = "skipped: another sync of this account was running"
+                run.save(update_fields=["status", "finished_at", "error"])
+            return None
+        if run is None:
+            run = SyncRun(link=link, trigger="task")
+        run.status, run.started_at, run.error = SyncRun.Status.RUNNING, now, ""
+        run.save()
+    return run
+
+
+def _finish(run: SyncRun, status: str, error: str = "") -> None:
+    run.status = status
+    run.error = error[:300]
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at", "seen", "gone", "statuses", "pages"])
+
+
+def vehicles_sync_run_create(*, link_id: int, trigger: str = "task") -> int | None:
+    """The run a sync queued without one works on: the link's waiting run, or a new one."""
+    if not TeslaLink.objects.filter(pk=link_id).exists():
+        return None
+    waiting = (
+        SyncRun.objects.filter(link_id=link_id, status=SyncRun.Status.QUEUED)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return waiting or SyncRun.objects.create(link_id=link_id, trigger=trigger).pk
+
+
+def vehicles_sync_mark_retrying(*, run_id: int | None, error: str, final: bool) -> None:
+    """The task's view of a transient failure: waiting to retry, or given up."""
+    if run_id is None:
+        return
+    SyncRun.objects.filter(pk=run_id).update(
+        status=SyncRun.Status.FAILED if final else SyncRun.Status.RETRYING,
+        error=error[:300],
+        finished_at=timezone.now() if final else None,
+    )
+
+
+def vehicles_sync(*, link_id: int, run_id: int | None = None) -> SyncResult:
+    """Sync one link's vehicles: every list page, upsert by VIN, mark gone, then fleet_status.
+
+    Transient Fleet API errors (429, 5xx, timeouts) propagate for the task to retry; what was
+    stored up to then stays stored, and the retry repeats the idempotent upserts.
+    """
+    link = TeslaLink.objects.filter(pk=link_id).first()
+    if link is None:
+        return SyncResult("no_link")
+    run = _claim_run(link, run_id)
+    if run is None:
+        return SyncResult("skipped")
+    started = run.started_at
+    try:
+        seen = _sync_list(link, run, started)
+        # Only a complete list may declare cars gone: a failure mid-way raised above.
+        run.gone = (
+            VehicleAccess.objects.filter(link=link, gone_at__isnull=True)
+            .filter(last_seen_at__lt=started)
+            .update(gone_at=started)
+        )
+        run.statuses = _sync_status(link, run)
+    except LinkBroken as exc:
+        _finish(run, SyncRun.Status.FAILED, f"needs relink: {exc}")
+        return SyncResult("broken")
+    except TransientError as exc:
+        # Not "running" any more: the task retries later (or gives up and marks it failed).
+        run.status, run.error = SyncRun.Status.RETRYING, str(exc)[:300]
+        run.save(update_fields=["status", "error", "seen", "gone", "statuses", "pages"])
+        raise
+    except FleetError as exc:
+        # Permanent (412 not registered, 403 scopes...): retrying will not help.
+        _finish(run, SyncRun.Status.FAILED, str(exc))
+        return SyncResult("failed", seen=run.seen)
+    _finish(run, SyncRun.Status.DONE)
+    return SyncResult("done", seen=seen, gone=run.gone, statuses=run.statuses)
+
+
+def _next_page(result: VehiclePage, page: int, seen: int) -> int | None:
+    pagination = result.pagination or {}
+    if "next" in pagination:
+        nxt = pagination["next"]
+        return int(nxt) if isinstance(nxt, int) and nxt > page else None
+    if len(result.vehicles) < PER_PAGE:
+        return None
+    if result.count is not None and seen >= result.count:
+        return None
+    return page + 1
+
+
+def _sync_list(link: TeslaLink, run: SyncRun, now: dt.datetime) -> int:
+    page, seen = 1, 0
+    for _ in range(MAX_PAGES):
+        result = link_fleet_call(link=link, call=lambda c, p=page: c.vehicles_page(p, PER_PAGE))
+        seen += _upsert_page(link, result.vehicles, now)
+        run.pages += 1
+        run.seen = seen
+        SyncRun.objects.filter(pk=run.pk).update(pages=run.pages, seen=seen)
+        nxt = _next_page(result, page, seen)
+        if nxt is None:
+            break
+        page = nxt
+    return seen
+
+
+def _access_type(value: Any) -> str:
+    value = str(value or "").upper()
+    return value if value in VehicleAccess.AccessType.values else VehicleAccess.AccessType.OTHER
+
+
+def _upsert_page(link: TeslaLink, items: list[dict[str, Any]], now: dt.datetime) -> int:
+    """Upsert one page in a constant number of queries, whatever its size."""
+    by_vin: dict[str, dict[str, Any]] = {}
+    for item in items:
+        vin = vinlib.normalise_vin(str(item.get("vin") or ""))
+        if vin:
+            by_vin[vin] = item
+    if not by_vin:
+        return 0
+    vehicles = []
+    for vin in by_vin:
+        # Stored even when the VIN fails validation: Tesla says the car exists, and hiding it
+        # would hide the problem; the detail page shows what is wrong with the VIN. Problems
+        # are stored as English msgids (no language active) and translated when shown.
+        with translation.override(None):
+            decoded = vinlib.vin_decode(vin)
+        vehicles.append(
+            Vehicle(
+                vin=vin[:17],
+                vin_valid=decoded.valid,
+                vin_problems=decoded.problems,
+                manufacturer=decoded.manufacturer[:100],
+                model=decoded.model_code if decoded.model_code in Vehicle.Model.values else "",
+                model_year=decoded.model_year,
+                body_code=decoded.body_code,
+                plant_code=decoded.plant_code,
+                region=link.region,
+                updated_at=now,
+            )
+        )
+    with transaction.atomic():
+        Vehicle.objects.bulk_create(
+            vehicles, update_conflicts=True, unique_fields=["vin"], update_fields=_DECODED_FIELDS
+        )
+        # bulk_create only sets pks on some backends in upsert mode: one read is portable.
+        ids = dict(Vehicle.objects.filter(vin__in=list(by_vin)).values_list("vin", "pk"))
+        VehicleAccess.objects.bulk_create(
+            [
+                VehicleAccess(
+                    link=link,
+                    vehicle_id=ids[vin],
+                    tesla_id=str(item.get("id_s") or item.get("id") or "")[:32],
+                    display_name=str(item.get("display_name") or "")[:200],
+                    access_type=_access_type(item.get("access_type")),
+                    state=str(item.get("state") or "")[:16],
+                    last_seen_at=now,
+                    gone_at=None,
+                )
+                for vin, item in by_vin.items()
+                if vin in ids
+            ],
+            update_conflicts=True,
+            unique_fields=["link", "vehicle"],
+            update_fields=_ACCESS_FIELDS,
+        )
+        # Roster VINs that just appeared are attached by the same statement, whatever the page.
+        RosterEntry.objects.filter(vin__in=list(by_vin), vehicle__isnull=True).update(
+            vehicle_id=Subquery(Vehicle.objects.filter(vin=OuterRef("vin")).values("pk")[:1])
+        )
+    return len(by_vin)
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _status_values(vehicle: Vehicle, info: dict[str, Any], paired: bool, now: dt.datetime):
+    def flag(name: str) -> bool | None:
+        value = info.get(name)
+        return value if isinstance(value, bool) else None
+
+    vehicle.key_paired = paired
+    vehicle.command_protocol_required = flag("vehicle_command_protocol_required")
+    vehicle.firmware_version = str(info.get("firmware_version") or "")[:40]
+    # null means the car cannot run the telemetry client (spec 3.5).
+    vehicle.telemetry_version = str(info.get("fleet_telemetry_version") or "")[:40]
+    keys = info.get("total_number_of_keys")
+    vehicle.total_keys = keys if isinstance(keys, int) and keys >= 0 else None
+    # Only single-VIN calls carry it (spec 3.5): keep the last known value otherwise.
+    if "discounted_device_data" in info:
+        vehicle.discounted_device_data = flag("discounted_device_data")
+    vehicle.safety_screen_streaming = flag("safety_screen_streaming_toggle_enabled")
+    vehicle.status_checked_at = now
+    vehicle.status_error = ""
+
+
+def _sync_status(link: TeslaLink, run: SyncRun) -> int:
+    """fleet_status for the link's current cars, in batches; one bad batch is not fatal."""
+    vehicles = list(
+        Vehicle.objects.filter(accesses__link=link, accesses__gone_at__isnull=True).order_by("vin")
+    )
+    by_vin = {v.vin: v for v in vehicles}
+    checked = 0
+    for batch in _chunks(list(by_vin), _status_batch()):
+        answers = _fleet_status(link, batch)
+        now = timezone.now()
+        changed = []
+        for vin in batch:
+            vehicle = by_vin[vin]
+            answer = answers.get(vin)
+            if isinstance(answer, str):
+                vehicle.status_error = answer[:200]
+            elif answer is not None:
+                info, paired = answer
+                _status_values(vehicle, info, paired, now)
+                checked += 1
+            changed.append(vehicle)
+        Vehicle.objects.bulk_update(changed, _STATUS_FIELDS)
+        run.statuses = checked
+        SyncRun.objects.filter(pk=run.pk).update(statuses=checked)
+    return checked
+
+
+def _fleet_status(link: TeslaLink, vins: list[str]) -> dict[str, Any]:
+    """VIN -> (info, key paired), or VIN -> a short reason it could not be asked."""
+    try:
+        body = link_fleet_call(link=link, call=lambda c: c.fleet_status(vins))
+    except VehicleUnavailable:
+        # Tesla has answered fleet_status with the "offline or asleep" error for sleeping
+        # cars (spec 4.4): keep the last known values and say why they are old.
+        return dict.fromkeys(vins, "vehicle offline or asleep")
+    except NotFound:
+        # One VIN Tesla no longer shows this account fails the whole request: ask singly.
+        if len(vins) == 1:
+            return dict.fromkeys(vins, "not found at Tesla")
+        answers: dict[str, Any] = {}
+        for vin in vins:
+            answers.update(_fleet_status(link, [vin]))
+        return answers
+    except TransientError:
+        raise
+    except FleetError as exc:
+        if exc.status in (401, 403, 412):
+            raise  # the link or the app is misconfigured: the whole sync fails, visibly
+        return dict.fromkeys(vins, f"{exc.status} {exc.error}".strip())
+    body = body if isinstance(body, dict) else {}
+    paired = set(body.get("key_paired_vins") or [])
+    infos = body.get("vehicle_info") or {}
+    return {
+        vin: (infos.get(vin) or {}, vin in paired)
+        for vin in vins
+        if vin in paired or vin in (body.get("unpaired_vins") or []) or vin in infos
+    }
+
+
+# --- the roster -----------------------------------------------------------------------------
+
+
+def roster_parse(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    """Split a pasted list of VINs; returns the valid ones and the problems of the others."""
+    vins: list[str] = []
+    problems: dict[str, list[str]] = {}
+    for raw in text.replace(",", " ").replace(";", " ").split():
+        vin = vinlib.normalise_vin(raw)
+        check = vinlib.vin_check(vin)
+        if check.errors:
+            problems[vin] = check.errors
+        elif vin not in vins:
+            vins.append(vin)
+    return vins, problems
+
+
+def roster_add(*, vins: list[str], added_by: User | None, note: str = "") -> int:
+    """Add expected VINs (already validated); attach those some link already listed."""
+    existing = set(RosterEntry.objects.filter(vin__in=vins).values_list("vin", flat=True))
+    known = dict(Vehicle.objects.filter(vin__in=vins).values_list("vin", "pk"))
+    new = [
+        RosterEntry(vin=vin, note=note, added_by=added_by, vehicle_id=known.get(vin))
+        for vin in vins
+        if vin not in existing
+    ]
+    RosterEntry.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+def roster_attach(*, vins: list[str]) -> int:
+    """Attach roster entries to cars already synced (the sync does this as cars appear)."""
+    known = Vehicle.objects.filter(vin__in=vins).values("vin")
+    return RosterEntry.objects.filter(vin__in=known, vehicle__isnull=True).update(
+        vehicle_id=Subquery(Vehicle.objects.filter(vin=OuterRef("vin")).values("pk")[:1])
+    )

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from partners import pairing
+from vehicles import selectors, services
+from vehicles.forms import RosterForm, VehicleFilterForm
+from vehicles.models import Vehicle, VehicleAccess
+
+PAGE_SIZE = 50
+
+
+def _get_vehicle_for_user(request: HttpRequest, pk: int) -> tuple[Vehicle, list[VehicleAccess]]:
+    """The car and the user's access rows to it, or 404: another user's car must not even be
+    confirmed to exist, and nothing is asked of Tesla before this check."""
+    accesses = selectors.vehicle_accesses_of_car(user=request.user, vehicle_id=pk)
+    if not accesses:
+        raise Http404
+    return accesses[0].vehicle, accesses
+
+
+def _pairing_link(vehicle: Vehicle, access: VehicleAccess) -> str:
+    # Only the owner's account can add a key (DRIVER access cannot), and only an unpaired car
+    # needs one; an unknown region (never synced) has no pairing base to link to.
+    if access.is_driver or vehicle.key_paired or not vehicle.region:
+        return ""
+    try:
+        return pairing.pairing_link(region=vehicle.region, vin=vehicle.vin)
+    except (KeyError, ValueError):
+        return ""
+
+
+@login_required
+@require_GET
+def vehicle_list(request: HttpRequest) -> HttpResponse:
+    form = VehicleFilterForm(request.GET or None)
+    rows = selectors.vehicle_accesses_for_user(user=request.user, **form.filters())
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    runs = selectors.sync_runs_for_user(user=request.user)
+    return render(
+        request,
+        "vehicles/list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "runs": runs,
+            "syncing": any(run.active for run in runs),
+        },
+    )
+
+
+@login_required
+@require_GET
+def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    vehicle, accesses = _get_vehicle_for_user(request, pk)
+    access = accesses[0]
+    return render(
+        request,
+        "vehicles/detail.html",
+        {
+            "vehicle": vehicle,
+            "access": access,
+            "accesses": accesses,
+            "decoded": vehicle.decoded,
+            "pairing_link": _pairing_link(vehicle, access),
+        },
+    )
+
+
+@login_required
+@require_GET
+def vehicle_by_vin(request: HttpRequest, vin: str) -> HttpResponse:
+    access = (
+        VehicleAccess.objects.filter(link__user=request.user, vehicle__vin=vin.upper())
+        .only("vehicle_id")
+        .first()
+    )
+    if access is None:
+        raise Http404
+    return redirect("vehicles:detail", pk=access.vehicle_id)
+
+
+@login_required
+@require_POST
+def vehicle_sync(request: HttpRequest) -> HttpResponse:
+    runs = services.vehicles_sync_for_user(user=request.user)
+    if runs:
+        messages.success(
+            request,
+            _("Syncs queued: %(n)d.") % {"n": len(runs)},
+        )
+    else:
+        messages.info(request, _("Nothing to sync: a sync is already running, or no usable link."))
+    return redirect("vehicles:list")
+
+
+@login_required
+@require_GET
+def vehicle_sync_status(request: HttpRequest) -> JsonResponse:
+    runs = selectors.sync_runs_for_user(user=request.user)
+    return JsonResponse(
+        {
+            "active": any(run.active for run in runs),
+            "runs": [
+                {
+                    "link": run.link_id,
+                    "status": run.status,
+                    "label": str(run.get_status_display()),
+                    "pages": run.pages,
+                    "seen": run.seen,
+                    "gone": run.gone,
+                    "statuses": run.statuses,
+                    "error": run.error,
+                }
+                for run in runs
+            ],
+        }
+    )
+
+
+@staff_member_required
+@require_http_methods(["GET", "POST"])
+def roster(request: HttpRequest) -> HttpResponse:
+    form = RosterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        added = services.roster_add(
+            vins=form.cleaned_data["vins"], added_by=request.user, note=form.cleaned_data["note"]
+        )
+        messages.success(
+            request,
+            _("VINs added to the roster: %(n)d.") % {"n": added},
+        )
+        return redirect("vehicles:roster")
+    entries = Paginator(selectors.roster_entries(), 100).get_page(request.GET.get("page"))
+    return render(request, "vehicles/roster.html", {"form": form, "entries": entries})
