@@ -29,6 +29,11 @@ run: migrate
 test: install
 	$(BIN)/pytest
 
+# The end-to-end journeys in Debian's Chromium (apt-get install chromium); screenshots of
+# failures land in test-artifacts/.
+e2e: install
+	$(BIN)/pytest e2e
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -1,0 +1,79 @@
+"""End-to-end journeys in Debian's Chromium: `make e2e`. Screenshots of failures land in
+test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from e2e.conftest import consent_at_tesla, eventually, sign_up
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+MODEL_3 = "5YJ3E1EA7PF000001"  # alice's online Model 3, no key of ours yet
+
+
+def test_an_owner_signs_up_links_global_and_china_pairs_a_key_and_relinks(
+    portal, page, tesla_sandbox
+):
+    from accounts import services
+    from accounts.models import TeslaLink
+
+    base = portal.url
+    sign_up(page, base, "driver@example.com")
+    assert page.get_by_role("heading", name="Dashboard").is_visible()
+
+    # Link a global account: the sandbox plays Tesla's sign-in and consent page.
+    page.get_by_role("button", name="Link Tesla account (Global)").click()
+    consent_at_tesla(page, "alice@example.com")
+    assert page.get_by_role("cell", name=re.compile("alice@example.com")).is_visible()
+
+    # The worker syncs the new link's vehicles; they appear with decoded VINs.
+    eventually(page, f"{base}/vehicles/", lambda p: p.get_by_text(MODEL_3).count() > 0)
+    page.get_by_role("link", name=re.compile("Alice's Model 3")).click()
+    assert page.get_by_text("Model 3").first.is_visible()
+
+    # Pair the portal's key: the pairing link opens the sandbox's stand-in for the Tesla app.
+    page.locator("a.pairing-link").click()
+    page.get_by_role("button", name="Approve").click()
+    page.goto(f"{base}/vehicles/")
+    page.get_by_role("button", name="Sync now").click()
+    eventually(
+        page,
+        f"{base}/vehicles/vin/{MODEL_3}/",
+        lambda p: p.locator("dt:has-text('Key paired') + dd").inner_text() == "Yes",
+    )
+
+    # A China account beside it.
+    page.goto(f"{base}/dashboard/")
+    page.get_by_role("button", name="Link Tesla account (China)").click()
+    consent_at_tesla(page, "wei@example.cn")
+    assert page.locator(".health-ok").count() == 2
+
+    # Tesla revokes the consent; the next refresh finds out; the banner offers a relink.
+    link = TeslaLink.objects.get(email="alice@example.com")
+    tesla_sandbox.control.revoke_consent("alice@example.com", link_client_id(link))
+    assert services.link_refresh_tokens(link_id=link.pk, force=True) == "broken"
+    page.goto(f"{base}/dashboard/")
+    banner = page.locator("article.banner")
+    assert banner.get_by_text("needs to be linked again").is_visible()
+    banner.get_by_role("button", name="Relink").click()
+    consent_at_tesla(page, "alice@example.com")
+    assert page.locator("article.banner").count() == 0
+    assert page.locator(".health-ok").count() == 2
+
+    # The same pages in Chinese.
+    page.select_option("select[name=language]", "zh-hans")
+    page.locator(".language-switcher button").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", name="仪表板").is_visible()
+    page.goto(f"{base}/vehicles/")
+    assert page.locator("html").get_attribute("lang") == "zh-hans"
+    assert page.get_by_text(MODEL_3).count() > 0
+
+
+def link_client_id(link) -> str:
+    from accounts import tesla
+
+    return tesla.credentials(link.auth_server).client_id
