@@ -10,62 +10,25 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from html import unescape
-
-import requests
 
 from bench.common import (
+    BENCH_REDIRECT,
     count_queries,
     database_url,
     django_setup,
     report,
     sandbox_process,
     test_database,
+    user_tokens,
     worker_process,
 )
 
 LINKS = int(os.environ.get("BENCH_LINKS", "2000"))
 LATENCY = 0.05
+USER = "alice@example.com"  # each consent starts a new token chain, as a new link would
 CONCURRENCIES = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "4,8,16").split(",")]
-REDIRECT = "http://bench.invalid/callback"
-
-
-def _token_pair(control, client: dict[str, str]) -> tuple[str, str]:
-    """One consent and one code exchange at the sandbox: a fresh refresh-token chain."""
-    from accounts import tesla
-    from fleetportal.tesla import oauth
-
-    server = tesla.auth_server("global")
-    verifier, challenge = oauth.pkce_pair()
-    url = oauth.build_authorize_url(
-        server,
-        client_id=client["client_id"],
-        redirect_uri=REDIRECT,
-        scopes=["openid", "offline_access", "user_data", "vehicle_device_data"],
-        state="bench",
-        code_challenge=challenge,
-    )
-    page = requests.get(url, timeout=30).text
-    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
-    form = {k: unescape(v) for k, v in form.items()}
-    granted = re.findall(r'name="granted" value="([^"]+)"', page)
-    data = [*form.items(), ("user", "alice@example.com"), ("action", "approve")]
-    data += [("granted", s) for s in granted]
-    location = requests.post(url, data=data, allow_redirects=False, timeout=30).headers["Location"]
-    code = re.search(r"[?&]code=([^&]+)", location).group(1)
-    tokens = oauth.exchange_code(
-        server,
-        client_id=client["client_id"],
-        client_secret=client["client_secret"],
-        code=code,
-        redirect_uri=REDIRECT,
-        audience=tesla.default_audience("global"),
-        code_verifier=verifier,
-    )
-    return tokens.access_token, tokens.refresh_token
 
 
 def _make_links(user, pairs: list[tuple[str, str]], start: int) -> None:
@@ -116,14 +79,15 @@ def main() -> None:
         settings.TESLA_ENV = "sandbox"
         settings.TESLA_SANDBOX_URL = control.url
         settings.TESLA_REFRESH_BATCH = LINKS
-        client = control.register_client(server="global", redirect_uris=[REDIRECT])
+        client = control.register_client(server="global", redirect_uris=[BENCH_REDIRECT])
         settings.TESLA_CLIENT_ID = client["client_id"]
         settings.TESLA_CLIENT_SECRET = client["client_secret"]
         user = User.objects.create_user("bench@example.com", "x")
 
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=16) as pool:
-            pairs = list(pool.map(lambda _: _token_pair(control, client), range(LINKS)))
+            tokens = list(pool.map(lambda _: user_tokens(client, USER), range(LINKS)))
+        pairs = [(t.access_token, t.refresh_token) for t in tokens]
         setup_seconds = time.monotonic() - started
         _make_links(user, pairs[:10], 0)
         queries_small = _queries_per_refresh()

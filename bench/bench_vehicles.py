@@ -11,57 +11,23 @@ only, no asserts.
 from __future__ import annotations
 
 import os
-import re
 import statistics
 import time
 import tracemalloc
-from html import unescape
 
-import requests
-
-from bench.common import count_queries, django_setup, report, test_database
+from bench.common import (
+    BENCH_REDIRECT,
+    count_queries,
+    django_setup,
+    report,
+    test_database,
+    user_tokens,
+)
 
 SMALL, LARGE = 10, int(os.environ.get("BENCH_LIST_VEHICLES", "1000"))
 SYNC_VEHICLES = int(os.environ.get("BENCH_SYNC_VEHICLES", "5000"))
 RENDERS = int(os.environ.get("BENCH_RENDERS", "25"))
-REDIRECT = "http://bench.invalid/callback"
 SYNC_USER = "nora@example.com"
-
-
-def _user_access_token(client: dict[str, str], email: str) -> str:
-    """One consent and code exchange at the sandbox, as the Tesla user `email`."""
-    from accounts import tesla
-    from fleetportal.tesla import oauth
-
-    server = tesla.auth_server("global")
-    verifier, challenge = oauth.pkce_pair()
-    url = oauth.build_authorize_url(
-        server,
-        client_id=client["client_id"],
-        redirect_uri=REDIRECT,
-        scopes=["openid", "offline_access", "user_data", "vehicle_device_data"],
-        state="bench",
-        code_challenge=challenge,
-    )
-    page = requests.get(url, timeout=30).text
-    form = {
-        k: unescape(v)
-        for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
-    }
-    granted = re.findall(r'name="granted" value="([^"]+)"', page)
-    data = [*form.items(), ("user", email), ("action", "approve")]
-    data += [("granted", s) for s in granted]
-    location = requests.post(url, data=data, allow_redirects=False, timeout=30).headers["Location"]
-    code = re.search(r"[?&]code=([^&]+)", location).group(1)
-    return oauth.exchange_code(
-        server,
-        client_id=client["client_id"],
-        client_secret=client["client_secret"],
-        code=code,
-        redirect_uri=REDIRECT,
-        audience=tesla.default_audience("global"),
-        code_verifier=verifier,
-    ).access_token
 
 
 def _register_partner(sandbox, client: dict[str, str], domain: str) -> None:
@@ -126,7 +92,7 @@ def _sync(sandbox, client: dict[str, str]) -> list[tuple[str, object]]:
         region="NA",
         fleet_api_base_url=sandbox.fleet("na"),
         scopes=["openid", "offline_access", "user_data", "vehicle_device_data"],
-        access_token=_user_access_token(client, SYNC_USER),
+        access_token=user_tokens(client, SYNC_USER).access_token,
         refresh_token="unused",
         access_token_expires_at=now + dt.timedelta(hours=8),
         refresh_token_issued_at=now,
@@ -179,7 +145,7 @@ def main() -> None:
         settings.TESLA_ENV = "sandbox"
         settings.TESLA_SANDBOX_URL = sandbox.url
         client = sandbox.control.register_client(
-            server="global", redirect_uris=[REDIRECT], allowed_origins=["127.0.0.1"]
+            server="global", redirect_uris=[BENCH_REDIRECT], allowed_origins=["127.0.0.1"]
         )
         settings.TESLA_CLIENT_ID = client["client_id"]
         settings.TESLA_CLIENT_SECRET = client["client_secret"]

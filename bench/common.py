@@ -129,3 +129,37 @@ def report(title: str, rows: list[tuple[str, Any]]) -> None:
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
+
+
+BENCH_REDIRECT = "http://bench.invalid/callback"
+
+
+def user_tokens(client: dict[str, str], email: str) -> Any:
+    """A fresh token chain for the sandbox's Tesla user `email`: authorize, consent, exchange
+    (the bench client must have BENCH_REDIRECT registered)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from accounts import tesla
+    from fleetportal.tesla import oauth
+    from sandbox.testing import consent
+
+    server = tesla.auth_server("global")
+    verifier, challenge = oauth.pkce_pair()
+    url = oauth.build_authorize_url(
+        server,
+        client_id=client["client_id"],
+        redirect_uri=BENCH_REDIRECT,
+        scopes=["openid", "offline_access", "user_data", "vehicle_device_data"],
+        state="bench",
+        code_challenge=challenge,
+    )
+    code = parse_qs(urlsplit(consent(url, email)).query)["code"][0]
+    return oauth.exchange_code(
+        server,
+        client_id=client["client_id"],
+        client_secret=client["client_secret"],
+        code=code,
+        redirect_uri=BENCH_REDIRECT,
+        audience=tesla.default_audience("global"),
+        code_verifier=verifier,
+    )

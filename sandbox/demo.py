@@ -20,7 +20,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,7 +33,7 @@ from fleetportal.tesla import jws, oauth
 from fleetportal.tesla.fleet import FleetClient
 from fleetportal.tesla.http import make_session
 from fleetportal.tesla.regions import DEFAULT_SANDBOX_URL, RegionTable, sandbox_table
-from sandbox.testing import Control, running_sandbox
+from sandbox.testing import Control, ControlError, consent, running_sandbox
 
 __all__ = [
     "PUBLIC_KEY_PATH",
@@ -153,39 +152,13 @@ def self_signed_ca_pem(hostname: str) -> str:
 # --- the user's side: what a browser would do ------------------------------------------------
 
 
-class _FormInputs(HTMLParser):
-    """The inputs a browser would submit from the consent page's form."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fields: list[tuple[str, str]] = []
-        self.radios: dict[str, list[str]] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        name = attributes.get("name")
-        if tag != "input" or not name:
-            return
-        kind = attributes.get("type", "text")
-        value = attributes.get("value") or ""
-        if kind == "radio":
-            self.radios.setdefault(name, []).append(value)
-        elif kind != "checkbox" or "checked" in attributes:
-            self.fields.append((name, value))
-
-
 def consent_as(browser: requests.Session, authorize_url: str, user: str) -> dict[str, str]:
     """Open the consent page, sign in as `user`, allow every requested scope; the callback query."""
-    page = browser.get(authorize_url, timeout=BROWSER_TIMEOUT)
-    _expect(page.status_code == 200, f"consent page answered {page.status_code}: {page.text[:200]}")
-    form = _FormInputs()
-    form.feed(page.text)
-    _expect(user in form.radios.get("user", []), f"the consent page offers no account {user}")
-    data = [*form.fields, ("user", user), ("action", "approve")]
-    # The form has no action attribute, so a browser posts back to the page's own URL.
-    answer = browser.post(authorize_url, data=data, allow_redirects=False, timeout=BROWSER_TIMEOUT)
-    _expect(answer.status_code == 302, f"consent answered {answer.status_code}, not a redirect")
-    query = parse_qs(urlsplit(answer.headers["Location"]).query)
+    try:
+        location = consent(authorize_url, user, session=browser)
+    except ControlError as exc:
+        raise DemoError(str(exc)) from exc
+    query = parse_qs(urlsplit(location).query)
     return {key: values[0] for key, values in query.items()}
 
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,6 +25,58 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None
+
+
+class ConsentFormInputs(HTMLParser):
+    """The inputs a browser would submit from the sandbox's consent form."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[tuple[str, str]] = []
+        self.radios: dict[str, list[str]] = {}
+        self.scopes: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        name = attributes.get("name")
+        if tag != "input" or not name:
+            return
+        kind = attributes.get("type", "text")
+        value = attributes.get("value") or ""
+        if kind == "radio":
+            self.radios.setdefault(name, []).append(value)
+        elif kind == "checkbox":
+            self.scopes.append(value)
+        else:
+            self.fields.append((name, value))
+
+
+def consent(
+    authorize_url: str,
+    user: str,
+    *,
+    action: str = "approve",
+    granted: list[str] | None = None,
+    session: requests.Session | None = None,
+) -> str:
+    """Do what a person does on the sandbox's sign-in page: pick `user`, tick the scopes
+    (`granted`, default all requested), allow or cancel. Returns the redirect Location."""
+    http = session or requests.Session()
+    page = http.get(authorize_url, timeout=TIMEOUT)
+    if page.status_code != 200:
+        raise ControlError(f"consent page answered {page.status_code}: {page.text[:200]}")
+    form = ConsentFormInputs()
+    form.feed(page.text)
+    if user not in form.radios.get("user", []):
+        raise ControlError(f"the consent page offers no Tesla account {user}")
+    scopes = form.scopes if granted is None else granted
+    data = [*form.fields, ("user", user), ("action", action)]
+    data += [("granted", scope) for scope in scopes]
+    # The form has no action attribute, so a browser posts back to the page's own URL.
+    answer = http.post(authorize_url, data=data, allow_redirects=False, timeout=TIMEOUT)
+    if answer.status_code != 302:
+        raise ControlError(f"consent answered {answer.status_code}, not a redirect")
+    return answer.headers["Location"]
 
 
 class ControlError(RuntimeError):

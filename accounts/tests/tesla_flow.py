@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from html import unescape
 from urllib.parse import urlsplit
 
-import requests
-
-TIMEOUT = 10
+from sandbox import testing as sandbox_testing
 
 
 def start_link(client, provider: str = "tesla", *, relink: bool = False) -> str:
@@ -29,22 +25,7 @@ def consent(
     granted: list[str] | None = None,
 ) -> str:
     """Sign in at the sandbox as `email` and approve (or cancel); returns the callback URL."""
-    page = requests.get(authorize_url, timeout=TIMEOUT)
-    assert page.status_code == 200, page.text[:500]
-    form = {
-        unescape(name): unescape(value)
-        for name, value in re.findall(
-            r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text
-        )
-    }
-    requested = re.findall(r'name="granted" value="([^"]+)"', page.text)
-    form.update(user=email, action=action)
-    data = list(form.items()) + [
-        ("granted", scope) for scope in (requested if granted is None else granted)
-    ]
-    answer = requests.post(authorize_url, data=data, allow_redirects=False, timeout=TIMEOUT)
-    assert answer.status_code == 302, answer.text[:500]
-    return answer.headers["Location"]
+    return sandbox_testing.consent(authorize_url, email, action=action, granted=granted)
 
 
 def finish(client, callback_url: str, *, path: str | None = None):
