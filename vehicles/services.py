@@ -56,7 +56,7 @@ def _status_batch() -> int:
     # Tesla recommends single-VIN fleet_status calls (only they carry discounted_device_data,
     # spec 3.5), but one call per car makes a 5,000-car sync 5,000 requests; batches keep it
     # to one per 50 cars, and a one-car account still gets the single-VIN answer.
-    return getattr(settings, "VEHICLES_FLEET_STATUS_BATCH", 50)
+    return settings.VEHICLES_FLEET_STATUS_BATCH
 
 
 @dataclass

@@ -11,7 +11,7 @@ from vehicles import services
 
 
 def _max_retries() -> int:
-    return getattr(settings, "VEHICLES_SYNC_MAX_RETRIES", 5)
+    return settings.VEHICLES_SYNC_MAX_RETRIES
 
 
 @shared_task(bind=True, max_retries=None)

@@ -138,6 +138,9 @@ TESLA_REFRESH_MARGIN_SECONDS = env.int("TESLA_REFRESH_MARGIN_SECONDS", default=3
 TESLA_REFRESH_MAX_RETRIES = env.int("TESLA_REFRESH_MAX_RETRIES", default=5)
 TESLA_REFRESH_RETRY_CAP_SECONDS = env.int("TESLA_REFRESH_RETRY_CAP_SECONDS", default=300)
 TESLA_REFRESH_BATCH = env.int("TESLA_REFRESH_BATCH", default=500)
+# Vehicles: fleet_status asks about this many VINs per call; a sync retries transient errors.
+VEHICLES_FLEET_STATUS_BATCH = env.int("VEHICLES_FLEET_STATUS_BATCH", default=50)
+VEHICLES_SYNC_MAX_RETRIES = env.int("VEHICLES_SYNC_MAX_RETRIES", default=5)
 TESLA_HTTP_TIMEOUT = (
     env.float("TESLA_CONNECT_TIMEOUT", default=5.0),
     env.float("TESLA_READ_TIMEOUT", default=20.0),
