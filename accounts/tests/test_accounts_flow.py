@@ -174,3 +174,41 @@ def test_email_is_the_login_and_is_case_insensitive(db):
     assert User.objects.get(email="mixed@example.com")
     with pytest.raises(Exception):  # noqa: B017 - any integrity error will do
         User.objects.create_user("MIXED@example.com", "y")
+
+
+def _failed_logins_from(client, ip: str, count: int) -> None:
+    for attempt in range(count):
+        client.post(
+            reverse("account_login"),
+            {"login": f"nobody{attempt}@example.com", "password": "wrong"},
+            REMOTE_ADDR="127.0.0.1",
+            HTTP_X_FORWARDED_FOR=ip,
+        )
+
+
+def _login_from(client, ip: str, email: str):
+    return client.post(
+        reverse("account_login"),
+        {"login": email, "password": PASSWORD},
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR=ip,
+    )
+
+
+def test_behind_a_proxy_one_clients_failures_do_not_lock_out_another(client, owner, settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    _failed_logins_from(client, "203.0.113.66", 12)
+    response = _login_from(client, "198.51.100.1", owner.email)
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(owner.pk)
+
+
+def test_without_a_trusted_proxy_setting_the_proxy_address_is_what_counts(
+    client, owner, settings
+):
+    # Why production trusts one proxy: otherwise every client shares the proxy's limit.
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 0
+    _failed_logins_from(client, "203.0.113.66", 12)
+    response = _login_from(client, "198.51.100.1", owner.email)
+    assert "_auth_user_id" not in client.session
+    assert response.status_code in (200, 429)

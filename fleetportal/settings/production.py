@@ -48,6 +48,8 @@ EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Production runs behind one TLS proxy (README): trust its X-Forwarded-For, one hop.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=1)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 # The health probe is plain HTTP from inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
