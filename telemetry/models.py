@@ -1,1 +1,284 @@
-"""Models arrive with their issue; the app is registered so its migrations start here."""
+"""Telemetry configs, their content-addressed versions, assignments, per-vehicle deployments,
+push runs and the append-only audit log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import TeslaLink
+from vehicles.models import Vehicle
+
+
+class TelemetryConfig(models.Model):
+    """What staff edit. What a car receives is a TelemetryConfigVersion of it."""
+
+    class DeliveryPolicy(models.TextChoices):
+        # Tesla documents only `latest` (resend un-acked data); unset is the car's default.
+        DEFAULT = "", _("Car default")
+        LATEST = "latest", _("Latest (resend un-acknowledged data)")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    hostname = models.CharField(_("server host name"), max_length=253)
+    port = models.PositiveIntegerField(_("port"), default=443)
+    ca = models.TextField(_("CA certificate chain (PEM)"))
+    exp = models.DateTimeField(_("expires"), null=True, blank=True)
+    delivery_policy = models.CharField(
+        _("delivery policy"), max_length=16, choices=DeliveryPolicy, blank=True
+    )
+    alert_types = models.JSONField(_("alert types"), default=list, blank=True)
+    prefer_typed = models.BooleanField(_("prefer typed values"), default=True)
+    vehicles = models.ManyToManyField(
+        Vehicle, through="TelemetryAssignment", related_name="telemetry_configs", blank=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("telemetry configuration")
+        verbose_name_plural = _("telemetry configurations")
+        ordering = ("name",)
+        permissions = [
+            ("manage_telemetry", _("Can build, assign, push and remove telemetry configurations"))
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TelemetryField(models.Model):
+    config = models.ForeignKey(TelemetryConfig, on_delete=models.CASCADE, related_name="fields")
+    name = models.CharField(_("field"), max_length=64)
+    interval_seconds = models.PositiveIntegerField(_("interval (s)"), default=60)
+    minimum_delta = models.FloatField(_("minimum change"), null=True, blank=True)
+    resend_interval_seconds = models.PositiveIntegerField(
+        _("resend interval (s)"), null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("telemetry field")
+        verbose_name_plural = _("telemetry fields")
+        ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint(fields=["config", "name"], name="telemetry_field_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TelemetryConfigVersion(models.Model):
+    """The exact config body a car gets (without iss/aud), identified by its content hash.
+
+    Editing a config never changes a version a car already holds: a changed body is a new
+    version, so reconcile can compare the car's config with the one we pushed.
+    """
+
+    config = models.ForeignKey(TelemetryConfig, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    content_hash = models.CharField(_("content hash"), max_length=64)
+    payload = models.JSONField(_("config body"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("telemetry configuration version")
+        verbose_name_plural = _("telemetry configuration versions")
+        ordering = ("config", "-number")
+        constraints = [
+            models.UniqueConstraint(fields=["config", "number"], name="telemetry_version_number"),
+            models.UniqueConstraint(
+                fields=["config", "content_hash"], name="telemetry_version_hash"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.config.name} v{self.number}"
+
+
+class TelemetryAssignment(models.Model):
+    """A vehicle should carry this config. Tesla keeps one config per app on a car, so a
+    vehicle has at most one assignment."""
+
+    config = models.ForeignKey(
+        TelemetryConfig, on_delete=models.CASCADE, related_name="assignments"
+    )
+    vehicle = models.OneToOneField(
+        Vehicle, on_delete=models.CASCADE, related_name="telemetry_assignment"
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("assigned"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("telemetry assignment")
+        verbose_name_plural = _("telemetry assignments")
+
+    def __str__(self) -> str:
+        return f"{self.config} → {self.vehicle}"
+
+
+class TelemetryRun(models.Model):
+    """One push (or removal) of a version to a set of vehicles: what the progress bar shows."""
+
+    class Kind(models.TextChoices):
+        PUSH = "push", _("Push")
+        RESIGN = "resign", _("Re-sign")
+        REMOVE = "remove", _("Removal")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    config = models.ForeignKey(TelemetryConfig, on_delete=models.CASCADE, related_name="runs")
+    version = models.ForeignKey(
+        TelemetryConfigVersion, on_delete=models.CASCADE, related_name="runs"
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind, default=Kind.PUSH)
+    status = models.CharField(_("status"), max_length=8, choices=Status, default=Status.QUEUED)
+    total = models.PositiveIntegerField(_("vehicles"), default=0)
+    links_total = models.PositiveIntegerField(_("linked accounts"), default=0)
+    links_done = models.PositiveIntegerField(_("linked accounts done"), default=0)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("queued"), auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("telemetry push")
+        verbose_name_plural = _("telemetry pushes")
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.version} ({self.get_status_display()})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class TelemetryDeployment(models.Model):
+    """Where one version stands on one vehicle, from the push to the car's adoption."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")  # queued, Tesla not asked yet
+        UPDATED = "updated", _("Accepted, waiting for the car")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
+        SYNCED = "synced", _("Synced")
+        REJECTED = "rejected", _("Rejected by the car")
+        DRIFT = "drift", _("Different config on the car")
+        LIMIT_REACHED = "limit_reached", _("Car at its limit of streaming apps")
+        SUPERSEDED = "superseded", _("Replaced by a newer version")
+        REMOVING = "removing", _("Removing")
+        REMOVED = "removed", _("Removed")
+
+    # States reconcile keeps asking Tesla about.
+    WAITING = (Status.UPDATED,)
+    ON_CAR = (Status.UPDATED, Status.SYNCED, Status.DRIFT)
+
+    vehicle = models.ForeignKey(
+        Vehicle, on_delete=models.CASCADE, related_name="telemetry_deployments"
+    )
+    version = models.ForeignKey(
+        TelemetryConfigVersion, on_delete=models.CASCADE, related_name="deployments"
+    )
+    run = models.ForeignKey(
+        TelemetryRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="deployments"
+    )
+    # The owner's link the push went through: reconcile must ask with the same account.
+    link = models.ForeignKey(
+        TeslaLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status, default=Status.PENDING, db_index=True
+    )
+    # Tesla's skip reason: missing_key, unsupported_hardware, unsupported_firmware, max_configs.
+    reason = models.CharField(_("reason"), max_length=32, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    pushed_at = models.DateTimeField(_("pushed"), null=True, blank=True)
+    synced_at = models.DateTimeField(_("synced"), null=True, blank=True)
+    checked_at = models.DateTimeField(_("checked"), null=True, blank=True)
+    removed_at = models.DateTimeField(_("removed"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("telemetry deployment")
+        verbose_name_plural = _("telemetry deployments")
+        # No default ordering: counting and grouping queries would all JOIN the vehicle to sort.
+        constraints = [
+            models.UniqueConstraint(fields=["vehicle", "version"], name="telemetry_deployment")
+        ]
+        indexes = [models.Index(fields=["status", "checked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.version} on {self.vehicle_id}: {self.status}"
+
+
+class AuditQuerySet(models.QuerySet):
+    # Bulk paths skip Model.save/delete; refuse them too so the log stays append-only.
+    def update(self, **kwargs):
+        raise PermissionError("the telemetry audit log is append-only")
+
+    def delete(self):
+        raise PermissionError("the telemetry audit log is append-only")
+
+
+class TelemetryAuditEntry(models.Model):
+    """Who did what to which config version for which vehicles, and how it went."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", _("Created")
+        EDITED = "edited", _("Edited")
+        ASSIGNED = "assigned", _("Assigned")
+        UNASSIGNED = "unassigned", _("Unassigned")
+        PUSHED = "pushed", _("Pushed")
+        RESIGNED = "resigned", _("Re-signed")
+        REMOVED = "removed", _("Removed")
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Kept as text as well: the log must still say who after the user is deleted.
+    actor_email = models.CharField(_("who"), max_length=254, blank=True)
+    action = models.CharField(_("action"), max_length=16, choices=Action)
+    config = models.ForeignKey(
+        TelemetryConfig, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    config_name = models.CharField(_("configuration"), max_length=100)
+    version_number = models.PositiveIntegerField(_("version"), null=True, blank=True)
+    vins = models.JSONField(_("vehicles"), default=list, blank=True)
+    outcome = models.TextField(_("outcome"), blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("telemetry audit entry")
+        verbose_name_plural = _("telemetry audit log")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email or '-'} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("the telemetry audit log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("the telemetry audit log is append-only")

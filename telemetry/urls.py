@@ -1,4 +1,21 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from telemetry import views
+
 app_name = "telemetry"
-urlpatterns: list = []
+
+# Included at "telemetry/" by fleetportal/urls.py.
+urlpatterns = [
+    path("", views.config_list, name="list"),
+    path("new/", views.config_create, name="create"),
+    path("<int:pk>/", views.config_detail, name="detail"),
+    path("<int:pk>/edit/", views.config_edit, name="edit"),
+    path("<int:pk>/assign/", views.config_assign, name="assign"),
+    path("<int:pk>/push/", views.config_push, name="push"),
+    path("<int:pk>/remove/", views.config_remove, name="remove"),
+    path("runs/<int:run_id>/status/", views.run_status, name="run_status"),
+    path("errors/", views.error_inbox, name="errors"),
+    path("vehicles/<int:pk>/", views.vehicle_telemetry, name="vehicle"),
+]

@@ -203,9 +203,7 @@ def test_behind_a_proxy_one_clients_failures_do_not_lock_out_another(client, own
     assert client.session["_auth_user_id"] == str(owner.pk)
 
 
-def test_without_a_trusted_proxy_setting_the_proxy_address_is_what_counts(
-    client, owner, settings
-):
+def test_without_a_trusted_proxy_setting_the_proxy_address_is_what_counts(client, owner, settings):
     # Why production trusts one proxy: otherwise every client shares the proxy's limit.
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = 0
     _failed_logins_from(client, "203.0.113.66", 12)

@@ -146,6 +146,12 @@ TESLA_REFRESH_BATCH = env.int("TESLA_REFRESH_BATCH", default=500)
 # Vehicles: fleet_status asks about this many VINs per call; a sync retries transient errors.
 VEHICLES_FLEET_STATUS_BATCH = env.int("VEHICLES_FLEET_STATUS_BATCH", default=50)
 VEHICLES_SYNC_MAX_RETRIES = env.int("VEHICLES_SYNC_MAX_RETRIES", default=5)
+# Telemetry: configs are re-signed and re-pushed this long before their `exp`; synced cars
+# are checked again every TELEMETRY_RECHECK_SECONDS; VINs per push call; push retries.
+TELEMETRY_RESIGN_MARGIN_SECONDS = env.int("TELEMETRY_RESIGN_MARGIN_SECONDS", default=86400)
+TELEMETRY_RECHECK_SECONDS = env.int("TELEMETRY_RECHECK_SECONDS", default=21600)
+TELEMETRY_PUSH_BATCH = env.int("TELEMETRY_PUSH_BATCH", default=100)
+TELEMETRY_PUSH_MAX_RETRIES = env.int("TELEMETRY_PUSH_MAX_RETRIES", default=3)
 TESLA_HTTP_TIMEOUT = (
     env.float("TESLA_CONNECT_TIMEOUT", default=5.0),
     env.float("TESLA_READ_TIMEOUT", default=20.0),
@@ -227,6 +233,14 @@ CELERY_BEAT_SCHEDULE = {
     "sync-vehicles": {
         "task": "vehicles.tasks.vehicles_sync_sweep",
         "schedule": env.int("VEHICLES_SYNC_SWEEP_SECONDS", default=3600),
+    },
+    "telemetry-reconcile-sweep": {
+        "task": "telemetry.tasks.telemetry_reconcile_sweep",
+        "schedule": env.int("TELEMETRY_RECONCILE_SWEEP_SECONDS", default=120),
+    },
+    "telemetry-resign-sweep": {
+        "task": "telemetry.tasks.telemetry_resign_sweep",
+        "schedule": env.int("TELEMETRY_RESIGN_SWEEP_SECONDS", default=3600),
     },
     "clear-expired-sessions": {
         "task": "accounts.tasks.sessions_clear_expired",

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from telemetry import selectors, services
+from telemetry.forms import BaseFieldFormSet, TelemetryConfigForm, TelemetryFieldForm
+from telemetry.models import (
+    TelemetryAuditEntry,
+    TelemetryConfig,
+    TelemetryConfigVersion,
+    TelemetryDeployment,
+    TelemetryField,
+    TelemetryRun,
+)
+
+
+class ManagePermissionMixin:
+    """Writes need the telemetry permission (superusers have every permission)."""
+
+    def has_add_permission(self, request, *args) -> bool:
+        return selectors.can_manage(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return selectors.can_manage(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return selectors.can_manage(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return selectors.can_manage(request.user)
+
+
+class TelemetryFieldInline(ManagePermissionMixin, admin.TabularInline):
+    model = TelemetryField
+    form = TelemetryFieldForm
+    formset = BaseFieldFormSet
+    extra = 1
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return selectors.can_manage(request.user)
+
+
+class VersionInline(ReadOnlyMixin, admin.TabularInline):
+    model = TelemetryConfigVersion
+    extra = 0
+    fields = readonly_fields = ("number", "content_hash", "created_by", "created_at")
+
+
+@admin.register(TelemetryConfig)
+class TelemetryConfigAdmin(ManagePermissionMixin, admin.ModelAdmin):
+    form = TelemetryConfigForm
+    list_display = ("name", "hostname", "port", "exp", "updated_at")
+    search_fields = ("name", "hostname")
+    inlines = [TelemetryFieldInline, VersionInline]
+    actions = ["push_to_assigned"]
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        # Fields are saved by now: the version hashes the whole config, fields included.
+        if not form.instance.created_by_id and not change:
+            TelemetryConfig.objects.filter(pk=form.instance.pk).update(created_by=request.user)
+        services.telemetry_config_saved(config=form.instance, user=request.user, created=not change)
+
+    @admin.action(description=_("Push to every assigned vehicle"))
+    def push_to_assigned(self, request, queryset) -> None:
+        runs = [services.telemetry_push_start(config=c, user=request.user) for c in queryset]
+        self.message_user(
+            request,
+            gettext("Pushes queued: %(n)d, vehicles: %(v)d.")
+            % {"n": len(runs), "v": sum(r.total for r in runs)},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(TelemetryDeployment)
+class TelemetryDeploymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "vehicle",
+        "version",
+        "status",
+        "reason",
+        "pushed_at",
+        "synced_at",
+        "checked_at",
+    )
+    list_filter = ("status", "reason")
+    list_select_related = ("vehicle", "version__config")
+    search_fields = ("vehicle__vin", "version__config__name")
+    ordering = ("-updated_at",)
+
+
+@admin.register(TelemetryRun)
+class TelemetryRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("config", "version", "kind", "status", "total", "created_by", "created_at")
+    list_filter = ("kind", "status")
+    list_select_related = ("config", "version", "created_by")
+
+
+@admin.register(TelemetryAuditEntry)
+class TelemetryAuditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Append-only: shown, never edited or deleted, here or anywhere else."""
+
+    list_display = (
+        "created_at",
+        "actor_email",
+        "action",
+        "config_name",
+        "version_number",
+        "outcome",
+    )
+    list_filter = ("action",)
+    search_fields = ("actor_email", "config_name", "vins")
+    readonly_fields = [f.name for f in TelemetryAuditEntry._meta.fields]
+
+    def get_actions(self, request):
+        return {}

@@ -1,0 +1,201 @@
+"""The builder and the admin share these forms, so both validate the same way."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.forms import BaseInlineFormSet, inlineformset_factory
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from telemetry import catalogue, validation
+from telemetry.models import TelemetryConfig, TelemetryField
+
+ALERT_TYPES = [("service", gettext_lazy("Service alerts"))]
+# Tesla documents no maximum for `exp` (spec 8.4); a year keeps the re-sign sweep rare.
+DEFAULT_LIFETIME = dt.timedelta(days=365)
+
+
+class TelemetryConfigForm(forms.ModelForm):
+    alert_types = forms.MultipleChoiceField(
+        label=gettext_lazy("Alert types"),
+        choices=ALERT_TYPES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    # Plain integer fields: the model's PositiveIntegerField would answer "greater than or
+    # equal to 0" before our own message could say what the range is.
+    port = forms.IntegerField(label=gettext_lazy("Port"), required=False)
+    exp = forms.DateTimeField(
+        label=gettext_lazy("Expires"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=gettext_lazy(
+            "The car drops the config after this moment; the portal re-signs it before then."
+        ),
+    )
+
+    class Meta:
+        model = TelemetryConfig
+        fields = [
+            "name",
+            "hostname",
+            "port",
+            "ca",
+            "exp",
+            "delivery_policy",
+            "alert_types",
+            "prefer_typed",
+        ]
+        widgets = {"ca": forms.Textarea(attrs={"rows": 6, "spellcheck": "false"})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None and not self.is_bound:
+            self.initial.setdefault("port", 443)
+            self.initial.setdefault("prefer_typed", True)
+            self.initial.setdefault("delivery_policy", TelemetryConfig.DeliveryPolicy.LATEST)
+            self.initial.setdefault("alert_types", ["service"])
+            self.initial.setdefault("exp", timezone.now() + DEFAULT_LIFETIME)
+        # An integer field with min 1 / max 65535 in the browser; the server checks again.
+        self.fields["port"].widget.attrs.update(min=1, max=65535)
+
+    def clean_hostname(self) -> str:
+        host = validation.validate_hostname(self.cleaned_data.get("hostname", ""))
+        problem = validation.hostname_root_problem(host)
+        if problem:
+            raise forms.ValidationError(problem, code="root")
+        return host
+
+    def clean_port(self) -> int:
+        port = self.cleaned_data.get("port")
+        validation.validate_port(port)
+        return port
+
+    def clean_ca(self) -> str:
+        return validation.validate_ca(self.cleaned_data.get("ca", ""))
+
+    def clean_exp(self) -> dt.datetime | None:
+        exp = self.cleaned_data.get("exp")
+        validation.validate_exp(exp)
+        return exp
+
+
+class TelemetryFieldForm(forms.ModelForm):
+    name = forms.CharField(
+        label=gettext_lazy("Field"),
+        max_length=64,
+        widget=forms.TextInput(attrs={"list": "telemetry-catalogue", "autocomplete": "off"}),
+    )
+    interval_seconds = forms.IntegerField(
+        label=gettext_lazy("Interval (s)"), required=False, initial=60
+    )
+    resend_interval_seconds = forms.IntegerField(
+        label=gettext_lazy("Resend interval (s)"), required=False
+    )
+
+    class Meta:
+        model = TelemetryField
+        fields = ["name", "interval_seconds", "minimum_delta", "resend_interval_seconds"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("interval_seconds", "resend_interval_seconds"):
+            self.fields[name].widget.attrs["min"] = 1
+
+    def has_changed(self) -> bool:
+        # The builder pre-fills new rows (defaults, catalogue clicks); Django would treat an
+        # unedited pre-filled extra row as empty and drop it, so a named new row counts.
+        named = str(self.data.get(self.add_prefix("name")) or "").strip() if self.is_bound else ""
+        if named and self.instance.pk is None:
+            return True
+        return super().has_changed()
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        validation.validate_field_name(name)
+        return name
+
+    def clean_interval_seconds(self) -> int:
+        value = self.cleaned_data.get("interval_seconds")
+        if value is None:
+            raise forms.ValidationError(
+                _("Enter a whole number of seconds, at least 1."), code="required"
+            )
+        validation.validate_positive(value)
+        return value
+
+    def clean_resend_interval_seconds(self) -> int | None:
+        value = self.cleaned_data.get("resend_interval_seconds")
+        validation.validate_positive(value)
+        return value
+
+    def clean_minimum_delta(self) -> float | None:
+        value = self.cleaned_data.get("minimum_delta")
+        validation.validate_delta(value)
+        return value
+
+
+class BaseFieldFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        # Ours first: Django's own unique check would say only "correct the duplicate data".
+        names: set[str] = set()
+        kept = 0
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or not form.cleaned_data:
+                continue
+            if form.cleaned_data.get("DELETE"):
+                continue
+            name = form.cleaned_data.get("name")
+            if name in names:
+                raise forms.ValidationError(
+                    _("%(name)s is listed twice.") % {"name": name}, code="duplicate"
+                )
+            if name:
+                names.add(name)
+                kept += 1
+        if kept == 0:
+            raise forms.ValidationError(_("Add at least one field."), code="no_fields")
+        super().clean()
+
+
+def field_formset(*, extra: int = 3):
+    return inlineformset_factory(
+        TelemetryConfig,
+        TelemetryField,
+        form=TelemetryFieldForm,
+        formset=BaseFieldFormSet,
+        extra=extra,
+        can_delete=True,
+        max_num=len(catalogue.signal_names()),
+        validate_max=True,
+        # A forged TOTAL_FORMS must not make the page build thousands of rows.
+        absolute_max=len(catalogue.signal_names()) + 10,
+    )
+
+
+def default_field_rows() -> list[dict[str, object]]:
+    return [{"name": name, "interval_seconds": n} for name, n in catalogue.DEFAULT_FIELDS]
+
+
+class AssignForm(forms.Form):
+    vins = forms.CharField(
+        label=gettext_lazy("VINs"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=gettext_lazy("One or more VINs, separated by spaces, commas or new lines."),
+    )
+
+    def clean_vins(self) -> list[str]:
+        text = self.cleaned_data["vins"].replace(",", " ").upper()
+        vins = sorted(set(text.split()))
+        if not vins:
+            raise forms.ValidationError(_("Enter at least one VIN."), code="required")
+        too_long = [vin for vin in vins if len(vin) > 17]
+        if too_long:
+            raise forms.ValidationError(
+                _("Not a VIN: %(vins)s") % {"vins": ", ".join(v[:20] for v in too_long[:5])},
+                code="invalid",
+            )
+        return vins

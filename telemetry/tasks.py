@@ -1,0 +1,69 @@
+"""Celery tasks for telemetry: tiny, take ids, call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from accounts.tasks import retry_countdown
+from fleetportal.tesla.errors import TransientError
+from telemetry import services
+
+
+def _max_retries() -> int:
+    return settings.TELEMETRY_PUSH_MAX_RETRIES
+
+
+@shared_task
+def telemetry_push(run_id: int) -> int:
+    """Fan a run out: one task per linked account, so pushes run in parallel across workers."""
+    link_ids = services.telemetry_push_dispatch(run_id=run_id)
+    for link_id in link_ids:
+        telemetry_push_link.delay(run_id, link_id)
+    return len(link_ids)
+
+
+@shared_task(bind=True, max_retries=None)
+def telemetry_push_link(self, run_id: int, link_id: int) -> str:
+    """One link's share of a run; 429/5xx/timeouts retry with backoff, then count as failed."""
+    final = self.request.retries >= _max_retries()
+    try:
+        return services.telemetry_push_link(run_id=run_id, link_id=link_id, final=final)
+    except TransientError as exc:
+        raise self.retry(
+            exc=exc,
+            countdown=retry_countdown(self.request.retries, getattr(exc, "retry_after", None)),
+        ) from exc
+
+
+@shared_task
+def telemetry_reconcile_sweep() -> int:
+    """Beat's dispatcher: one check per deployment waiting for (or due a re-check of) sync."""
+    ids = services.telemetry_reconcile_due()
+    for deployment_id in ids:
+        telemetry_reconcile.delay(deployment_id)
+    return len(ids)
+
+
+@shared_task
+def telemetry_reconcile(deployment_id: int) -> str:
+    try:
+        return services.telemetry_deployment_reconcile(deployment_id=deployment_id)
+    except TransientError:
+        # An asleep or busy car: the next sweep asks again, nothing is lost by not retrying.
+        return "transient"
+
+
+@shared_task
+def telemetry_resign_sweep() -> int:
+    """Beat's dispatcher: re-sign and re-push configs whose exp is inside the margin."""
+    ids = services.telemetry_resign_due()
+    for config_id in ids:
+        telemetry_resign.delay(config_id)
+    return len(ids)
+
+
+@shared_task
+def telemetry_resign(config_id: int) -> str:
+    run = services.telemetry_config_resign(config_id=config_id)
+    return "queued" if run else "not_due"

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django import template
+
+from telemetry import selectors, services
+
+register = template.Library()
+
+
+@register.inclusion_tag("telemetry/_vehicle_state.html")
+def telemetry_state(vehicle) -> dict:
+    """The read-only telemetry section of a vehicle page; the page already scoped the car."""
+    state = selectors.vehicle_state(vehicle=vehicle)
+    deployment = state["deployment"]
+    return {
+        "vehicle": vehicle,
+        "state": state,
+        "explanation": services.explain_error(deployment.error) if deployment else "",
+        "link": True,
+    }

@@ -1,0 +1,265 @@
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from telemetry import catalogue, selectors, services
+from telemetry.forms import AssignForm, TelemetryConfigForm, default_field_rows, field_formset
+from telemetry.models import TelemetryConfig, TelemetryDeployment, TelemetryRun
+from vehicles import selectors as vehicle_selectors
+from vehicles.models import Vehicle
+
+
+def telemetry_manager_required(view):
+    """Logged in, and holding the telemetry permission (403 otherwise)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if not selectors.can_manage(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _get_config(pk: int) -> TelemetryConfig:
+    return get_object_or_404(TelemetryConfig, pk=pk)
+
+
+def _get_vehicle_for_user(request: HttpRequest, pk: int) -> Vehicle:
+    """Managers see any car; owners only their own, else 404 before anything asks Tesla."""
+    if selectors.can_manage(request.user):
+        return get_object_or_404(Vehicle, pk=pk)
+    accesses = vehicle_selectors.vehicle_accesses_of_car(user=request.user, vehicle_id=pk)
+    if not accesses:
+        raise Http404
+    return accesses[0].vehicle
+
+
+@telemetry_manager_required
+@require_GET
+def config_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "telemetry/list.html", {"configs": selectors.configs()})
+
+
+def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpResponse:
+    created = config is None
+    instance = config or TelemetryConfig()
+    extra = 3 if config else len(catalogue.DEFAULT_FIELDS) + 2
+    formset_class = field_formset(extra=extra)
+    if request.method == "POST":
+        form = TelemetryConfigForm(request.POST, instance=instance)
+        formset = formset_class(request.POST, instance=instance, prefix="fields")
+        if form.is_valid() and formset.is_valid():
+            with transaction.atomic():
+                saved = form.save(commit=False)
+                if created:
+                    saved.created_by = request.user
+                saved.save()
+                formset.instance = saved
+                formset.save()
+                version = services.telemetry_config_saved(
+                    config=saved, user=request.user, created=created
+                )
+            messages.success(
+                request,
+                _("Saved %(name)s, version %(number)d.")
+                % {"name": saved.name, "number": version.number},
+            )
+            return redirect("telemetry:detail", pk=saved.pk)
+        status = 400
+    else:
+        form = TelemetryConfigForm(instance=instance)
+        initial = default_field_rows() if created else None
+        formset = formset_class(instance=instance, prefix="fields", initial=initial)
+        status = 200
+    return render(
+        request,
+        "telemetry/builder.html",
+        {
+            "form": form,
+            "formset": formset,
+            "config": config,
+            "groups": catalogue.grouped(),
+            "location_fields": sorted(catalogue.LOCATION_FIELDS),
+        },
+        status=status,
+    )
+
+
+@telemetry_manager_required
+@require_http_methods(["GET", "POST"])
+def config_create(request: HttpRequest) -> HttpResponse:
+    return _builder(request, None)
+
+
+@telemetry_manager_required
+@require_http_methods(["GET", "POST"])
+def config_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _builder(request, _get_config(pk))
+
+
+def _detail_context(config: TelemetryConfig) -> dict:
+    rows = selectors.config_deployments(config=config)
+    current = config.versions.order_by("-number").first()
+    problems = services.location_problems(config=config, vehicles=[r["vehicle"] for r in rows])
+    for row in rows:
+        deployment = row["deployment"]
+        row["location_problem"] = problems.get(row["vehicle"].pk, "")
+        row["explanation"] = services.explain_error(deployment.error) if deployment else ""
+    # Offer a re-push when some assigned car is not on (or not headed to) the current version.
+    stale = [
+        r
+        for r in rows
+        if current is None
+        or (
+            r["deployment"] is None
+            or r["deployment"].version_id != current.pk
+            or r["deployment"].status == TelemetryDeployment.Status.REMOVED
+        )
+    ]
+    return {
+        "config": config,
+        "current": current,
+        "rows": rows,
+        "stale": len(stale),
+        "run": selectors.latest_run(config=config),
+        "audit": selectors.audit_for_config(config=config),
+        "assign_form": AssignForm(),
+        "fields": config.fields.all(),
+    }
+
+
+@telemetry_manager_required
+@require_GET
+def config_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "telemetry/detail.html", _detail_context(_get_config(pk)))
+
+
+@telemetry_manager_required
+@require_POST
+def config_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    config = _get_config(pk)
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        context = _detail_context(config) | {"assign_form": form}
+        return render(request, "telemetry/detail.html", context, status=400)
+    assigned, unknown = services.telemetry_config_assign(
+        config=config, vins=form.cleaned_data["vins"], user=request.user
+    )
+    if assigned:
+        messages.success(request, _("Vehicles assigned: %(n)d.") % {"n": len(assigned)})
+    if unknown:
+        messages.warning(
+            request,
+            _("Not known to the portal (sync the owner's account first): %(vins)s")
+            % {"vins": ", ".join(unknown)},
+        )
+    return redirect("telemetry:detail", pk=config.pk)
+
+
+def _vehicle_ids(request: HttpRequest) -> list[int]:
+    return [int(v) for v in request.POST.getlist("vehicle") if v.isdigit()]
+
+
+@telemetry_manager_required
+@require_POST
+def config_push(request: HttpRequest, pk: int) -> HttpResponse:
+    config = _get_config(pk)
+    if not config.fields.exists():
+        messages.error(request, _("Add at least one field."))
+        return redirect("telemetry:detail", pk=config.pk)
+    ids = _vehicle_ids(request) or None
+    run = services.telemetry_push_start(config=config, user=request.user, vehicle_ids=ids)
+    messages.success(request, _("Push queued for %(n)d vehicles.") % {"n": run.total})
+    return redirect("telemetry:detail", pk=config.pk)
+
+
+@telemetry_manager_required
+@require_POST
+def config_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    config = _get_config(pk)
+    ids = _vehicle_ids(request)
+    if not ids:
+        messages.error(request, _("Choose the vehicles to remove the config from."))
+        return redirect("telemetry:detail", pk=config.pk)
+    run = services.telemetry_remove_start(config=config, user=request.user, vehicle_ids=ids)
+    messages.success(request, _("Removal queued for %(n)d vehicles.") % {"n": run.total})
+    return redirect("telemetry:detail", pk=config.pk)
+
+
+@telemetry_manager_required
+@require_GET
+def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
+    run = get_object_or_404(TelemetryRun, pk=run_id)
+    counts = services.run_counts(run)
+    deployments = run.deployments.select_related("vehicle").order_by("vehicle__vin")
+    return JsonResponse(
+        {
+            "id": run.pk,
+            "status": run.status,
+            "label": str(run.get_status_display()),
+            "active": run.active,
+            "total": run.total,
+            "counts": counts,
+            "done": run.total
+            - counts.get("pending", 0)
+            - counts.get(TelemetryDeployment.Status.REMOVING, 0),
+            "vehicles": [
+                {
+                    "vin": d.vehicle.vin,
+                    "status": d.status,
+                    "label": str(d.get_status_display()),
+                    "reason": d.reason,
+                    "error": d.error,
+                }
+                for d in deployments
+            ],
+        }
+    )
+
+
+@telemetry_manager_required
+@require_GET
+def error_inbox(request: HttpRequest) -> HttpResponse:
+    regions = services.telemetry_partner_errors()
+    rejected = (
+        TelemetryDeployment.objects.filter(
+            status__in=(TelemetryDeployment.Status.REJECTED, TelemetryDeployment.Status.FAILED)
+        )
+        .select_related("vehicle", "version__config")
+        .order_by("-updated_at")[:200]
+    )
+    recorded = [{"row": row, "explanation": services.explain_error(row.error)} for row in rejected]
+    return render(request, "telemetry/errors.html", {"regions": regions, "recorded": recorded})
+
+
+@login_required
+@require_GET
+def vehicle_telemetry(request: HttpRequest, pk: int) -> HttpResponse:
+    """A car's telemetry state and the errors it reported: owners read-only, managers too."""
+    vehicle = _get_vehicle_for_user(request, pk)
+    errors, problem = services.telemetry_vehicle_errors(vehicle=vehicle)
+    state = selectors.vehicle_state(vehicle=vehicle)
+    deployment = state["deployment"]
+    return render(
+        request,
+        "telemetry/vehicle.html",
+        {
+            "vehicle": vehicle,
+            "state": state,
+            "explanation": services.explain_error(deployment.error) if deployment else "",
+            "errors": errors,
+            "problem": problem,
+            "can_manage": selectors.can_manage(request.user),
+        },
+    )
