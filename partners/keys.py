@@ -28,8 +28,8 @@ def key_parse_private(pem: str | bytes) -> ec.EllipticCurvePrivateKey:
     if b"-----BEGIN " not in data:
         raise KeyRejected(
             _(
-                "This is not a PEM file: expected a block starting with -----BEGIN EC PRIVATE "
-                "KEY----- or -----BEGIN PRIVATE KEY-----."
+                "This is not a PEM file: expected a private key block labelled EC PRIVATE KEY "
+                "(SEC1) or PRIVATE KEY (PKCS#8)."
             )
         )
     if b"PRIVATE KEY-----" not in data and (
@@ -38,8 +38,8 @@ def key_parse_private(pem: str | bytes) -> ec.EllipticCurvePrivateKey:
         raise KeyRejected(
             _(
                 "This is a public key (or certificate), but the private key is needed: the "
-                "file that starts with -----BEGIN EC PRIVATE KEY----- or -----BEGIN PRIVATE "
-                "KEY-----. The portal derives the public key from it."
+                "file whose block is labelled EC PRIVATE KEY or PRIVATE KEY. The portal derives "
+                "the public key from it."
             )
         )
     if b"ENCRYPTED PRIVATE KEY-----" in data or b"Proc-Type: 4,ENCRYPTED" in data:

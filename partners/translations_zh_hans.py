@@ -59,15 +59,14 @@ ZH_HANS = {
         "车架号由 17 位字母和数字组成，不含 I、O 或 Q。"
     ),
     # Keys
-    "This is not a PEM file: expected a block starting with -----BEGIN EC PRIVATE KEY----- or "
-    "-----BEGIN PRIVATE KEY-----.": (
-        "这不是 PEM 文件：应包含以 -----BEGIN EC PRIVATE KEY----- 或 -----BEGIN PRIVATE KEY----- 开头的内容块。"
+    "This is not a PEM file: expected a private key block labelled EC PRIVATE KEY (SEC1) or "
+    "PRIVATE KEY (PKCS#8).": (
+        "这不是 PEM 文件：应包含标记为 EC PRIVATE KEY（SEC1）或 PRIVATE KEY（PKCS#8）的私钥内容块。"
     ),
-    "This is a public key (or certificate), but the private key is needed: the file that starts "
-    "with -----BEGIN EC PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----. The portal derives the "
-    "public key from it.": (
-        "这是公钥（或证书），但需要的是私钥：即以 -----BEGIN EC PRIVATE KEY----- 或 "
-        "-----BEGIN PRIVATE KEY----- 开头的文件。门户会从私钥推导出公钥。"
+    "This is a public key (or certificate), but the private key is needed: the file whose block "
+    "is labelled EC PRIVATE KEY or PRIVATE KEY. The portal derives the public key from it.": (
+        "这是公钥（或证书），但需要的是私钥：即内容块标记为 EC PRIVATE KEY 或 PRIVATE KEY 的文件。"
+        "门户会从私钥推导出公钥。"
     ),
     "This private key is protected by a passphrase. Remove it first (openssl ec -in "
     "encrypted.pem -out private-key.pem) and import the result.": (

@@ -184,6 +184,8 @@ def main() -> int:
             entry.msgstr = translations[entry.msgid]
             if "fuzzy" in entry.flags:
                 entry.flags.remove("fuzzy")
+            # The old msgid a fuzzy match left behind is history, not a translation.
+            entry.previous_msgid = entry.previous_msgid_plural = entry.previous_msgctxt = None
         elif not entry.msgstr or entry.fuzzy:
             missing.append(entry.msgid)
     po.metadata["Language"] = "zh_Hans"
