@@ -147,31 +147,13 @@ def _partner_key_server():
         yield server
 
 
-def _register_partner(app: dict[str, str], server_key: str, domain: str) -> None:
-    """Register the app as partner in every region of its server, as an operator must."""
-    from accounts import tesla
-    from fleetportal.tesla import oauth
-    from fleetportal.tesla.fleet import FleetClient
-
-    table = tesla.region_table()
-    for region in table.regions_for(server_key):
-        token = oauth.partner_token(
-            table.auth_server(server_key),
-            client_id=app["client_id"],
-            client_secret=app["client_secret"],
-            audience=region.base_url,
-        )
-        with FleetClient(
-            region.base_url, token.access_token, allowed_base_urls={region.base_url}
-        ) as client:
-            client.partner_register(domain)
-
-
 @pytest.fixture
 def configure_tesla(settings, tesla_sandbox, _partner_key_server):
     """Point the portal at the sandbox with a client per server whose callbacks live under
     `portal_url`, registered as partner in every region (Tesla answers 412 to a user call in a
     region where the app is not registered)."""
+
+    from sandbox.testing import register_partner
 
     def configure(portal_url: str = "http://testserver") -> dict[str, dict[str, str]]:
         apps = {}
@@ -187,7 +169,7 @@ def configure_tesla(settings, tesla_sandbox, _partner_key_server):
                 allowed_origins=[urlsplit(portal_url).hostname, "127.0.0.1"],
                 name=f"portal tests ({server})",
             )
-            _register_partner(apps[server], server, _partner_key_server.domain)
+            register_partner(tesla_sandbox.url, server, apps[server], _partner_key_server.domain)
         settings.TESLA_CLIENT_ID = apps["global"]["client_id"]
         settings.TESLA_CLIENT_SECRET = apps["global"]["client_secret"]
         settings.TESLA_CN_CLIENT_ID = apps["cn"]["client_id"]

@@ -36,25 +36,6 @@ CONCURRENCIES = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "4,8,16").s
 USER = "nora@example.com"  # seeded with no cars: the bench adds its own
 
 
-def _register_partner(control, client: dict[str, str], domain: str) -> None:
-    from accounts import tesla
-    from fleetportal.tesla import oauth
-    from fleetportal.tesla.fleet import FleetClient
-
-    table = tesla.region_table()
-    region = table.region("NA")
-    token = oauth.partner_token(
-        table.auth_server("global"),
-        client_id=client["client_id"],
-        client_secret=client["client_secret"],
-        audience=region.base_url,
-    )
-    with FleetClient(
-        region.base_url, token.access_token, allowed_base_urls={region.base_url}
-    ) as fleet:
-        fleet.partner_register(domain)
-
-
 def _world(control, client: dict[str, str], domain: str) -> list[list[int]]:
     """LINKS links of one sandbox user, VEHICLES paired cars split evenly between them;
     returns the vehicle ids per link."""
@@ -208,6 +189,7 @@ def main() -> None:
         print("bench_telemetry: skipped, needs DATABASE_URL=postgres://… (see `make bench`)")
         return
     from partners import services as partner_services
+    from sandbox.testing import register_partner
     from sandbox.tests.helpers import KeyServer
 
     with test_database() as db, sandbox_process() as control, KeyServer.running() as keys:
@@ -220,7 +202,7 @@ def main() -> None:
         )
         settings.TESLA_CLIENT_ID = client["client_id"]
         settings.TESLA_CLIENT_SECRET = client["client_secret"]
-        _register_partner(control, client, keys.domain)
+        register_partner(control.url, "global", client, keys.domain)
         # The portal signs with the key Tesla holds for the domain, so every car accepts.
         partner_services.partner_key_import(
             pem=keys.private_key.private_bytes(

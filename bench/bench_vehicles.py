@@ -30,26 +30,6 @@ RENDERS = int(os.environ.get("BENCH_RENDERS", "25"))
 SYNC_USER = "nora@example.com"
 
 
-def _register_partner(sandbox, client: dict[str, str], domain: str) -> None:
-    """Tesla answers 412 to every user call in a region where the app is not registered."""
-    from accounts import tesla
-    from fleetportal.tesla import oauth
-    from fleetportal.tesla.fleet import FleetClient
-
-    table = tesla.region_table()
-    region = table.region("NA")
-    token = oauth.partner_token(
-        table.auth_server("global"),
-        client_id=client["client_id"],
-        client_secret=client["client_secret"],
-        audience=region.base_url,
-    )
-    with FleetClient(
-        region.base_url, token.access_token, allowed_base_urls={region.base_url}
-    ) as fleet:
-        fleet.partner_register(domain)
-
-
 def _list_page(size: int, email: str) -> tuple[int, float, int]:
     """Queries, median render seconds and HTML size of /vehicles/ for a user with `size` cars."""
     from django.test import Client
@@ -127,7 +107,7 @@ def main() -> None:
     from django.test.utils import override_settings
     from django.urls import NoReverseMatch, reverse
 
-    from sandbox.testing import running_sandbox
+    from sandbox.testing import register_partner, running_sandbox
     from sandbox.tests.helpers import KeyServer
 
     try:
@@ -149,7 +129,7 @@ def main() -> None:
         )
         settings.TESLA_CLIENT_ID = client["client_id"]
         settings.TESLA_CLIENT_SECRET = client["client_secret"]
-        _register_partner(sandbox, client, keys.domain)
+        register_partner(sandbox.url, "global", client, keys.domain)
 
         small = _list_page(SMALL, "small@example.com")
         large = _list_page(LARGE, "large@example.com")

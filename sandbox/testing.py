@@ -79,6 +79,33 @@ def consent(
     return answer.headers["Location"]
 
 
+def register_partner(
+    sandbox_url: str, server: str, client: dict[str, str], domain: str
+) -> list[str]:
+    """Register `client` as partner for `domain` in every region of `server` ("global" or
+    "cn"), as an operator must before users' calls work (Tesla answers 412 otherwise).
+    Uses only the portal's framework-free Tesla library; returns the region codes."""
+    from fleetportal.tesla import oauth
+    from fleetportal.tesla.fleet import FleetClient
+    from fleetportal.tesla.regions import sandbox_table
+
+    table = sandbox_table(sandbox_url)
+    registered = []
+    for region in table.regions_for(server):
+        token = oauth.partner_token(
+            table.auth_server(server),
+            client_id=client["client_id"],
+            client_secret=client["client_secret"],
+            audience=region.base_url,
+        )
+        with FleetClient(
+            region.base_url, token.access_token, allowed_base_urls={region.base_url}
+        ) as fleet:
+            fleet.partner_register(domain)
+        registered.append(region.code)
+    return registered
+
+
 class ControlError(RuntimeError):
     """A control-API call the sandbox refused."""
 
