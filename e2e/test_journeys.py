@@ -9,6 +9,7 @@ import pytest
 
 from conftest import ARTIFACTS
 from e2e.conftest import consent_at_tesla, eventually, sign_up
+from sandbox.demo import self_signed_ca_pem
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -80,32 +81,6 @@ def link_client_id(link) -> str:
     return tesla.credentials(link.auth_server).client_id
 
 
-def _self_signed_ca() -> str:
-    """A throwaway CA certificate, made at run time (never a committed key)."""
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "e2e telemetry CA")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
 def test_staff_build_a_config_push_it_and_watch_the_vehicle_sync(
     portal, page, chromium, owner, staff, tesla_sandbox
 ):
@@ -142,7 +117,7 @@ def test_staff_build_a_config_push_it_and_watch_the_vehicle_sync(
         staff_page.fill("input[name=name]", "Fleet basics")
         staff_page.fill("input[name=hostname]", "localhost")
         staff_page.fill("input[name=port]", "4443")
-        staff_page.fill("textarea[name=ca]", _self_signed_ca())
+        staff_page.fill("textarea[name=ca]", self_signed_ca_pem("localhost"))
         staff_page.locator("main form button[type=submit]").last.click()
         staff_page.wait_for_url(re.compile(r"/telemetry/\d+/$"))
 

@@ -17,6 +17,7 @@ from flask import Blueprint, abort, g, request
 from flask.typing import ResponseReturnValue
 
 from fleetportal.tesla.jws import TELEMETRY_AUDIENCE, InvalidToken, issuer_for, verify
+from fleetportal.tesla.telemetry import LOCATION_FIELDS
 from sandbox import tokens
 from sandbox.common import developer_site, envelope, fleet_base, fleet_error, world
 from sandbox.state import Data, iso
@@ -27,15 +28,6 @@ REGIONS = ("NA", "EU", "CN")
 PUBLIC_KEY_PATH = "/.well-known/appspecific/com.tesla.3p.public-key.pem"
 KEY_FETCH_TIMEOUT = 5
 MIN_JWS_FIRMWARE = (2024, 26)  # spec 5.1, 5.4: proxy/JWS configs need >= 2024.26
-LOCATION_FIELDS = {
-    "Location",
-    "OriginLocation",
-    "DestinationLocation",
-    "DestinationName",
-    "RouteLine",
-    "GpsState",
-    "GpsHeading",
-}
 UNKNOWN_ISSUER = "error loading config file: InvalidSignature: unknown issuer"
 _HOST_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 

@@ -8,25 +8,14 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
+# The fields that need the `vehicle_location` scope (spec section 6), for this app's users.
+from fleetportal.tesla.telemetry import LOCATION_FIELDS  # noqa: F401
+
 FIELDS_FILE = Path(__file__).resolve().parent / "data" / "telemetry-fields.txt"
 
 # Enum values that name no signal: `Unknown` (0), removed fields kept for wire compatibility,
 # and experiments Tesla never documented (spec section 6).
 PLACEHOLDER_RE = re.compile(r"Unknown|Deprecated_\d+|Experimental_\d+")
-
-# Fields that need the `vehicle_location` scope on the pushing link (spec section 6); Tesla
-# refuses the whole request with 403 when one is included without it.
-LOCATION_FIELDS = frozenset(
-    {
-        "Location",
-        "OriginLocation",
-        "DestinationLocation",
-        "DestinationName",
-        "RouteLine",
-        "GpsState",
-        "GpsHeading",
-    }
-)
 
 # Picked for a new config: the handful most fleets start with, at intervals that do not flood
 # the server (a value is only sent when it changed *and* the interval elapsed).

@@ -35,9 +35,11 @@ def _with_query(url: str, **changes: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def test_authorize_request_carries_state_pkce_prompt_scopes_and_locale(owner_client, tesla_apps):
+def test_authorize_request_carries_state_pkce_prompt_scopes_and_locale(
+    owner_client, tesla_apps, tesla_sandbox
+):
     url = start_link(owner_client)
-    assert url.startswith(f"{tesla_apps and ''}") and "/auth/global/oauth2/v3/authorize" in url
+    assert url.startswith(f"{tesla_sandbox.url}/auth/global/oauth2/v3/authorize?")
     query = _query(url)
     assert query["client_id"] == tesla_apps["global"]["client_id"]
     assert query["redirect_uri"] == "http://testserver/accounts/tesla/login/callback/"

@@ -31,7 +31,7 @@ from fleetportal.tesla.http import make_session
 from fleetportal.tesla.oauth import PermanentOAuthError, TokenSet
 from fleetportal.tesla.regions import RegionTable, sandbox_table
 from sandbox import demo
-from sandbox.testing import SandboxHandle, running_sandbox
+from sandbox.testing import SandboxHandle
 
 ALICE = "alice@example.com"  # NA, five seeded cars
 WEI = "wei@example.cn"  # CN, the seed workflow's user
@@ -58,17 +58,10 @@ FIELDS = {"VehicleSpeed": {"interval_seconds": 10}, "Soc": {"interval_seconds": 
 # --- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def _sandbox_server() -> Iterator[SandboxHandle]:
-    with running_sandbox() as handle:
-        yield handle
-
-
 @pytest.fixture
-def sandbox(_sandbox_server: SandboxHandle) -> SandboxHandle:
-    # A reset keeps the demo clients' secrets, so the server starts once per module.
-    _sandbox_server.control.reset()
-    return _sandbox_server
+def sandbox(tesla_sandbox: SandboxHandle) -> SandboxHandle:
+    """The project's sandbox (one server per session, a fresh world per test)."""
+    return tesla_sandbox
 
 
 @pytest.fixture
