@@ -22,7 +22,7 @@ migrate: install
 
 run: migrate
 	@echo
-	@echo "  Fleet Portal: http://127.0.0.1:8000  (Ctrl-C stops web, worker and beat)"
+	@echo "  Fleet Portal: http://127.0.0.1:8000  (Ctrl-C stops the sandbox, web, worker and beat)"
 	@echo
 	$(BIN)/honcho -f Procfile.dev start
 
