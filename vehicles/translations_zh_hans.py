@@ -97,6 +97,8 @@ ZH_HANS = {
     "One or many, separated by spaces, commas or new lines.": "一个或多个，用空格、逗号或换行分隔。",
     "Note": "备注",
     "Enter at least one VIN.": "请至少输入一个车架号。",
+    "Paste at most %(max)s VINs at a time.": "每次最多粘贴 %(max)s 个车架号。",
+    "More invalid VINs not shown: %(n)d.": "另有 %(n)d 个无效车架号未显示。",
     "Syncs queued: %(n)d.": "已排队的同步：%(n)d。",
     "Nothing to sync: a sync is already running, or no usable link.": "无需同步：已有同步在运行，或没有可用的关联。",
     "VINs added to the roster: %(n)d.": "已添加到名册的车架号：%(n)d。",
