@@ -16,14 +16,19 @@ from django.utils import timezone, translation
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
 from fleetportal.tesla.errors import TransientError
-from fleetportal.tesla.fleet import FleetError, NotFound, VehiclePage, VehicleUnavailable
+from fleetportal.tesla.fleet import (
+    FleetError,
+    NotFound,
+    VehiclePage,
+    VehicleUnavailable,
+    vehicle_pages,
+)
 from vehicles import vin as vinlib
 from vehicles.models import RosterEntry, SyncRun, Vehicle, VehicleAccess
 
 logger = logging.getLogger(__name__)
 
 PER_PAGE = 100  # Tesla's page size and its maximum (spec 4.2)
-MAX_PAGES = 1000
 # A run still "active" after this long was lost (worker killed): a new one may start.
 STALE_RUN = dt.timedelta(minutes=30)
 
@@ -237,30 +242,23 @@ def vehicles_sync(*, link_id: int, run_id: int | None = None) -> SyncResult:
     return SyncResult("done", seen=seen, gone=run.gone, statuses=run.statuses)
 
 
-def _next_page(result: VehiclePage, page: int, seen: int) -> int | None:
-    pagination = result.pagination or {}
-    if "next" in pagination:
-        nxt = pagination["next"]
-        return int(nxt) if isinstance(nxt, int) and nxt > page else None
-    if len(result.vehicles) < PER_PAGE:
-        return None
-    if result.count is not None and seen >= result.count:
-        return None
-    return page + 1
-
-
 def _sync_list(link: TeslaLink, run: SyncRun, now: dt.datetime) -> int:
-    page, seen = 1, 0
-    for _ in range(MAX_PAGES):
-        result = link_fleet_call(link=link, call=lambda c, p=page: c.vehicles_page(p, PER_PAGE))
+    """Upsert every page of the link's vehicle list; returns the cars seen.
+
+    The library walks the pages (fleetportal.tesla.fleet.vehicle_pages): it ends only after
+    the last page and raises on a page it cannot follow, so returning means the list was whole.
+    Each page goes through link_fleet_call, so a token refreshed between pages is used.
+    """
+
+    def fetch(page: int, per_page: int) -> VehiclePage:
+        return link_fleet_call(link=link, call=lambda c: c.vehicles_page(page, per_page))
+
+    seen = 0
+    for result in vehicle_pages(fetch, per_page=PER_PAGE):
         seen += _upsert_page(link, result.vehicles, now)
         run.pages += 1
         run.seen = seen
         SyncRun.objects.filter(pk=run.pk).update(pages=run.pages, seen=seen)
-        nxt = _next_page(result, page, seen)
-        if nxt is None:
-            break
-        page = nxt
     return seen
 
 
