@@ -100,6 +100,12 @@ ZH_HANS = {
     "Paste at most %(max)s VINs at a time.": "每次最多粘贴 %(max)s 个车架号。",
     "More invalid VINs not shown: %(n)d.": "另有 %(n)d 个无效车架号未显示。",
     "Syncs queued: %(n)d.": "已排队的同步：%(n)d。",
+    "Skipped %(n)s entries of Tesla's answer: %(reason)s.": "跳过了 Tesla 答复中的 %(n)s 个条目：%(reason)s。",
+    "an entry was not an object": "有条目不是对象",
+    "an entry had no VIN": "有条目没有车架号",
+    "an entry had an unusable VIN": "有条目的车架号无法使用",
+    "entries skipped": "跳过的条目",
+    "why entries were skipped": "跳过条目的原因",
     "Nothing to sync: a sync is already running, or no usable link.": "无需同步：已有同步在运行，或没有可用的关联。",
     "VINs added to the roster: %(n)d.": "已添加到名册的车架号：%(n)d。",
     # Templates
