@@ -23,6 +23,7 @@ from fleetportal.tesla.fleet import (
     NotFound,
     VehiclePage,
     VehicleUnavailable,
+    printable_text,
     vehicle_pages,
 )
 from vehicles import vin as vinlib
@@ -293,18 +294,17 @@ SKIPPED_BAD_VIN = gettext_noop("an entry had an unusable VIN")
 # What may stand in Vehicle.vin: a VIN that fails validation is kept (see below), but nothing
 # longer than a VIN (it would be cut and could merge two cars) and no other characters.
 _VIN_SHAPE = re.compile(r"[A-Z0-9]{1,17}")
-# Characters a stored Tesla string must not carry: PostgreSQL refuses NUL in text and lone
-# surrogates are not UTF-8 (json.loads accepts both); other control characters only garble
-# pages. Tesla's strings are free text set by people (a car's name is its owner's choice).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _tesla_text(value: Any, max_length: int) -> str:
-    """A string or number from a Tesla answer as it may be stored; anything else is ""."""
+    """A string or number from a Tesla answer as it may be stored; anything else is "".
+
+    Tesla's strings are free text set by people (a car's name is its owner's choice, and
+    every link that sees the car stores it): a NUL would fail that link's sync on PostgreSQL.
+    """
     if isinstance(value, bool) or not isinstance(value, str | int):
         return ""
-    text = _CONTROL.sub(lambda m: " " if m.group().isspace() else "", str(value))
-    return text[:max_length]
+    return printable_text(str(value))[:max_length]
 
 
 def _list_entry_vin(item: Any) -> tuple[str, str]:

@@ -37,6 +37,7 @@ __all__ = [
     "VehicleUnavailable",
     "WrongRegion",
     "error_for_response",
+    "printable_text",
     "vehicle_pages",
 ]
 
@@ -475,10 +476,23 @@ def _error_fields(response: requests.Response, *, redact: str | None) -> tuple[s
         raw = " ".join((response.text or "").split())
         error = "" if raw.startswith("<") else raw[:200]
         description = ""
+    # Into messages that are logged and stored (a run's error): no NUL and the like.
+    error, description = printable_text(error), printable_text(description)
     if redact:
         error = error.replace(redact, "[redacted]")
         description = description.replace(redact, "[redacted]")
     return error, description
+
+
+# Characters Tesla's free text (error texts, a car's name) must lose before it is stored or
+# logged: PostgreSQL refuses NUL in text, lone surrogates are not UTF-8 (json.loads accepts
+# both), and other control characters only garble pages and logs.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable_text(text: str) -> str:
+    """`text` without control characters or lone surrogates; whitespace ones become spaces."""
+    return _UNPRINTABLE.sub(lambda m: " " if m.group().isspace() else "", text)
 
 
 def _json_or_none(response: requests.Response) -> Any:

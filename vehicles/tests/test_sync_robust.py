@@ -185,6 +185,23 @@ def test_a_fleet_status_error_text_with_nul_is_stored_cleaned(alice_link, tesla_
     assert set(Vehicle.objects.values_list("status_error", flat=True)) == {"400 bad request"}
 
 
+def test_a_tesla_error_text_with_nul_fails_the_run_visibly_instead_of_leaving_it_running(
+    alice_link, tesla_sandbox
+):
+    tesla_sandbox.control.fault(
+        "/api/1/vehicles",
+        status=403,
+        body={"response": None, "error": "missing\u0000 scopes"},
+        count=1,
+    )
+
+    result = services.vehicles_sync(link_id=alice_link.pk)
+
+    run = SyncRun.objects.get(link=alice_link)
+    assert (result.status, run.status) == ("failed", "failed")
+    assert "403 missing scopes" in run.error
+
+
 # --- fleet_status answers of odd shapes ---------------------------------------------------------
 
 

@@ -410,6 +410,21 @@ def test_429_reads_retry_in_seconds_from_text_when_header_is_missing(mocked):
     assert caught.value.retry_after == 37829.0
 
 
+def test_error_texts_lose_nul_and_control_characters(mocked):
+    # They end up logged and stored (a sync run's error); PostgreSQL refuses NUL in text.
+    mocked.get(
+        f"{NA}/api/1/vehicles/{VIN}",
+        status=403,
+        json={"response": None, "error": "missing\u0000 scopes\ud800", "error_description": "a\tb"},
+    )
+
+    with pytest.raises(MissingScopes) as caught:
+        client().vehicle(VIN)
+
+    assert (caught.value.error, caught.value.description) == ("missing scopes", "a b")
+    assert "\x00" not in str(caught.value)
+
+
 def test_error_messages_never_contain_the_token(mocked):
     mocked.get(
         f"{NA}/api/1/vehicles/{VIN}",
