@@ -263,7 +263,9 @@ def test_vehicle_pages_fetches_each_page_through_the_callers_function(mocked):
     assert [[v["id"] for v in p.vehicles] for p in pages] == [[1, 2], [3]]
 
 
-@pytest.mark.parametrize("bad_next", ["two", "", "1", 1, 0, {"page": 2}, [2], "²", "9" * 5000, 2.5])
+@pytest.mark.parametrize(
+    "bad_next", ["two", "\u0000", "", "1", 1, 0, {"page": 2}, [2], "²", "9" * 5000, 2.5]
+)
 def test_an_unusable_next_raises_instead_of_ending_the_list(mocked, bad_next):
     # Stopping would look like a complete list and hide every later page.
     _paged(mocked, {1: ([vehicle(1), vehicle(2)], bad_next)})
@@ -272,6 +274,7 @@ def test_an_unusable_next_raises_instead_of_ending_the_list(mocked, bad_next):
         client().vehicles(per_page=2)
     assert caught.value.error == "invalid_pagination"
     assert caught.value.transient
+    assert "\x00" not in str(caught.value)  # the message is stored on the sync run
 
 
 def test_an_unusable_next_raises_after_its_page_was_handed_over(mocked):
