@@ -214,10 +214,12 @@ def update_settings() -> ResponseReturnValue:
         ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
         if not ok or (isinstance(value, bool) and expected is not bool):
             return _bad(f"{name} must be a {expected.__name__}")
-        if expected is not bool and value < 0:
+        if expected in (int, float) and value < 0:
             return _bad(f"{name} must not be negative")
     if "offline_status" in body and body["offline_status"] not in (408, 500, 503):
         return _bad("offline_status must be 408, 500 or 503 (spec 4.4)")
+    if "pagination_next" in body and body["pagination_next"] not in ("number", "string"):
+        return _bad("pagination_next must be 'number' or 'string'")
     with world().transaction() as data:
         data["settings"].update(body)
         return json_response(data["settings"])

@@ -293,11 +293,13 @@ def vehicles_list() -> ResponseReturnValue:
         for vehicle in mine:
             tick(data, vehicle, w.now())
         items = [vehicle_json(v, uid) for v in mine[(page - 1) * per_page : page * per_page]]
+        as_text = data["settings"].get("pagination_next") == "string"  # older saved worlds: number
     count = len(mine)
     pages = max(1, math.ceil(count / per_page))
+    next_page = page + 1 if page < pages else None
     pagination = {
         "previous": page - 1 if page > 1 else None,
-        "next": page + 1 if page < pages else None,
+        "next": str(next_page) if as_text and next_page is not None else next_page,
         "current": page,
         "per_page": per_page,
         "count": count,

@@ -48,6 +48,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "revoke_access_on_refresh": True,
     # Added to every non-control request, in seconds.
     "latency": 0.0,
+    # How the vehicle list writes `pagination.next`: "number" (2) or "string" ("2"). Tesla
+    # documents no type for it (spec 4.2), so clients are tested against both.
+    "pagination_next": "number",
 }
 
 Data = dict[str, Any]

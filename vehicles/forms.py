@@ -69,6 +69,15 @@ class VehicleFilterForm(forms.Form):
 
 
 class RosterForm(forms.Form):
+    # One paste is one request and one `vin__in` query per step of roster_add (SQLite allows
+    # 32,766 parameters per statement): bigger fleets paste in parts.
+    MAX_VINS = 10_000
+    # Room for a VIN and generous separators; checked before any parsing. Not the field's
+    # max_length: browsers would silently cut a longer paste mid-VIN.
+    MAX_CHARS = MAX_VINS * 32
+    # Listing every bad VIN of a large paste makes an unreadable page.
+    MAX_PROBLEMS_SHOWN = 20
+
     vins = forms.CharField(
         label=_("VINs"),
         widget=forms.Textarea(attrs={"rows": 5}),
@@ -77,11 +86,25 @@ class RosterForm(forms.Form):
     note = forms.CharField(label=_("Note"), required=False, max_length=200)
 
     def clean_vins(self) -> list[str]:
-        vins, problems = services.roster_parse(self.cleaned_data["vins"])
+        text = self.cleaned_data["vins"]
+        too_many = forms.ValidationError(
+            _("Paste at most %(max)s VINs at a time."),
+            code="too_many",
+            params={"max": f"{self.MAX_VINS:,}"},
+        )
+        if len(text) > self.MAX_CHARS:
+            raise too_many
+        vins, problems = services.roster_parse(text)
+        if len(vins) + len(problems) > self.MAX_VINS:
+            raise too_many
         if problems:
-            raise forms.ValidationError(
-                [f"{vin or '?'}: {' '.join(errors)}" for vin, errors in problems.items()]
-            )
+            shown = list(problems.items())[: self.MAX_PROBLEMS_SHOWN]
+            messages = [f"{vin[:40] or '?'}: {' '.join(errors)}" for vin, errors in shown]
+            if len(problems) > len(shown):
+                messages.append(
+                    _("More invalid VINs not shown: %(n)d.") % {"n": len(problems) - len(shown)}
+                )
+            raise forms.ValidationError(messages)
         if not vins:
             raise forms.ValidationError(_("Enter at least one VIN."))
         return vins

@@ -143,6 +143,10 @@ class SyncRun(models.Model):
     seen = models.PositiveIntegerField(_("vehicles seen"), default=0)
     gone = models.PositiveIntegerField(_("vehicles gone"), default=0)
     statuses = models.PositiveIntegerField(_("statuses checked"), default=0)
+    # Entries of Tesla's answers the sync could not use (not an object, no usable VIN); the
+    # reason is the first one met, an English msgid translated when shown.
+    skipped = models.PositiveIntegerField(_("entries skipped"), default=0)
+    skipped_reason = models.CharField(_("why entries were skipped"), max_length=100, blank=True)
     error = models.CharField(_("error"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("queued"), auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -12,18 +13,25 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone, translation
+from django.utils.translation import gettext_noop
 
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
 from fleetportal.tesla.errors import TransientError
-from fleetportal.tesla.fleet import FleetError, NotFound, VehiclePage, VehicleUnavailable
+from fleetportal.tesla.fleet import (
+    FleetError,
+    NotFound,
+    VehiclePage,
+    VehicleUnavailable,
+    printable_text,
+    vehicle_pages,
+)
 from vehicles import vin as vinlib
 from vehicles.models import RosterEntry, SyncRun, Vehicle, VehicleAccess
 
 logger = logging.getLogger(__name__)
 
 PER_PAGE = 100  # Tesla's page size and its maximum (spec 4.2)
-MAX_PAGES = 1000
 # A run still "active" after this long was lost (worker killed): a new one may start.
 STALE_RUN = dt.timedelta(minutes=30)
 
@@ -214,12 +222,14 @@ def vehicles_sync(*, link_id: int, run_id: int | None = None) -> SyncResult:
     started = run.started_at
     try:
         seen = _sync_list(link, run, started)
-        # Only a complete list may declare cars gone: a failure mid-way raised above.
-        run.gone = (
-            VehicleAccess.objects.filter(link=link, gone_at__isnull=True)
-            .filter(last_seen_at__lt=started)
-            .update(gone_at=started)
-        )
+        # Only a complete list may declare cars gone: a failure mid-way raised above, and a
+        # skipped entry may have been one of the link's cars.
+        if not run.skipped:
+            run.gone = (
+                VehicleAccess.objects.filter(link=link, gone_at__isnull=True)
+                .filter(last_seen_at__lt=started)
+                .update(gone_at=started)
+            )
         run.statuses = _sync_status(link, run)
     except LinkBroken as exc:
         _finish(run, SyncRun.Status.FAILED, f"needs relink: {exc}")
@@ -237,30 +247,37 @@ def vehicles_sync(*, link_id: int, run_id: int | None = None) -> SyncResult:
     return SyncResult("done", seen=seen, gone=run.gone, statuses=run.statuses)
 
 
-def _next_page(result: VehiclePage, page: int, seen: int) -> int | None:
-    pagination = result.pagination or {}
-    if "next" in pagination:
-        nxt = pagination["next"]
-        return int(nxt) if isinstance(nxt, int) and nxt > page else None
-    if len(result.vehicles) < PER_PAGE:
-        return None
-    if result.count is not None and seen >= result.count:
-        return None
-    return page + 1
-
-
 def _sync_list(link: TeslaLink, run: SyncRun, now: dt.datetime) -> int:
-    page, seen = 1, 0
-    for _ in range(MAX_PAGES):
-        result = link_fleet_call(link=link, call=lambda c, p=page: c.vehicles_page(p, PER_PAGE))
-        seen += _upsert_page(link, result.vehicles, now)
+    """Upsert every page of the link's vehicle list; returns the cars seen.
+
+    The library walks the pages (fleetportal.tesla.fleet.vehicle_pages): it ends only after
+    the last page and raises on a page it cannot follow, so returning means the list was whole.
+    Each page goes through link_fleet_call, so a token refreshed between pages is used.
+    """
+
+    def fetch(page: int, per_page: int) -> VehiclePage:
+        return link_fleet_call(link=link, call=lambda c: c.vehicles_page(page, per_page))
+
+    seen = 0
+    run.skipped, run.skipped_reason = 0, ""  # counted afresh by each attempt of the run
+    for result in vehicle_pages(fetch, per_page=PER_PAGE):
+        upserted, skipped = _upsert_page(link, result.vehicles, now)
+        seen += upserted
         run.pages += 1
         run.seen = seen
-        SyncRun.objects.filter(pk=run.pk).update(pages=run.pages, seen=seen)
-        nxt = _next_page(result, page, seen)
-        if nxt is None:
-            break
-        page = nxt
+        if skipped:
+            logger.warning(
+                "vehicle sync of link %s: skipped %d entries of list page %d (%s)",
+                link.pk,
+                len(skipped),
+                run.pages,
+                ", ".join(sorted(set(skipped))),
+            )
+            run.skipped += len(skipped)
+            run.skipped_reason = run.skipped_reason or skipped[0]
+        SyncRun.objects.filter(pk=run.pk).update(
+            pages=run.pages, seen=seen, skipped=run.skipped, skipped_reason=run.skipped_reason
+        )
     return seen
 
 
@@ -269,15 +286,56 @@ def _access_type(value: Any) -> str:
     return value if value in VehicleAccess.AccessType.values else VehicleAccess.AccessType.OTHER
 
 
-def _upsert_page(link: TeslaLink, items: list[dict[str, Any]], now: dt.datetime) -> int:
-    """Upsert one page in a constant number of queries, whatever its size."""
+# Why a list entry was skipped: English msgids, stored on the run and translated when shown.
+SKIPPED_NOT_AN_OBJECT = gettext_noop("an entry was not an object")
+SKIPPED_NO_VIN = gettext_noop("an entry had no VIN")
+SKIPPED_BAD_VIN = gettext_noop("an entry had an unusable VIN")
+
+# What may stand in Vehicle.vin: a VIN that fails validation is kept (see below), but nothing
+# longer than a VIN (it would be cut and could merge two cars) and no other characters.
+_VIN_SHAPE = re.compile(r"[A-Z0-9]{1,17}")
+
+
+def _tesla_text(value: Any, max_length: int) -> str:
+    """A string or number from a Tesla answer as it may be stored; anything else is "".
+
+    Tesla's strings are free text set by people (a car's name is its owner's choice, and
+    every link that sees the car stores it): a NUL would fail that link's sync on PostgreSQL.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    return printable_text(str(value))[:max_length]
+
+
+def _list_entry_vin(item: Any) -> tuple[str, str]:
+    """(VIN, "") for a usable list entry, else ("", why it is skipped)."""
+    if not isinstance(item, dict):
+        return "", SKIPPED_NOT_AN_OBJECT
+    raw = item.get("vin")
+    if raw is None or raw == "":
+        return "", SKIPPED_NO_VIN
+    vin = vinlib.normalise_vin(raw) if isinstance(raw, str) else ""
+    if not _VIN_SHAPE.fullmatch(vin):
+        return "", SKIPPED_BAD_VIN
+    return vin, ""
+
+
+def _upsert_page(link: TeslaLink, items: list[Any], now: dt.datetime) -> tuple[int, list[str]]:
+    """Upsert one page in a constant number of queries, whatever its size.
+
+    Returns the cars upserted and, per entry that could not be used, why: one odd entry in
+    Tesla's answer costs that entry, not the sync.
+    """
     by_vin: dict[str, dict[str, Any]] = {}
+    skipped: list[str] = []
     for item in items:
-        vin = vinlib.normalise_vin(str(item.get("vin") or ""))
-        if vin:
+        vin, why = _list_entry_vin(item)
+        if why:
+            skipped.append(why)
+        else:
             by_vin[vin] = item
     if not by_vin:
-        return 0
+        return 0, skipped
     vehicles = []
     for vin in by_vin:
         # Stored even when the VIN fails validation: Tesla says the car exists, and hiding it
@@ -287,7 +345,7 @@ def _upsert_page(link: TeslaLink, items: list[dict[str, Any]], now: dt.datetime)
             decoded = vinlib.vin_decode(vin)
         vehicles.append(
             Vehicle(
-                vin=vin[:17],
+                vin=vin,
                 vin_valid=decoded.valid,
                 vin_problems=decoded.problems,
                 manufacturer=decoded.manufacturer[:100],
@@ -310,10 +368,10 @@ def _upsert_page(link: TeslaLink, items: list[dict[str, Any]], now: dt.datetime)
                 VehicleAccess(
                     link=link,
                     vehicle_id=ids[vin],
-                    tesla_id=str(item.get("id_s") or item.get("id") or "")[:32],
-                    display_name=str(item.get("display_name") or "")[:200],
+                    tesla_id=_tesla_text(item.get("id_s") or item.get("id"), 32),
+                    display_name=_tesla_text(item.get("display_name"), 200),
                     access_type=_access_type(item.get("access_type")),
-                    state=str(item.get("state") or "")[:16],
+                    state=_tesla_text(item.get("state"), 16),
                     last_seen_at=now,
                     gone_at=None,
                 )
@@ -328,7 +386,7 @@ def _upsert_page(link: TeslaLink, items: list[dict[str, Any]], now: dt.datetime)
         RosterEntry.objects.filter(vin__in=list(by_vin), vehicle__isnull=True).update(
             vehicle_id=Subquery(Vehicle.objects.filter(vin=OuterRef("vin")).values("pk")[:1])
         )
-    return len(by_vin)
+    return len(by_vin), skipped
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
@@ -336,18 +394,22 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[start : start + size]
 
 
-def _status_values(vehicle: Vehicle, info: dict[str, Any], paired: bool, now: dt.datetime):
+def _status_values(
+    vehicle: Vehicle, info: dict[str, Any], paired: bool | None, now: dt.datetime
+) -> None:
     def flag(name: str) -> bool | None:
         value = info.get(name)
         return value if isinstance(value, bool) else None
 
     vehicle.key_paired = paired
     vehicle.command_protocol_required = flag("vehicle_command_protocol_required")
-    vehicle.firmware_version = str(info.get("firmware_version") or "")[:40]
+    vehicle.firmware_version = _tesla_text(info.get("firmware_version"), 40)
     # null means the car cannot run the telemetry client (spec 3.5).
-    vehicle.telemetry_version = str(info.get("fleet_telemetry_version") or "")[:40]
+    vehicle.telemetry_version = _tesla_text(info.get("fleet_telemetry_version"), 40)
     keys = info.get("total_number_of_keys")
-    vehicle.total_keys = keys if isinstance(keys, int) and keys >= 0 else None
+    # A PositiveSmallIntegerField: a number beyond it would fail the whole batch's update.
+    plausible = isinstance(keys, int) and not isinstance(keys, bool) and 0 <= keys <= 32767
+    vehicle.total_keys = keys if plausible else None
     # Only single-VIN calls carry it (spec 3.5): keep the last known value otherwise.
     if "discounted_device_data" in info:
         vehicle.discounted_device_data = flag("discounted_device_data")
@@ -371,7 +433,7 @@ def _sync_status(link: TeslaLink, run: SyncRun) -> int:
             vehicle = by_vin[vin]
             answer = answers.get(vin)
             if isinstance(answer, str):
-                vehicle.status_error = answer[:200]
+                vehicle.status_error = _tesla_text(answer, 200)
             elif answer is not None:
                 info, paired = answer
                 _status_values(vehicle, info, paired, now)
@@ -405,14 +467,33 @@ def _fleet_status(link: TeslaLink, vins: list[str]) -> dict[str, Any]:
         if exc.status in (401, 403, 412):
             raise  # the link or the app is misconfigured: the whole sync fails, visibly
         return dict.fromkeys(vins, f"{exc.status} {exc.error}".strip())
+    # Tesla's shapes (spec 3.5) are checked, not trusted: one odd answer must not fail the sync.
     body = body if isinstance(body, dict) else {}
-    paired = set(body.get("key_paired_vins") or [])
-    infos = body.get("vehicle_info") or {}
-    return {
-        vin: (infos.get(vin) or {}, vin in paired)
-        for vin in vins
-        if vin in paired or vin in (body.get("unpaired_vins") or []) or vin in infos
-    }
+    paired = _vin_set(body.get("key_paired_vins"))
+    unpaired = _vin_set(body.get("unpaired_vins")) or set()
+    infos = body.get("vehicle_info")
+    infos = infos if isinstance(infos, dict) else {}
+    answers: dict[str, Any] = {}
+    for vin in vins:
+        if vin not in infos and vin not in unpaired and vin not in (paired or ()):
+            continue
+        info = infos.get(vin)
+        if info is not None and not isinstance(info, dict):
+            answers[vin] = "unreadable fleet_status answer"
+            continue
+        if paired is not None:
+            is_paired: bool | None = vin in paired
+        else:  # no usable key_paired_vins: only an explicit "unpaired" is known
+            is_paired = False if vin in unpaired else None
+        answers[vin] = (info or {}, is_paired)
+    return answers
+
+
+def _vin_set(value: Any) -> set[str] | None:
+    """The strings of a VIN list from Tesla, or None when it is not a list."""
+    if not isinstance(value, list):
+        return None
+    return {vin for vin in value if isinstance(vin, str)}
 
 
 # --- the roster -----------------------------------------------------------------------------
@@ -420,16 +501,20 @@ def _fleet_status(link: TeslaLink, vins: list[str]) -> dict[str, Any]:
 
 def roster_parse(text: str) -> tuple[list[str], dict[str, list[str]]]:
     """Split a pasted list of VINs; returns the valid ones and the problems of the others."""
-    vins: list[str] = []
+    # A dict keeps first-seen order and makes each "seen already?" a hash lookup: a list made
+    # a 120,000-VIN paste quadratic. Each distinct VIN is checked once.
+    vins: dict[str, None] = {}
     problems: dict[str, list[str]] = {}
     for raw in text.replace(",", " ").replace(";", " ").split():
         vin = vinlib.normalise_vin(raw)
+        if vin in vins or vin in problems:
+            continue
         check = vinlib.vin_check(vin)
         if check.errors:
             problems[vin] = check.errors
-        elif vin not in vins:
-            vins.append(vin)
-    return vins, problems
+        else:
+            vins[vin] = None
+    return list(vins), problems
 
 
 def roster_add(*, vins: list[str], added_by: User | None, note: str = "") -> int:

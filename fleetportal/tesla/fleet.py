@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -37,6 +37,8 @@ __all__ = [
     "VehicleUnavailable",
     "WrongRegion",
     "error_for_response",
+    "printable_text",
+    "vehicle_pages",
 ]
 
 logger = logging.getLogger(__name__)
@@ -201,15 +203,9 @@ class FleetClient:
     def vehicles(self, per_page: int = 100) -> list[JSONObject]:
         """Every vehicle on the account, all pages; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#list"""
         vehicles: list[JSONObject] = []
-        page = 1
-        for _ in range(MAX_PAGES):
-            result = self.vehicles_page(page, per_page)
+        for result in vehicle_pages(self.vehicles_page, per_page=per_page):
             vehicles.extend(result.vehicles)
-            next_page = _next_page(result, page=page, per_page=per_page, seen=len(vehicles))
-            if next_page is None:
-                return vehicles
-            page = next_page
-        raise TransportError(f"vehicle list did not end after {MAX_PAGES} pages")
+        return vehicles
 
     def vehicles_page(self, page: int, per_page: int) -> VehiclePage:
         """One page of the vehicle list; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#list"""
@@ -480,10 +476,23 @@ def _error_fields(response: requests.Response, *, redact: str | None) -> tuple[s
         raw = " ".join((response.text or "").split())
         error = "" if raw.startswith("<") else raw[:200]
         description = ""
+    # Into messages that are logged and stored (a run's error): no NUL and the like.
+    error, description = printable_text(error), printable_text(description)
     if redact:
         error = error.replace(redact, "[redacted]")
         description = description.replace(redact, "[redacted]")
     return error, description
+
+
+# Characters Tesla's free text (error texts, a car's name) must lose before it is stored or
+# logged: PostgreSQL refuses NUL in text, lone surrogates are not UTF-8 (json.loads accepts
+# both), and other control characters only garble pages and logs.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable_text(text: str) -> str:
+    """`text` without control characters or lone surrogates; whitespace ones become spaces."""
+    return _UNPRINTABLE.sub(lambda m: " " if m.group().isspace() else "", text)
 
 
 def _json_or_none(response: requests.Response) -> Any:
@@ -493,11 +502,42 @@ def _json_or_none(response: requests.Response) -> Any:
         return None
 
 
+def vehicle_pages(
+    fetch: Callable[[int, int], VehiclePage], *, per_page: int = 100
+) -> Iterator[VehiclePage]:
+    """Each page of the vehicle list in order, `fetch(page, per_page)` getting one (spec 4.2).
+
+    For callers that work page by page, or fetch each page with a fresh client (a token may be
+    refreshed between pages). The iteration ends normally only after the last page; a
+    `pagination.next` that is neither null nor a later page number raises TransportError, so a
+    list cut short is never taken for the whole list.
+    """
+    page, seen = 1, 0
+    for _ in range(MAX_PAGES):
+        result = fetch(page, per_page)
+        seen += len(result.vehicles)
+        yield result
+        next_page = _next_page(result, page=page, per_page=per_page, seen=seen)
+        if next_page is None:
+            return
+        page = next_page
+    raise TransportError(f"vehicle list did not end after {MAX_PAGES} pages")
+
+
 def _next_page(result: VehiclePage, *, page: int, per_page: int, seen: int) -> int | None:
     """The page to fetch after `page`, or None when the list is complete (spec 4.2)."""
     if result.pagination is not None and "next" in result.pagination:
-        next_page = _page_number(result.pagination["next"])
-        return next_page if next_page is not None and next_page > page else None
+        value = result.pagination["next"]
+        if value is None:
+            return None
+        next_page = _page_number(value)
+        if next_page is None or next_page <= page:
+            # Not "no next page" either: stopping here would drop the later pages silently.
+            raise TransportError(
+                f"vehicle list page {page}: unusable pagination.next {str(value)[:40]!r}",
+                error="invalid_pagination",
+            )
+        return next_page
     if not result.vehicles or len(result.vehicles) < per_page:
         return None
     # `count` is the total only when it exceeds this page; when it equals the page size it
@@ -513,11 +553,16 @@ def _page_number(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     text = str(value).strip()
-    if text.isdigit():
+    if _is_page_number(text):
         return int(text)
     # A link instead of a number: take its `page` query parameter.
     pages = parse_qs(urlsplit(text).query).get("page")
-    return int(pages[0]) if pages and pages[0].isdigit() else None
+    return int(pages[0]) if pages and _is_page_number(pages[0]) else None
+
+
+def _is_page_number(text: str) -> bool:
+    # ASCII only ("²".isdigit() is true, int("²") fails) and short (int() refuses huge strings).
+    return text.isascii() and text.isdigit() and len(text) <= 9
 
 
 def _error_list(body: Any) -> list[JSONObject]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import jwt
+import pytest
 import requests
 
+from sandbox.testing import ControlError
 from sandbox.tests.helpers import TIMEOUT, api, login, partner_token, register_partner
 
 ALICE_3 = "5YJ3E1EA7PF000001"
@@ -104,6 +106,20 @@ def test_vehicle_list_is_paginated_by_100(sandbox, registered):
     small = api(sandbox, "na", "GET", "/api/1/vehicles?per_page=40&page=4", token).json()
     assert len(small["response"]) == 30
     assert small["pagination"]["pages"] == 4
+
+
+def test_vehicle_list_can_write_pagination_next_as_a_string(sandbox, registered):
+    sandbox.control.add_vehicles("nora@example.com", 150)
+    sandbox.control.settings(pagination_next="string")
+    token = login(sandbox, user="nora@example.com")["access_token"]
+
+    first = api(sandbox, "na", "GET", "/api/1/vehicles", token).json()
+    second = api(sandbox, "na", "GET", "/api/1/vehicles?page=2", token).json()
+
+    assert first["pagination"]["next"] == "2"
+    assert second["pagination"]["next"] is None  # the last page still says null
+    with pytest.raises(ControlError):
+        sandbox.control.settings(pagination_next="roman")
 
 
 def test_vehicle_by_id_and_vin_and_not_someone_elses(sandbox, registered):

@@ -22,8 +22,10 @@ from fleetportal.tesla.fleet import (
     TransportError,
     Unauthorized,
     UserRegion,
+    VehiclePage,
     VehicleUnavailable,
     WrongRegion,
+    vehicle_pages,
 )
 from fleetportal.tesla.http import DEFAULT_USER_AGENT, TimeoutSession, make_session
 from fleetportal.tesla.regions import PRODUCTION
@@ -231,6 +233,67 @@ def test_vehicles_without_pagination_stops_when_total_count_is_reached(mocked):
     assert len(mocked.calls) == 2
 
 
+def _paged(mocked, pages: dict[int, tuple[list, object]], per_page: int = 2) -> None:
+    for page, (items, next_page) in pages.items():
+        mocked.get(
+            f"{NA}/api/1/vehicles",
+            json={"response": items, "count": 5, "pagination": {"next": next_page}},
+            match=[matchers.query_param_matcher({"page": str(page), "per_page": str(per_page)})],
+        )
+
+
+def test_vehicles_follows_pagination_next_sent_as_a_string(mocked):
+    _paged(mocked, {1: ([vehicle(1), vehicle(2)], "2"), 2: ([vehicle(3)], None)})
+
+    assert [v["id"] for v in client().vehicles(per_page=2)] == [1, 2, 3]
+
+
+def test_vehicle_pages_fetches_each_page_through_the_callers_function(mocked):
+    _paged(mocked, {1: ([vehicle(1), vehicle(2)], "2"), 2: ([vehicle(3)], None)})
+    fleet = client()
+    asked = []
+
+    def fetch(page: int, per_page: int) -> VehiclePage:
+        asked.append((page, per_page))
+        return fleet.vehicles_page(page, per_page)
+
+    pages = list(vehicle_pages(fetch, per_page=2))
+
+    assert asked == [(1, 2), (2, 2)]
+    assert [[v["id"] for v in p.vehicles] for p in pages] == [[1, 2], [3]]
+
+
+@pytest.mark.parametrize(
+    "bad_next", ["two", "\u0000", "", "1", 1, 0, {"page": 2}, [2], "²", "9" * 5000, 2.5]
+)
+def test_an_unusable_next_raises_instead_of_ending_the_list(mocked, bad_next):
+    # Stopping would look like a complete list and hide every later page.
+    _paged(mocked, {1: ([vehicle(1), vehicle(2)], bad_next)})
+
+    with pytest.raises(TransportError) as caught:
+        client().vehicles(per_page=2)
+    assert caught.value.error == "invalid_pagination"
+    assert caught.value.transient
+    assert "\x00" not in str(caught.value)  # the message is stored on the sync run
+
+
+def test_an_unusable_next_raises_after_its_page_was_handed_over(mocked):
+    _paged(mocked, {1: ([vehicle(1), vehicle(2)], "two")})
+    received = []
+
+    with pytest.raises(TransportError):
+        for page in vehicle_pages(client().vehicles_page, per_page=2):
+            received.extend(v["id"] for v in page.vehicles)
+    assert received == [1, 2]
+
+
+def test_a_next_link_is_followed_by_its_page_parameter(mocked):
+    link = f"{NA}/api/1/vehicles?page=2&per_page=2"
+    _paged(mocked, {1: ([vehicle(1), vehicle(2)], link), 2: ([vehicle(3)], None)})
+
+    assert [v["id"] for v in client().vehicles(per_page=2)] == [1, 2, 3]
+
+
 def test_vehicles_page_keeps_count_and_pagination(mocked):
     mocked.get(
         f"{NA}/api/1/vehicles",
@@ -348,6 +411,21 @@ def test_429_reads_retry_in_seconds_from_text_when_header_is_missing(mocked):
         client().vehicles()
 
     assert caught.value.retry_after == 37829.0
+
+
+def test_error_texts_lose_nul_and_control_characters(mocked):
+    # They end up logged and stored (a sync run's error); PostgreSQL refuses NUL in text.
+    mocked.get(
+        f"{NA}/api/1/vehicles/{VIN}",
+        status=403,
+        json={"response": None, "error": "missing\u0000 scopes\ud800", "error_description": "a\tb"},
+    )
+
+    with pytest.raises(MissingScopes) as caught:
+        client().vehicle(VIN)
+
+    assert (caught.value.error, caught.value.description) == ("missing scopes", "a b")
+    assert "\x00" not in str(caught.value)
 
 
 def test_error_messages_never_contain_the_token(mocked):
