@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from allauth.socialaccount.adapter import get_adapter
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -7,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services, tesla
 from accounts.forms import PasteCallbackForm
@@ -63,6 +64,14 @@ def link_unlink(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("The Tesla account was unlinked and its tokens deleted."))
         return redirect("dashboard")
     return render(request, "accounts/link_unlink.html", {"link": link})
+
+
+@login_required
+@require_POST
+def link_relink(request: HttpRequest, pk: int) -> HttpResponse:
+    link = _get_link_for_user(request, pk)
+    provider = get_adapter(request).get_provider(request, link.provider_id)
+    return provider.redirect_to_relink(request, link=link)
 
 
 @login_required
