@@ -142,6 +142,7 @@ def test_relink_of_another_users_link_is_404_and_causes_no_call(
     intruder = Client()
     intruder.force_login(other_user)
     assert intruder.post(reverse("link_relink", args=[row.pk])).status_code == 404
+    assert intruder.get(reverse("link_relink", args=[row.pk])).status_code == 404
     assert tesla_sandbox.control.requests() == []
 
 
