@@ -7,7 +7,7 @@ from typing import Any
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialApp
-from allauth.socialaccount.providers.base.constants import AuthError
+from allauth.socialaccount.providers.base.constants import AuthError, AuthProcess
 from django.contrib import messages
 from django.http import HttpRequest
 from django.shortcuts import redirect
@@ -15,7 +15,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from accounts import services, tesla
-from accounts.providers.tesla.views import IssuerMismatch, ProfileLookupFailed, TokenExchangeFailed
+from accounts.providers.tesla.views import (
+    IssuerMismatch,
+    IssuerMissing,
+    ProfileLookupFailed,
+    TokenExchangeFailed,
+)
 from fleetportal.tesla.fleet import NotRegisteredInRegion
 
 
@@ -63,11 +68,28 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def get_connect_redirect_url(self, request: HttpRequest, socialaccount: Any) -> str:
         return reverse("dashboard")
 
-    def pre_social_login(self, request: HttpRequest, sociallogin: Any) -> None:
-        if sociallogin.state.get("process") != "connect" or not request.user.is_authenticated:
+    def refuse_unless_linking(self, request: HttpRequest, process: str) -> None:
+        """Signing in to the portal with Tesla is not a thing: only a signed-in user links."""
+        if process != AuthProcess.CONNECT or not request.user.is_authenticated:
             self._fail(
                 request,
                 _("Tesla accounts can only be linked from your dashboard, after signing in."),
+            )
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: Any) -> None:
+        self.refuse_unless_linking(request, sociallogin.state.get("process"))
+        relink = sociallogin.state.get("relink")
+        if relink and sociallogin.account.uid != relink["subject"]:
+            # Relink restores the account it was pressed for; the other account's tokens are
+            # dropped here, unstored.
+            self._fail(
+                request,
+                _(
+                    "You signed in at Tesla as a different account than the one you pressed "
+                    "Relink for. Nothing was changed; please relink again and sign in as "
+                    "%(account)s."
+                )
+                % {"account": relink["account"]},
             )
         if sociallogin.is_existing and sociallogin.user != request.user:
             self._fail(request, _("This Tesla account is already linked to another portal user."))
@@ -104,6 +126,11 @@ def link_error_message(error: Any, exception: Any, context: dict[str, Any]) -> s
     """One clear sentence for each way linking can fail (shown translated)."""
     if error == AuthError.CANCELLED:
         return _("You cancelled at Tesla. No account was linked.")
+    if isinstance(exception, IssuerMissing):
+        return _(
+            "Tesla's answer did not name the sign-in server it came from. Nothing was linked; "
+            "please start again."
+        )
     if isinstance(exception, IssuerMismatch):
         return _(
             "The answer came from a different Tesla sign-in server than the one this link was "

@@ -85,6 +85,11 @@ class TeslaLink(models.Model):
     token_version = models.PositiveIntegerField(default=0)
     # Set when a sweep queued a refresh, cleared when it ran: overlapping sweeps skip it.
     refresh_queued_at = models.DateTimeField(null=True, blank=True)
+    # The refresh lease: whoever holds it is the one process sending this link's refresh
+    # token to Tesla (refresh tokens are single use). Claimed and released in short
+    # transactions, so no database lock is held across Tesla's token call.
+    refresh_lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    refresh_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     health = models.CharField(_("health"), max_length=16, choices=Health, default=Health.OK)
     health_reason = models.TextField(_("reason"), blank=True)

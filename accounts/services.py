@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from allauth.socialaccount.models import SocialAccount
@@ -111,6 +113,8 @@ def link_store(
         link.scopes = list(profile.get("scopes", []))
         link.access_token = access_token
         link.refresh_token = refresh_token
+        # A refresh in flight sent the old chain's token: its answer must not replace this pair.
+        link.refresh_lease_token, link.refresh_lease_until = "", None
         link.access_token_expires_at = expires_at or now + dt.timedelta(hours=8)
         link.refresh_token_issued_at = now
         link.last_refreshed_at = now
@@ -180,20 +184,36 @@ def _store_pair(link: TeslaLink, tokens: oauth.TokenSet, now: dt.datetime) -> No
         _set_health(link, TeslaLink.Health.OK)
 
 
-def link_refresh_tokens(
-    *, link_id: int, expected_version: int | None = None, force: bool = False
-) -> str:
-    """Rotate a link's token pair, at most once at a time per link.
+@dataclass(frozen=True)
+class _Lease:
+    """A claimed refresh: the lease's token and the refresh token it was claimed for."""
 
-    Returns "refreshed", or why nothing was sent: "broken", "superseded" (the caller's token
-    version is no longer current: someone else refreshed) or "fresh" (not due and not forced).
-    Raises the transient OAuthError after recording it, so the caller can retry.
-    """
-    transient: oauth.OAuthError | None = None
+    token: str
+    refresh_token: str
+    auth_server: str
+
+
+# How often a refresher waiting on another one's lease looks again.
+LEASE_POLL_SECONDS = 0.1
+
+
+def _lease_duration() -> dt.timedelta:
+    # Longer than one token call can take (connect + read timeouts, plus slack), so a live
+    # holder keeps its lease to the end; a holder that died lets it lapse, and the next
+    # refresher takes over with the old refresh token (Tesla honours the most recently used
+    # one for 24 h: https://developer.tesla.com/docs/fleet-api/authentication/third-party-tokens).
+    connect, read = settings.TESLA_HTTP_TIMEOUT
+    return dt.timedelta(seconds=connect + read + 15)
+
+
+def _refresh_claim(
+    *, link_id: int, expected_version: int | None, force: bool
+) -> _Lease | dt.datetime | str:
+    """Take the link's refresh lease: the lease, an outcome (nothing to send), or the time
+    another refresher's lease runs out."""
     with transaction.atomic():
-        # The row lock is held across Tesla's token call. Tesla refresh tokens are single use:
-        # a second refresh of this link waits here, then finds the new pair and sends nothing.
-        # (On SQLite the IMMEDIATE transaction takes the database write lock instead.)
+        # A short transaction: the lock (on SQLite the database's write lock) is held for a
+        # few statements, never across Tesla's token call.
         link = TeslaLink.objects.select_for_update().get(pk=link_id)
         now = timezone.now()
         if link.is_broken:
@@ -203,41 +223,132 @@ def link_refresh_tokens(
         if not force and link.access_token_expires_at > now + _margin():
             TeslaLink.objects.filter(pk=link.pk).update(refresh_queued_at=None)
             return "fresh"
+        if link.refresh_lease_until is not None and link.refresh_lease_until > now:
+            return link.refresh_lease_until
         if not link.refresh_token:
             _set_health(link, TeslaLink.Health.NEEDS_RELINK, "missing scopes: offline_access")
             link.save()
             return "broken"
-        creds = tesla.credentials(link.auth_server)
-        started = time.monotonic()
-        try:
-            tokens = oauth.refresh(
-                tesla.auth_server(link.auth_server),
-                client_id=creds.client_id,
-                refresh_token=link.refresh_token,
-                session=tesla.http_session(),
-            )
-        except oauth.PermanentOAuthError as exc:
-            outcome, error = RefreshAttempt.Outcome.FAILED, exc.error or str(exc.status)
-            _set_health(link, TeslaLink.Health.NEEDS_RELINK, f"Tesla answered {error}")
-            link.refresh_queued_at = None
-        except oauth.TransientOAuthError as exc:
-            outcome, error, transient = RefreshAttempt.Outcome.RETRIED, exc.error, exc
-            _set_health(link, TeslaLink.Health.RETRYING, f"Tesla unavailable ({exc})")
+        lease = _Lease(secrets.token_hex(16), link.refresh_token, link.auth_server)
+        TeslaLink.objects.filter(pk=link.pk).update(
+            refresh_lease_token=lease.token, refresh_lease_until=now + _lease_duration()
+        )
+    return lease
+
+
+def _lease_wait(*, link_id: int, until: dt.datetime) -> None:
+    """Wait, outside any transaction, until the other refresher releases its lease (or it
+    lapses: that refresher died)."""
+    while timezone.now() < until:
+        held = TeslaLink.objects.filter(pk=link_id, refresh_lease_until__gt=timezone.now()).exists()
+        if not held:
+            return
+        time.sleep(LEASE_POLL_SECONDS)
+
+
+def _lease_release(*, link_id: int, lease: _Lease) -> None:
+    TeslaLink.objects.filter(pk=link_id, refresh_lease_token=lease.token).update(
+        refresh_lease_token="", refresh_lease_until=None
+    )
+
+
+def _refresh_record(
+    *,
+    link_id: int,
+    lease: _Lease,
+    tokens: oauth.TokenSet | None,
+    failure: oauth.OAuthError | None,
+    duration_ms: int,
+) -> str:
+    """Store what Tesla answered, in a short transaction, if it still applies."""
+    with transaction.atomic():
+        link = TeslaLink.objects.select_for_update().filter(pk=link_id).first()
+        if link is None:
+            return "superseded"  # unlinked meanwhile: the new pair is dropped with the link
+        ours = link.refresh_lease_token == lease.token
+        # Our lease lapsed and someone else took it: the answer still applies if the link holds
+        # the refresh token we sent, since a rotated token that is never saved breaks the link.
+        # A changed one (their rotation, or a relink) is newer than ours: ours is dropped.
+        applies = ours or link.refresh_token == lease.refresh_token
+        now = timezone.now()
+        if isinstance(failure, oauth.PermanentOAuthError):
+            outcome, error = RefreshAttempt.Outcome.FAILED, failure.error or str(failure.status)
+            if applies:
+                _set_health(link, TeslaLink.Health.NEEDS_RELINK, f"Tesla answered {error}")
+                link.refresh_queued_at = None
+        elif failure is not None:
+            outcome, error = RefreshAttempt.Outcome.RETRIED, failure.error
+            if applies:
+                _set_health(link, TeslaLink.Health.RETRYING, f"Tesla unavailable ({failure})")
         else:
+            assert tokens is not None
             outcome, error = RefreshAttempt.Outcome.OK, ""
-            # Persisted and committed by this block before anything uses the new pair: a
-            # rotated refresh token that is never saved would break the link.
-            _store_pair(link, tokens, now)
+            if applies:
+                # Committed by this block before anything uses the new pair.
+                _store_pair(link, tokens, now)
+        if ours:
+            link.refresh_lease_token, link.refresh_lease_until = "", None
         link.save()
         RefreshAttempt.objects.create(
-            link=link,
-            outcome=outcome,
-            error=error[:100],
-            duration_ms=int((time.monotonic() - started) * 1000),
+            link=link, outcome=outcome, error=error[:100], duration_ms=duration_ms
         )
-    if transient is not None:
-        raise transient
+    if not applies:
+        return "superseded"
     return "refreshed" if outcome == RefreshAttempt.Outcome.OK else "broken"
+
+
+def link_refresh_tokens(
+    *, link_id: int, expected_version: int | None = None, force: bool = False
+) -> str:
+    """Rotate a link's token pair, at most once at a time per link.
+
+    Returns "refreshed", or why nothing was stored: "broken", "superseded" (the caller's token
+    version is no longer current: someone else refreshed) or "fresh" (not due and not forced).
+    Raises the transient OAuthError after recording it, so the caller can retry.
+
+    Tesla refresh tokens are single use, so one refresher at a time holds the link's lease
+    and the others wait for it, then find the new pair and send nothing. The lease is taken
+    and the answer stored in two short transactions with Tesla's token call between them,
+    outside any transaction: on SQLite a transaction holds the whole database's write lock,
+    and a slow Tesla must not block every login. Call it outside a transaction.
+    """
+    while True:
+        claim = _refresh_claim(link_id=link_id, expected_version=expected_version, force=force)
+        if isinstance(claim, str):
+            return claim
+        if isinstance(claim, dt.datetime):
+            _lease_wait(link_id=link_id, until=claim)
+            continue
+        break
+    lease = claim
+    creds = tesla.credentials(lease.auth_server)
+    started = time.monotonic()
+    tokens: oauth.TokenSet | None = None
+    failure: oauth.OAuthError | None = None
+    try:
+        tokens = oauth.refresh(
+            tesla.auth_server(lease.auth_server),
+            client_id=creds.client_id,
+            refresh_token=lease.refresh_token,
+            session=tesla.http_session(),
+        )
+    except (oauth.PermanentOAuthError, oauth.TransientOAuthError) as exc:
+        failure = exc
+    except BaseException:
+        # Not Tesla's answer (a bug, an interrupt): let the next refresher go at once; the
+        # old refresh token still works if Tesla did rotate.
+        _lease_release(link_id=link_id, lease=lease)
+        raise
+    outcome = _refresh_record(
+        link_id=link_id,
+        lease=lease,
+        tokens=tokens,
+        failure=failure,
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
+    if isinstance(failure, oauth.TransientOAuthError):
+        raise failure
+    return outcome
 
 
 def links_claim_due(*, limit: int | None = None) -> list[int]:

@@ -25,4 +25,6 @@ ZH_HANS = {
     "None: no healthy link.": "无：没有正常的关联。",
     "Links that need a relink": "需要重新关联的关联",
     "All refreshes": "全部刷新记录",
+    "Tesla's answer did not name the sign-in server it came from. Nothing was linked; please start again.": "特斯拉的回复没有注明它来自哪个登录服务器。未关联任何账户；请重新开始。",
+    "You signed in at Tesla as a different account than the one you pressed Relink for. Nothing was changed; please relink again and sign in as %(account)s.": "您在特斯拉登录的账户不是您点击“重新关联”时对应的账户。未做任何更改；请重新关联并以 %(account)s 登录。",
 }

@@ -7,6 +7,7 @@ from accounts import views
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("links/<int:pk>/unlink/", views.link_unlink, name="link_unlink"),
+    path("links/<int:pk>/relink/", views.link_relink, name="link_relink"),
     path("links/paste/", views.link_paste, name="link_paste"),
     path("staff/links/", views.link_status, name="link_status"),
 ]

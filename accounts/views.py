@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+from allauth.socialaccount.adapter import get_adapter
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -63,6 +64,16 @@ def link_unlink(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("The Tesla account was unlinked and its tokens deleted."))
         return redirect("dashboard")
     return render(request, "accounts/link_unlink.html", {"link": link})
+
+
+@login_required
+def link_relink(request: HttpRequest, pk: int) -> HttpResponse:
+    # Scoped fetch first: someone else's id is a 404 whatever the method, never a 405.
+    link = _get_link_for_user(request, pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    provider = get_adapter(request).get_provider(request, link.provider_id)
+    return provider.redirect_to_relink(request, link=link)
 
 
 @login_required

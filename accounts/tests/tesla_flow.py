@@ -7,12 +7,16 @@ from urllib.parse import urlsplit
 from sandbox import testing as sandbox_testing
 
 
-def start_link(client, provider: str = "tesla", *, relink: bool = False) -> str:
+def start_link(client, provider: str = "tesla") -> str:
     """Press "Link Tesla account"; returns the authorize URL the portal redirects to."""
-    query = "?process=connect"
-    if relink:
-        query += "&auth_params=prompt_missing_scopes%3Dtrue"
-    response = client.post(f"/accounts/{provider}/login/{query}", {"process": "connect"})
+    response = client.post(f"/accounts/{provider}/login/?process=connect", {"process": "connect"})
+    assert response.status_code == 302, response.content[:500]
+    return response["Location"]
+
+
+def start_relink(client, link_pk: int) -> str:
+    """Press "Relink" on a link's row; returns the authorize URL the portal redirects to."""
+    response = client.post(f"/links/{link_pk}/relink/")
     assert response.status_code == 302, response.content[:500]
     return response["Location"]
 

@@ -18,6 +18,7 @@ from accounts.tests.tesla_flow import (
     link,
     messages_of,
     start_link,
+    start_relink,
     token_calls,
 )
 from conftest import EXTERNAL_CALLBACK
@@ -249,8 +250,8 @@ def test_missing_scopes_ask_for_a_relink_with_prompt_missing_scopes(
     assert "offline_access" in row.health_reason
     html = response.content.decode()
     assert "needs to be linked again" in html
-    assert "prompt_missing_scopes%3Dtrue" in html
-    relink_url = start_link(owner_client, relink=True)
+    assert reverse("link_relink", args=[row.pk]) in html
+    relink_url = start_relink(owner_client, row.pk)
     assert _query(relink_url)["prompt_missing_scopes"] == "true"
     finish(owner_client, consent(relink_url, "alice@example.com"))
     row.refresh_from_db()

@@ -165,7 +165,7 @@ def test_a_revoked_consent_ends_in_needs_relink_told_once_and_no_further_calls(
     assert "needs to be linked again" in body and "需要重新关联" in body
     assert row.access_token[:20] not in body
     html = owner_client.get(reverse("dashboard")).content.decode()
-    assert "needs to be linked again" in html and "prompt_missing_scopes%3Dtrue" in html
+    assert "needs to be linked again" in html and reverse("link_relink", args=[row.pk]) in html
 
 
 @pytest.mark.django_db

@@ -125,6 +125,7 @@ ROUTES: dict[str, Route] = {
     # accounts
     "dashboard": _r(USER, READ),
     "link_unlink": _r(OWNER, CONFIRM, pk="link"),
+    "link_relink": _r(OWNER, POST, pk="link"),
     "link_paste": _r(USER, FORM),
     "link_status": _r(STAFF_LOGIN, READ),
     # partners

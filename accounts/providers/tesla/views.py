@@ -24,6 +24,10 @@ class IssuerMismatch(OAuth2Error):
     """The callback's `issuer` is not the server this flow was started with."""
 
 
+class IssuerMissing(OAuth2Error):
+    """The callback has no `issuer`, which Tesla always sends."""
+
+
 class TokenExchangeFailed(OAuth2Error):
     """Tesla's token endpoint refused the code or did not answer; carries the OAuthError."""
 
@@ -68,8 +72,11 @@ class TeslaOAuth2Adapter(OAuth2Adapter):
         server = tesla.auth_server(self.auth_server_key)
         issuer = request.GET.get("issuer")
         # Tesla appends `issuer` to the callback (spec 1.3). The state already binds the flow
-        # to its provider; a foreign issuer is refused as well, before the code is spent.
-        if issuer and normalise_base_url(issuer) != normalise_base_url(server.issuer):
+        # to its provider; a missing or foreign issuer is refused as well, before the code is
+        # spent.
+        if not issuer:
+            raise IssuerMissing("issuer missing")
+        if normalise_base_url(issuer) != normalise_base_url(server.issuer):
             raise IssuerMismatch("issuer mismatch")
         try:
             tokens = oauth.exchange_code(
