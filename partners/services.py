@@ -18,6 +18,7 @@ from typing import NamedTuple, TypeVar
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -147,18 +148,35 @@ def _check_key_path(path: str) -> None:
         raise PartnerSetupError(
             _("TESLA_PRIVATE_KEY_FILE must be an absolute path, not %(path)s.") % {"path": path}
         )
-    public_dirs = [settings.STATIC_ROOT, settings.MEDIA_ROOT, *settings.STATICFILES_DIRS]
-    for public in public_dirs:
-        if public and target.resolve().is_relative_to(Path(public).resolve()):
+    resolved = target.resolve()
+    for folder in _served_or_deployed_folders():
+        if resolved.is_relative_to(folder):
             raise PartnerSetupError(
-                _("TESLA_PRIVATE_KEY_FILE %(path)s is inside a served directory (%(dir)s).")
-                % {"path": path, "dir": public}
+                _(
+                    "TESLA_PRIVATE_KEY_FILE must be outside the project folder and every static "
+                    "or media folder, but %(path)s is inside %(dir)s: use a path such as "
+                    "/etc/fleetportal/tesla-private-key.pem."
+                )
+                % {"path": path, "dir": folder}
             )
     if not target.parent.is_dir():
         raise PartnerSetupError(
             _("The folder of TESLA_PRIVATE_KEY_FILE (%(dir)s) does not exist.")
             % {"dir": target.parent}
         )
+
+
+def _served_or_deployed_folders() -> list[Path]:
+    """Folders a private key must never be in: the project folder (deployed with the code,
+    readable by the web server) and every folder whose files may be served (STATIC_ROOT,
+    MEDIA_ROOT, STATICFILES_DIRS, and each app's `static/`, which the staticfiles finders and
+    whitenoise serve at STATIC_URL)."""
+    folders: list[str | Path] = [settings.BASE_DIR, settings.STATIC_ROOT, settings.MEDIA_ROOT]
+    for entry in settings.STATICFILES_DIRS:
+        # An entry is a path, or a (prefix, path) pair.
+        folders.append(entry[1] if isinstance(entry, tuple | list) else entry)
+    folders += [Path(app.path) / "static" for app in django_apps.get_app_configs()]
+    return [Path(folder).resolve() for folder in folders if folder]
 
 
 def _write_private_file(path: Path, pem: str) -> None:

@@ -150,8 +150,11 @@ ZH_HANS = {
     "TESLA_PRIVATE_KEY_FILE must be an absolute path, not %(path)s.": (
         "TESLA_PRIVATE_KEY_FILE 必须是绝对路径，而不是 %(path)s。"
     ),
-    "TESLA_PRIVATE_KEY_FILE %(path)s is inside a served directory (%(dir)s).": (
-        "TESLA_PRIVATE_KEY_FILE %(path)s 位于对外提供的目录（%(dir)s）中。"
+    "TESLA_PRIVATE_KEY_FILE must be outside the project folder and every static or media "
+    "folder, but %(path)s is inside %(dir)s: use a path such as "
+    "/etc/fleetportal/tesla-private-key.pem.": (
+        "TESLA_PRIVATE_KEY_FILE 必须位于项目目录及所有静态文件或媒体文件目录之外，但 %(path)s 位于 "
+        "%(dir)s 内：请使用 /etc/fleetportal/tesla-private-key.pem 这样的路径。"
     ),
     "The folder of TESLA_PRIVATE_KEY_FILE (%(dir)s) does not exist.": (
         "TESLA_PRIVATE_KEY_FILE 所在的文件夹（%(dir)s）不存在。"

@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from partners import pairing, selectors, services
 from partners.forms import CheckForm, KeyGenerateForm, PairingForm, RegisterForm
@@ -29,7 +29,8 @@ def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return wrapper
 
 
-@require_GET
+# HEAD answers like GET without a body (probes and some fetchers ask HEAD first).
+@require_safe
 # Caches must revalidate: after a key is replaced, Tesla's next fetch must see the new one.
 @cache_control(public=True, no_cache=True)
 def public_key_pem(request: HttpRequest) -> HttpResponse:
