@@ -550,6 +550,12 @@ def _check_key(key: PartnerKey | None) -> Check:
         public_key.curve, ec.SECP256R1
     ):
         return Check(title, False, _("The stored key is not on the P-256 curve."))
+    if key.private_key_file:
+        # A file stored before the path rule existed may sit where it can be served.
+        try:
+            _check_key_path(key.private_key_file)
+        except PartnerSetupError as exc:
+            return Check(title, False, str(exc))
     try:
         selectors.partner_private_key()
     except (selectors.PartnerKeyMissing, KeyRejected) as exc:

@@ -192,6 +192,16 @@ def test_a_key_file_in_a_staticfiles_dirs_entry_is_refused(settings, tmp_path):
     assert not (tmp_path / "public" / "key.pem").exists()
 
 
+def test_preflight_flags_a_key_file_stored_in_a_served_folder(settings, tmp_path):
+    # Stored before the rule existed (or the folder became a static root later).
+    settings.TESLA_PRIVATE_KEY_FILE = str(tmp_path / "key.pem")
+    services.partner_key_generate()
+    settings.STATICFILES_DIRS = [str(tmp_path)]
+    check = services.partner_preflight()[0]
+    assert check.check == "Application key is EC P-256"
+    assert check.ok is False and "must be outside the project folder" in check.message
+
+
 def test_keygen_command_refuses_to_overwrite_without_force(capsys):
     call_command("tesla_keygen")
     first = PartnerKey.objects.get().fingerprint
