@@ -32,6 +32,35 @@ def staff(db):
 
 
 @pytest.fixture
+def staff_with(db):
+    """Makes staff users holding exactly the given permissions ("app_label.codename"), as an
+    operator grants them in admin (fleetportal/permissions.py lists the staff permissions)."""
+    from django.contrib.auth.models import Permission
+
+    made = []
+
+    def make(*perms: str, email: str = "") -> object:
+        user = UserFactory(
+            email=email or f"staff{len(made) + 1}@example.com", password=PASSWORD, is_staff=True
+        )
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        made.append(user)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def partner_manager(staff_with):
+    """Staff holding partners.manage_partner: the key, registration and pairing links."""
+    return staff_with("partners.manage_partner", email="partners@example.com")
+
+
+@pytest.fixture
 def owner_client(client, owner):
     client.force_login(owner)
     return client

@@ -101,6 +101,9 @@ class TeslaLink(models.Model):
         verbose_name = _("Tesla link")
         verbose_name_plural = _("Tesla links")
         ordering = ("created_at",)
+        permissions = [
+            ("view_link_status", _("Can view the token status page (link health and refreshes)"))
+        ]
         constraints = [
             # One Tesla account is linked to at most one portal user.
             models.UniqueConstraint(

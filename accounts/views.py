@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from allauth.socialaccount.adapter import get_adapter
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts import selectors, services, tesla
 from accounts.forms import PasteCallbackForm
 from accounts.models import TeslaLink
+from fleetportal.permissions import VIEW_LINK_STATUS, staff_permission_required
 
 
 def _get_link_for_user(request: HttpRequest, pk: int) -> TeslaLink:
@@ -90,7 +90,7 @@ def link_paste(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/link_paste.html", {"form": form}, status=200)
 
 
-@staff_member_required
+@staff_permission_required(VIEW_LINK_STATUS)
 @require_GET
 def link_status(request: HttpRequest) -> HttpResponse:
     return render(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -30,6 +31,12 @@ class PartnerKey(models.Model):
     class Meta:
         verbose_name = _("application key")
         verbose_name_plural = _("application keys")
+        permissions = [
+            (
+                "manage_partner",
+                _("Can manage partner onboarding: application key, registration, pairing links"),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"P-256 {self.fingerprint[:23]}…"
@@ -99,3 +106,62 @@ class PartnerToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.region} partner token"
+
+
+class AuditQuerySet(models.QuerySet):
+    # Bulk paths skip Model.save/delete; refuse them too so the log stays append-only.
+    def update(self, **kwargs):
+        raise PermissionError("the partner audit log is append-only")
+
+    def delete(self):
+        raise PermissionError("the partner audit log is append-only")
+
+
+class PartnerAuditEntry(models.Model):
+    """Who replaced the key or registered with Tesla, when, and how it went (append-only)."""
+
+    class Action(models.TextChoices):
+        KEY_GENERATED = "key_generated", _("Key generated")
+        KEY_IMPORTED = "key_imported", _("Key imported")
+        REGISTERED = "registered", _("Registration")
+        CHECKED = "checked", _("Registration check")
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", _("Succeeded")
+        # Tesla answered, but not as hoped (error, key mismatch, not registered).
+        FAILED = "failed", _("Failed")
+        # Refused here before any change or call (key exists, no key, bad setting).
+        REFUSED = "refused", _("Refused")
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Kept as text as well: the user's email, or the command that ran ("manage.py tesla_keygen
+    # (os user root)"); the log must still say who after the user is deleted.
+    actor_label = models.CharField(_("who"), max_length=254)
+    action = models.CharField(_("action"), max_length=16, choices=Action)
+    region = models.CharField(_("region"), max_length=4, blank=True)
+    # Fingerprints only: never a private key, never a token.
+    fingerprint = models.CharField(_("key fingerprint"), max_length=95, blank=True)
+    previous_fingerprint = models.CharField(_("replaced key"), max_length=95, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome)
+    detail = models.TextField(_("detail"), blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("partner audit entry")
+        verbose_name_plural = _("partner audit log")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.outcome}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("the partner audit log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("the partner audit log is append-only")

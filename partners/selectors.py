@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from accounts import tesla
 from partners import keys
-from partners.models import PartnerKey, PartnerRegistration
+from partners.models import PartnerAuditEntry, PartnerKey, PartnerRegistration
 
 PUBLIC_KEY_PATH = "/.well-known/appspecific/com.tesla.3p.public-key.pem"
 
@@ -158,3 +158,8 @@ def registrations() -> list[PartnerRegistration]:
         stored.get(code) or PartnerRegistration(region=code, domain=domain)
         for code in region_codes()
     ]
+
+
+def audit_entries(*, limit: int = 20) -> list[PartnerAuditEntry]:
+    """The newest entries of the partner audit log (the whole log is in admin)."""
+    return list(PartnerAuditEntry.objects.all()[:limit])

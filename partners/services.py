@@ -8,16 +8,18 @@ fetches the key), and read `partner_accounts/public_key` back to see which key T
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias, TypeVar
 
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -35,10 +37,15 @@ from fleetportal.tesla.fleet import (
 )
 from partners import keys, selectors
 from partners.keys import KeyRejected
-from partners.models import PartnerKey, PartnerRegistration, PartnerToken
+from partners.models import PartnerAuditEntry, PartnerKey, PartnerRegistration, PartnerToken
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 __all__ = [
+    "Actor",
     "Check",
+    "command_actor",
     "KeyRejected",
     "PartnerKeyExists",
     "PartnerSetupError",
@@ -54,7 +61,13 @@ __all__ = [
 
 State = PartnerRegistration.State
 Problem = PartnerRegistration.Problem
+Action = PartnerAuditEntry.Action
+Outcome = PartnerAuditEntry.Outcome
 T = TypeVar("T")
+# Who asks: a signed-in user (page, admin), or a description of a command line
+# ("manage.py tesla_keygen (os user deploy)"). None is recorded as "system": code that named
+# no actor, such as tests and scripts.
+Actor: TypeAlias = "User | str | None"
 
 # A cached partner token is replaced this long before it expires, so a call never starts
 # with a token that dies on the way.
@@ -89,17 +102,36 @@ class RegisterOutcome:
 # --- the key pair ------------------------------------------------------------------------
 
 
-def partner_key_generate(*, force: bool = False) -> PartnerKey:
+def partner_key_generate(*, force: bool = False, actor: Actor = None) -> PartnerKey:
     """Create the application's P-256 key pair; replacing an existing one needs `force`."""
-    return _key_store(keys.key_generate(), force=force)
+    return _key_store(keys.key_generate, force=force, actor=actor, action=Action.KEY_GENERATED)
 
 
-def partner_key_import(*, pem: str | bytes, force: bool = False) -> PartnerKey:
+def partner_key_import(*, pem: str | bytes, force: bool = False, actor: Actor = None) -> PartnerKey:
     """Take an existing SEC1 or PKCS#8 P-256 private key; anything else raises KeyRejected."""
-    return _key_store(keys.key_parse_private(pem), force=force)
+    return _key_store(
+        lambda: keys.key_parse_private(pem), force=force, actor=actor, action=Action.KEY_IMPORTED
+    )
 
 
-def _key_store(private_key: ec.EllipticCurvePrivateKey, *, force: bool) -> PartnerKey:
+def _key_store(
+    make_key: Callable[[], ec.EllipticCurvePrivateKey],
+    *,
+    force: bool,
+    actor: Actor,
+    action: str,
+) -> PartnerKey:
+    try:
+        return _key_replace(make_key(), force=force, actor=actor, action=action)
+    except (PartnerSetupError, KeyRejected) as exc:
+        # Recorded outside the rolled-back transaction: a refused replacement is worth knowing.
+        _audit(actor=actor, action=action, outcome=Outcome.REFUSED, detail=str(exc))
+        raise
+
+
+def _key_replace(
+    private_key: ec.EllipticCurvePrivateKey, *, force: bool, actor: Actor, action: str
+) -> PartnerKey:
     path = settings.TESLA_PRIVATE_KEY_FILE
     if path:
         _check_key_path(path)
@@ -119,6 +151,7 @@ def _key_store(private_key: ec.EllipticCurvePrivateKey, *, force: bool) -> Partn
                 )
                 % {"fingerprint": row.fingerprint}
             )
+        previous = row.fingerprint if row is not None else ""
         if row is None:
             row = PartnerKey(pk=PartnerKey.SINGLETON_PK, created_at=now)
         else:
@@ -131,9 +164,20 @@ def _key_store(private_key: ec.EllipticCurvePrivateKey, *, force: bool) -> Partn
         row.save()
         # Tesla still holds the key it fetched at registration: the rows say so at once,
         # rather than showing green until the next check.
-        PartnerRegistration.objects.filter(state=State.REGISTERED).exclude(
+        stale = PartnerRegistration.objects.filter(state=State.REGISTERED).exclude(
             tesla_public_key_hex=row.public_key_hex
-        ).update(state=State.KEY_MISMATCH, problem=Problem.KEY_CHANGED)
+        )
+        broken = sorted(stale.values_list("region", flat=True))
+        stale.update(state=State.KEY_MISMATCH, problem=Problem.KEY_CHANGED)
+        # In the same transaction as the key: a committed replacement always has its entry.
+        _audit(
+            actor=actor,
+            action=action,
+            outcome=Outcome.SUCCEEDED,
+            fingerprint=row.fingerprint,
+            previous_fingerprint=previous,
+            detail=f"registrations now key_mismatch: {', '.join(broken)}" if broken else "",
+        )
         if path:
             # Last step inside the transaction: if writing fails, the row rolls back and the
             # old file is untouched (os.replace is atomic).
@@ -147,18 +191,35 @@ def _check_key_path(path: str) -> None:
         raise PartnerSetupError(
             _("TESLA_PRIVATE_KEY_FILE must be an absolute path, not %(path)s.") % {"path": path}
         )
-    public_dirs = [settings.STATIC_ROOT, settings.MEDIA_ROOT, *settings.STATICFILES_DIRS]
-    for public in public_dirs:
-        if public and target.resolve().is_relative_to(Path(public).resolve()):
+    resolved = target.resolve()
+    for folder in _served_or_deployed_folders():
+        if resolved.is_relative_to(folder):
             raise PartnerSetupError(
-                _("TESLA_PRIVATE_KEY_FILE %(path)s is inside a served directory (%(dir)s).")
-                % {"path": path, "dir": public}
+                _(
+                    "TESLA_PRIVATE_KEY_FILE must be outside the project folder and every static "
+                    "or media folder, but %(path)s is inside %(dir)s: use a path such as "
+                    "/etc/fleetportal/tesla-private-key.pem."
+                )
+                % {"path": path, "dir": folder}
             )
     if not target.parent.is_dir():
         raise PartnerSetupError(
             _("The folder of TESLA_PRIVATE_KEY_FILE (%(dir)s) does not exist.")
             % {"dir": target.parent}
         )
+
+
+def _served_or_deployed_folders() -> list[Path]:
+    """Folders a private key must never be in: the project folder (deployed with the code,
+    readable by the web server) and every folder whose files may be served (STATIC_ROOT,
+    MEDIA_ROOT, STATICFILES_DIRS, and each app's `static/`, which the staticfiles finders and
+    whitenoise serve at STATIC_URL)."""
+    folders: list[str | Path] = [settings.BASE_DIR, settings.STATIC_ROOT, settings.MEDIA_ROOT]
+    for entry in settings.STATICFILES_DIRS:
+        # An entry is a path, or a (prefix, path) pair.
+        folders.append(entry[1] if isinstance(entry, tuple | list) else entry)
+    folders += [Path(app.path) / "static" for app in django_apps.get_app_configs()]
+    return [Path(folder).resolve() for folder in folders if folder]
 
 
 def _write_private_file(path: Path, pem: str) -> None:
@@ -251,13 +312,14 @@ def _with_partner_client(region: str, call: Callable[[FleetClient], T]) -> T:
 # --- registration ------------------------------------------------------------------------
 
 
-def partner_register(*, region: str) -> PartnerRegistration:
+def partner_register(*, region: str, actor: Actor = None) -> PartnerRegistration:
     """Register the domain in one region, then read back the key Tesla holds and compare.
 
     Local problems (no key, bad domain, no credentials) raise PartnerSetupError before any
-    call; Tesla's refusals are stored on the region's row with Tesla's message.
+    call; Tesla's refusals are stored on the region's row with Tesla's message. Every attempt
+    is in the audit log.
     """
-    code, domain, key = _preconditions(region, need_key=True)
+    code, domain, key = _audited_preconditions(region, need_key=True, actor=actor)
     assert key is not None
 
     def register(client: FleetClient) -> str:
@@ -267,18 +329,23 @@ def partner_register(*, region: str) -> PartnerRegistration:
     try:
         held = _with_partner_client(code, register)
     except (TeslaError, requests.RequestException) as exc:
-        return _record_failure(code, domain, exc)
-    return _record_held_key(code, domain, key, held, registering=True)
+        row = _record_failure(code, domain, exc)
+    else:
+        row = _record_held_key(code, domain, key, held, registering=True)
+    _audit_registration(row, actor=actor, action=Action.REGISTERED, fingerprint=key.fingerprint)
+    return row
 
 
-def partner_registration_check(*, region: str) -> PartnerRegistration:
+def partner_registration_check(*, region: str, actor: Actor = None) -> PartnerRegistration:
     """Ask Tesla which key it holds for the domain in the region, without registering."""
-    code, domain, key = _preconditions(region, need_key=False)
+    code, domain, key = _audited_preconditions(
+        region, need_key=False, actor=actor, action=Action.CHECKED
+    )
     try:
         held = _with_partner_client(code, lambda client: _held_key(client, domain))
     except NotRegisteredInRegion as exc:
         # Tesla answers 412 to any partner call in a region the app never registered in.
-        return _save(
+        row = _save(
             code,
             domain,
             state=State.NOT_REGISTERED,
@@ -287,19 +354,71 @@ def partner_registration_check(*, region: str) -> PartnerRegistration:
             tesla_public_key_hex="",
         )
     except (TeslaError, requests.RequestException) as exc:
-        return _record_failure(code, domain, exc)
-    return _record_held_key(code, domain, key, held, registering=False)
+        row = _record_failure(code, domain, exc)
+    else:
+        row = _record_held_key(code, domain, key, held, registering=False)
+    _audit_registration(
+        row, actor=actor, action=Action.CHECKED, fingerprint=key.fingerprint if key else ""
+    )
+    return row
 
 
-def partner_register_all() -> list[RegisterOutcome]:
+def partner_register_all(*, actor: Actor = None) -> list[RegisterOutcome]:
     """Register in every region of the environment; a refused region does not stop others."""
     outcomes = []
     for code in selectors.region_codes():
         try:
-            outcomes.append(RegisterOutcome(code, partner_register(region=code)))
+            outcomes.append(RegisterOutcome(code, partner_register(region=code, actor=actor)))
         except PartnerSetupError as exc:
             outcomes.append(RegisterOutcome(code, None, refused=str(exc)))
     return outcomes
+
+
+def _audited_preconditions(
+    region: str, *, need_key: bool, actor: Actor, action: str = Action.REGISTERED
+) -> tuple[str, str, PartnerKey | None]:
+    try:
+        return _preconditions(region, need_key=need_key)
+    except PartnerSetupError as exc:
+        _audit(
+            actor=actor, action=action, outcome=Outcome.REFUSED, region=region[:4], detail=str(exc)
+        )
+        raise
+
+
+def _audit_registration(
+    row: PartnerRegistration, *, actor: Actor, action: str, fingerprint: str
+) -> None:
+    # Succeeded means what the operator wants to know: Tesla holds this portal's key there.
+    _audit(
+        actor=actor,
+        action=action,
+        outcome=Outcome.SUCCEEDED if row.state == State.REGISTERED else Outcome.FAILED,
+        region=row.region,
+        fingerprint=fingerprint,
+        # Tesla's own words (status, error, description): never a token.
+        detail=f"{row.state}: {row.tesla_message}" if row.tesla_message else row.state,
+    )
+
+
+# --- the audit log -----------------------------------------------------------------------
+
+
+def command_actor(command: str) -> str:
+    """How the audit log names a command line: the command and the OS user who ran it."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment nor the password database
+        user = "unknown"
+    return f"command line: manage.py {command} (os user {user})"
+
+
+def _audit(*, actor: Actor, action: str, outcome: str, **fields: str) -> PartnerAuditEntry:
+    if actor is None or isinstance(actor, str):
+        who = {"actor": None, "actor_label": actor or "system"}
+    else:
+        who = {"actor": actor, "actor_label": actor.email}
+    return PartnerAuditEntry.objects.create(action=action, outcome=outcome, **who, **fields)
 
 
 def _preconditions(region: str, *, need_key: bool) -> tuple[str, str, PartnerKey | None]:
@@ -431,6 +550,12 @@ def _check_key(key: PartnerKey | None) -> Check:
         public_key.curve, ec.SECP256R1
     ):
         return Check(title, False, _("The stored key is not on the P-256 curve."))
+    if key.private_key_file:
+        # A file stored before the path rule existed may sit where it can be served.
+        try:
+            _check_key_path(key.private_key_file)
+        except PartnerSetupError as exc:
+            return Check(title, False, str(exc))
     try:
         selectors.partner_private_key()
     except (selectors.PartnerKeyMissing, KeyRejected) as exc:

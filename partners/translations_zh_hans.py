@@ -1,6 +1,35 @@
 """Simplified Chinese for partner onboarding; merged by scripts/translations.py."""
 
 ZH_HANS = {
+    # Permission and audit log
+    "Can manage partner onboarding: application key, registration, pairing links": (
+        "可管理合作伙伴接入：应用密钥、区域注册、配对链接"
+    ),
+    "Key generated": "已生成密钥",
+    "Key imported": "已导入密钥",
+    "Registration": "注册",
+    "Registration check": "注册检查",
+    "Succeeded": "成功",
+    "Failed": "失败",
+    "Refused": "已拒绝",
+    "key fingerprint": "密钥指纹",
+    "replaced key": "被替换的密钥",
+    "detail": "详情",
+    "partner audit entry": "合作伙伴审计条目",
+    "partner audit log": "合作伙伴审计日志",
+    "Audit log": "审计日志",
+    "Every key change and registration, from these pages, the admin and the command line. The "
+    "newest entries are shown; the whole log is in the admin.": (
+        "来自本页面、管理后台和命令行的每一次密钥变更与注册。此处显示最新条目；完整日志见管理后台。"
+    ),
+    "When": "时间",
+    "Who": "操作者",
+    "Action": "操作",
+    "Outcome": "结果",
+    "Detail": "详情",
+    "key %(fingerprint)s": "密钥 %(fingerprint)s",
+    "(replaced %(fingerprint)s)": "（替换了 %(fingerprint)s）",
+    "Nothing recorded yet.": "尚无记录。",
     # Admin
     "What to do": "处理方法",
     "Register again with Tesla": "向特斯拉重新注册",
@@ -150,8 +179,11 @@ ZH_HANS = {
     "TESLA_PRIVATE_KEY_FILE must be an absolute path, not %(path)s.": (
         "TESLA_PRIVATE_KEY_FILE 必须是绝对路径，而不是 %(path)s。"
     ),
-    "TESLA_PRIVATE_KEY_FILE %(path)s is inside a served directory (%(dir)s).": (
-        "TESLA_PRIVATE_KEY_FILE %(path)s 位于对外提供的目录（%(dir)s）中。"
+    "TESLA_PRIVATE_KEY_FILE must be outside the project folder and every static or media "
+    "folder, but %(path)s is inside %(dir)s: use a path such as "
+    "/etc/fleetportal/tesla-private-key.pem.": (
+        "TESLA_PRIVATE_KEY_FILE 必须位于项目目录及所有静态文件或媒体文件目录之外，但 %(path)s 位于 "
+        "%(dir)s 内：请使用 /etc/fleetportal/tesla-private-key.pem 这样的路径。"
     ),
     "The folder of TESLA_PRIVATE_KEY_FILE (%(dir)s) does not exist.": (
         "TESLA_PRIVATE_KEY_FILE 所在的文件夹（%(dir)s）不存在。"

@@ -1,35 +1,20 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
+from fleetportal.permissions import MANAGE_PARTNER, staff_permission_required
 from partners import pairing, selectors, services
 from partners.forms import CheckForm, KeyGenerateForm, PairingForm, RegisterForm
 from partners.models import PartnerRegistration
 
 
-def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed-in staff only; anyone else gets 404 before the view does anything."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not request.user.is_staff:
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-@require_GET
+# HEAD answers like GET without a body (probes and some fetchers ask HEAD first).
+@require_safe
 # Caches must revalidate: after a key is replaced, Tesla's next fetch must see the new one.
 @cache_control(public=True, no_cache=True)
 def public_key_pem(request: HttpRequest) -> HttpResponse:
@@ -39,7 +24,7 @@ def public_key_pem(request: HttpRequest) -> HttpResponse:
     return HttpResponse(key.public_key_pem, content_type="application/x-pem-file", status=200)
 
 
-@staff_only
+@staff_permission_required(MANAGE_PARTNER)
 @require_GET
 def partner_status(request: HttpRequest) -> HttpResponse:
     return render(
@@ -53,19 +38,20 @@ def partner_status(request: HttpRequest) -> HttpResponse:
             "key_urls": selectors.public_key_urls(),
             "key_form": KeyGenerateForm(),
             "pairing_form": PairingForm(),
+            "audit": selectors.audit_entries(),
         },
         status=200,
     )
 
 
-@staff_only
+@staff_permission_required(MANAGE_PARTNER)
 @require_POST
 def partner_key_generate(request: HttpRequest) -> HttpResponse:
     form = KeyGenerateForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest()
     try:
-        key = services.partner_key_generate(force=form.cleaned_data["replace"])
+        key = services.partner_key_generate(force=form.cleaned_data["replace"], actor=request.user)
     except services.PartnerSetupError as exc:
         messages.error(request, str(exc))
     else:
@@ -77,7 +63,7 @@ def partner_key_generate(request: HttpRequest) -> HttpResponse:
     return redirect("partner_status")
 
 
-@staff_only
+@staff_permission_required(MANAGE_PARTNER)
 @require_POST
 def partner_register(request: HttpRequest) -> HttpResponse:
     form = RegisterForm(request.POST)
@@ -85,11 +71,11 @@ def partner_register(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest()
     region = form.cleaned_data["region"]
     if region == "all":
-        for outcome in services.partner_register_all():
+        for outcome in services.partner_register_all(actor=request.user):
             _report(request, outcome.region, outcome.registration, outcome.refused)
     else:
         try:
-            registration = services.partner_register(region=region)
+            registration = services.partner_register(region=region, actor=request.user)
         except services.PartnerSetupError as exc:
             _report(request, region, None, str(exc))
         else:
@@ -97,7 +83,7 @@ def partner_register(request: HttpRequest) -> HttpResponse:
     return redirect("partner_status")
 
 
-@staff_only
+@staff_permission_required(MANAGE_PARTNER)
 @require_POST
 def partner_check(request: HttpRequest) -> HttpResponse:
     form = CheckForm(request.POST)
@@ -105,7 +91,7 @@ def partner_check(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest()
     region = form.cleaned_data["region"]
     try:
-        registration = services.partner_registration_check(region=region)
+        registration = services.partner_registration_check(region=region, actor=request.user)
     except services.PartnerSetupError as exc:
         _report(request, region, None, str(exc))
     else:
@@ -142,7 +128,7 @@ def _report(
         )
 
 
-@staff_only
+@staff_permission_required(MANAGE_PARTNER)
 @require_GET
 def partner_pairing(request: HttpRequest) -> HttpResponse:
     form = PairingForm(request.GET or None)

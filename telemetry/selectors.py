@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Count, QuerySet
 
 from accounts.models import User
+from fleetportal.permissions import MANAGE_TELEMETRY, has_staff_permission
 from telemetry.models import (
     TelemetryAssignment,
     TelemetryAuditEntry,
@@ -16,14 +17,12 @@ from telemetry.models import (
 )
 from vehicles.models import Vehicle
 
-PERMISSION = "telemetry.manage_telemetry"
+PERMISSION = MANAGE_TELEMETRY
 
 
 def can_manage(user: User) -> bool:
     """Superusers, and staff holding the telemetry permission."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return user.is_superuser or (user.is_staff and user.has_perm(PERMISSION))
+    return has_staff_permission(user, PERMISSION)
 
 
 def configs() -> QuerySet[TelemetryConfig]:

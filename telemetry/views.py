@@ -1,16 +1,14 @@
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from fleetportal.permissions import staff_permission_required
 from telemetry import catalogue, selectors, services
 from telemetry.forms import AssignForm, TelemetryConfigForm, default_field_rows, field_formset
 from telemetry.models import TelemetryConfig, TelemetryDeployment, TelemetryRun
@@ -19,16 +17,8 @@ from vehicles.models import Vehicle
 
 
 def telemetry_manager_required(view):
-    """Logged in, and holding the telemetry permission (403 otherwise)."""
-
-    @wraps(view)
-    @login_required
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if not selectors.can_manage(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+    """Holding the telemetry permission: the portal's one staff gate (403, or sign in)."""
+    return staff_permission_required(selectors.PERMISSION)(view)
 
 
 def _get_config(pk: int) -> TelemetryConfig:

@@ -187,6 +187,7 @@ class RosterEntry(models.Model):
         verbose_name = _("roster entry")
         verbose_name_plural = _("fleet roster")
         ordering = ("vin",)
+        permissions = [("manage_roster", _("Can view the fleet roster and add VINs to it"))]
 
     def __str__(self) -> str:
         return self.vin

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -9,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from fleetportal.permissions import MANAGE_ROSTER, staff_permission_required
 from partners import pairing
 from vehicles import selectors, services
 from vehicles.forms import RosterForm, VehicleFilterForm
@@ -128,7 +128,7 @@ def vehicle_sync_status(request: HttpRequest) -> JsonResponse:
     )
 
 
-@staff_member_required
+@staff_permission_required(MANAGE_ROSTER)
 @require_http_methods(["GET", "POST"])
 def roster(request: HttpRequest) -> HttpResponse:
     form = RosterForm(request.POST or None)

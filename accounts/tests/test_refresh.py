@@ -329,17 +329,18 @@ def test_a_421_re_route_is_remembered(owner_client, owner, tesla_apps, tesla_san
 
 @pytest.mark.django_db
 def test_staff_status_page_shows_health_refreshes_and_next_due(
-    client, staff, owner_client, owner, tesla_apps
+    client, staff_with, owner_client, owner, tesla_apps
 ):
     row = _linked(owner_client, owner)
     services.link_refresh_tokens(link_id=row.pk, force=True)
-    client.force_login(staff)
+    client.force_login(staff_with("accounts.view_link_status"))
     html = client.get(reverse("link_status")).content.decode()
     assert 'data-health="ok">1<' in html
     assert 'data-outcome="ok">1<' in html
     assert "Next due refresh" in html
 
 
-def test_status_page_is_for_staff_only(owner_client):
-    response = owner_client.get(reverse("link_status"))
-    assert response.status_code == 302 and "/admin/login/" in response.url
+def test_status_page_needs_the_link_status_permission(owner_client, client, staff):
+    assert owner_client.get(reverse("link_status")).status_code == 403
+    client.force_login(staff)  # staff, but without accounts.view_link_status
+    assert client.get(reverse("link_status")).status_code == 403

@@ -22,6 +22,7 @@ import pytest
 from allauth.socialaccount.models import SocialAccount
 from cryptography.fernet import Fernet
 from django.contrib import admin
+from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core import mail
 from django.db import connection
@@ -33,6 +34,7 @@ from accounts import tasks as account_tasks
 from accounts.models import TeslaLink, User
 from accounts.tests import tesla_flow
 from accounts.tests.factories import UserFactory
+from fleetportal.permissions import STAFF_PERMISSIONS
 from fleetportal.tests.security_helpers import (
     Canaries,
     Pattern,
@@ -60,9 +62,9 @@ VIN = "5YJ3E1EA7PF000001"
 PUBLIC = "public"  # anyone; no object in the URL
 USER = "user"  # any signed-in user; no object in the URL (shows only the user's own things)
 OWNER = "owner"  # the object in the URL must be the user's own: 404 otherwise
-STAFF = "staff"  # partners' staff_only: 404 to anyone not staff
-STAFF_LOGIN = "staff-login"  # staff_member_required: 302 to the admin login
-MANAGER = "manager"  # the telemetry permission: 403
+# Staff pages: fleetportal.permissions.staff_permission_required, each with its area's
+# permission (read from the view): 403 without it, the portal's sign-in page when anonymous.
+STAFF = "staff"
 ADMIN = "admin"  # Django admin: 302 to the admin login
 KEYED = "keyed"  # allauth's emailed links: the key in the URL is the capability
 #
@@ -127,7 +129,7 @@ ROUTES: dict[str, Route] = {
     "link_unlink": _r(OWNER, CONFIRM, pk="link"),
     "link_relink": _r(OWNER, POST, pk="link"),
     "link_paste": _r(USER, FORM),
-    "link_status": _r(STAFF_LOGIN, READ),
+    "link_status": _r(STAFF, READ),
     # partners
     "partner_public_key": _r(PUBLIC, READ),
     "partner_status": _r(STAFF, READ),
@@ -141,17 +143,17 @@ ROUTES: dict[str, Route] = {
     "vehicles:by_vin": _r(OWNER, READ, vin="vin"),
     "vehicles:sync": _r(USER, POST),
     "vehicles:sync_status": _r(USER, READ),
-    "vehicles:roster": _r(STAFF_LOGIN, FORM),
+    "vehicles:roster": _r(STAFF, FORM),
     # telemetry
-    "telemetry:list": _r(MANAGER, READ),
-    "telemetry:create": _r(MANAGER, FORM),
-    "telemetry:detail": _r(MANAGER, READ, pk="config"),
-    "telemetry:edit": _r(MANAGER, FORM, pk="config"),
-    "telemetry:assign": _r(MANAGER, POST, pk="config"),
-    "telemetry:push": _r(MANAGER, POST, pk="config"),
-    "telemetry:remove": _r(MANAGER, POST, pk="config"),
-    "telemetry:run_status": _r(MANAGER, READ, run_id="run"),
-    "telemetry:errors": _r(MANAGER, READ),
+    "telemetry:list": _r(STAFF, READ),
+    "telemetry:create": _r(STAFF, FORM),
+    "telemetry:detail": _r(STAFF, READ, pk="config"),
+    "telemetry:edit": _r(STAFF, FORM, pk="config"),
+    "telemetry:assign": _r(STAFF, POST, pk="config"),
+    "telemetry:push": _r(STAFF, POST, pk="config"),
+    "telemetry:remove": _r(STAFF, POST, pk="config"),
+    "telemetry:run_status": _r(STAFF, READ, run_id="run"),
+    "telemetry:errors": _r(STAFF, READ),
     "telemetry:vehicle": _r(OWNER, READ, pk="vehicle"),
     # Django admin: its own login page; every other admin URL follows ADMIN_RULES below.
     "admin:login": _r(PUBLIC, FORM),
@@ -189,9 +191,7 @@ def classify(pattern: Pattern) -> Route | None:
 # What another (signed-in, non-staff) user gets, by access class: (GET, POST) status codes.
 OTHER_USER_GETS: dict[str, tuple[set[int], set[int]]] = {
     OWNER: ({404}, {404, 405}),  # 405 when the view takes no POST, whatever the id
-    STAFF: ({404}, {404}),
-    STAFF_LOGIN: ({302}, {302}),
-    MANAGER: ({403}, {403}),
+    STAFF: ({403}, {403}),
     ADMIN: ({302}, {302}),
 }
 
@@ -445,7 +445,7 @@ def test_no_page_renders_a_token_or_the_private_key(world):
     # Every GET-able URL pattern, as whoever may see it (owner pages as the owner, staff and
     # admin pages as a superuser), with the owner's real objects in the URL.
     for pattern, route in _classified():
-        user = world.superuser if route.access in (STAFF, STAFF_LOGIN, MANAGER, ADMIN) else None
+        user = world.superuser if route.access in (STAFF, ADMIN) else None
         client = _client(user or world.owner)
         response = client.get(url_for(world, pattern, route))
         assert response.status_code < 500, (pattern.key, response.status_code)
@@ -531,11 +531,115 @@ def test_another_users_ids_answer_404_with_no_call_to_tesla(world, other_user, t
     assert list(SyncRun.objects.filter(link__user=world.owner).values()) == owner_runs
 
 
+# --- 2b. Staff pages: one gate, one permission per area, the same answer everywhere --------
+
+
+def _staff_routes() -> list[tuple[Pattern, Route]]:
+    routes = [(p, r) for p, r in _classified() if r.access == STAFF]
+    assert len(routes) >= 15
+    return routes
+
+
+def test_every_staff_url_is_behind_the_one_staff_gate_with_a_documented_permission():
+    for pattern, route in _classified():
+        perm = getattr(pattern.callback, "staff_permission", None)
+        if route.access == STAFF:
+            assert perm in STAFF_PERMISSIONS, (pattern.key, perm)
+        else:
+            assert perm is None, (pattern.key, "has a staff gate but is not classified STAFF")
+    readme = (ROOT / "README.md").read_text()
+    guide = (ROOT / "docs" / "operator-guide.md").read_text()
+    for perm in STAFF_PERMISSIONS:
+        assert f"`{perm}`" in readme and f"`{perm}`" in guide, perm
+
+
+@pytest.mark.parametrize("holding", ["nothing", "every other staff permission"])
+def test_staff_without_the_pages_permission_get_403_on_every_staff_url(
+    world, staff_with, tesla_sandbox, holding
+):
+    routes = _staff_routes()
+    clients = {}
+    for perm in STAFF_PERMISSIONS:
+        others = [p for p in STAFF_PERMISSIONS if p != perm] if holding != "nothing" else []
+        clients[perm] = _client(staff_with(*others))
+    before_calls = tesla_sandbox.control.requests()
+    rows_before = snapshot()
+    for pattern, route in routes:
+        client = clients[pattern.callback.staff_permission]
+        url = url_for(world, pattern, route)
+        for method in ("get", "post"):
+            response = getattr(client, method)(url, {"replace": "on", "region": "all"})
+            assert response.status_code == 403, (method, pattern.key, response.status_code)
+            # The portal's page, in its layout, not a bare "403 Forbidden".
+            page = response.content.decode()
+            assert "Permission needed" in page and "<nav" in page, pattern.key
+    assert tesla_sandbox.control.requests() == before_calls
+    assert snapshot_diff(rows_before, snapshot()) == []
+
+
+def test_the_403_page_is_translated(world, staff_with):
+    client = _client(staff_with())
+    client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    page = client.get(reverse("partner_status")).content.decode()
+    assert '<html lang="zh-hans">' in page and "需要权限" in page
+
+
+def test_anonymous_visitors_of_staff_urls_are_sent_to_the_portal_sign_in(world, tesla_sandbox):
+    before_calls = tesla_sandbox.control.requests()
+    for pattern, route in _staff_routes():
+        url = url_for(world, pattern, route)
+        for method in ("get", "post"):
+            response = getattr(Client(), method)(url)
+            assert response.status_code == 302, (method, pattern.key)
+            assert response["Location"].startswith(f"{reverse('account_login')}?next={url}"), (
+                method,
+                pattern.key,
+                response["Location"],
+            )
+    assert tesla_sandbox.control.requests() == before_calls
+
+
+def test_staff_with_the_pages_permission_get_past_the_gate(world, staff_with):
+    for pattern, route in _staff_routes():
+        client = _client(staff_with(pattern.callback.staff_permission))
+        url = url_for(world, pattern, route)
+        if route.kind == POST:
+            # An empty form: refused by the view (400) or redirected, never by the gate.
+            response = client.post(url)
+            assert response.status_code in {302, 400}, (pattern.key, response.status_code)
+        else:
+            response = client.get(url)
+            assert response.status_code == 200, (pattern.key, response.status_code)
+
+
+def test_a_user_holding_a_staff_permission_without_staff_status_gets_403(world, owner):
+    owner.user_permissions.add(
+        Permission.objects.get(content_type__app_label="partners", codename="manage_partner")
+    )
+    assert _client(owner).get(reverse("partner_status")).status_code == 403
+
+
+def test_the_staff_menu_lists_only_the_pages_the_user_may_open(world, staff_with):
+    links = {
+        "partners.manage_partner": reverse("partner_status"),
+        "accounts.view_link_status": reverse("link_status"),
+        "vehicles.manage_roster": reverse("vehicles:roster"),
+        "telemetry.manage_telemetry": reverse("telemetry:list"),
+    }
+    assert set(links) == set(STAFF_PERMISSIONS)
+    for perm in links:
+        page = _client(staff_with(perm)).get(reverse("dashboard")).content.decode()
+        shown = {p for p, u in links.items() if f'href="{u}"' in page}
+        assert shown == {perm}, (perm, shown)
+    page = _client(world.superuser).get(reverse("dashboard")).content.decode()
+    assert all(f'href="{u}"' in page for u in links.values())
+
+
 # --- 3. State changes need POST and CSRF -------------------------------------------------
 
 
 def _actor(world: World, route: Route) -> User:
-    return world.superuser if route.access in (STAFF, STAFF_LOGIN, MANAGER, ADMIN) else world.owner
+    return world.superuser if route.access in (STAFF, ADMIN) else world.owner
 
 
 def test_a_get_never_changes_state(world):

@@ -42,8 +42,9 @@ def portal(live_server, settings, fresh_apps):
 
 
 @pytest.fixture
-def staff_client(client, staff):
-    client.force_login(staff)
+def staff_client(client, partner_manager):
+    """Signed in as staff holding the partner permission."""
+    client.force_login(partner_manager)
     return client
 
 

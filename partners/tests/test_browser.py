@@ -9,9 +9,9 @@ from conftest import PASSWORD
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_staff_generates_a_key_and_registers_all_three_regions(portal, page, staff):
+def test_staff_generates_a_key_and_registers_all_three_regions(portal, page, partner_manager):
     page.goto(f"{portal.url}/accounts/login/?next=/staff/partner/")
-    page.fill("input[name=login]", staff.email)
+    page.fill("input[name=login]", partner_manager.email)
     page.fill("input[name=password]", PASSWORD)
     page.locator("main form button[type=submit]").last.click()
     page.wait_for_url("**/staff/partner/")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from fleetportal.settings.env import BASE_DIR
 from partners import keys, selectors, services
 from partners.models import PartnerKey, PartnerRegistration
 from partners.tests import factories
@@ -140,9 +143,63 @@ def test_a_relative_or_missing_key_folder_is_refused_before_anything_is_saved(se
 def test_a_key_file_inside_static_root_is_refused(settings, tmp_path):
     settings.STATIC_ROOT = str(tmp_path)
     settings.TESLA_PRIVATE_KEY_FILE = str(tmp_path / "key.pem")
-    with pytest.raises(services.PartnerSetupError, match="served directory"):
+    with pytest.raises(services.PartnerSetupError, match="outside the project folder"):
         services.partner_key_generate()
     assert not (tmp_path / "key.pem").exists()
+
+
+@pytest.fixture
+def key_target(settings, tmp_path):
+    """Point TESLA_PRIVATE_KEY_FILE at a real folder; whatever lands there is removed after."""
+    created = []
+
+    def target(folder: Path) -> Path:
+        path = folder / f"tesla-private-key-{tmp_path.name}.pem"
+        created.append(path)
+        settings.TESLA_PRIVATE_KEY_FILE = str(path)
+        return path
+
+    yield target
+    for path in created:
+        path.unlink(missing_ok=True)
+
+
+def test_a_key_file_in_an_apps_static_folder_is_refused(settings, tmp_path, key_target):
+    # The admin's static folder exists and is served at /static/admin/; the project folder is
+    # moved away so that only the static-folder rule can refuse it.
+    settings.BASE_DIR = tmp_path
+    target = key_target(Path(apps.get_app_config("admin").path) / "static" / "admin")
+    with pytest.raises(services.PartnerSetupError) as refused:
+        services.partner_key_generate()
+    assert "TESLA_PRIVATE_KEY_FILE must be outside the project folder" in str(refused.value)
+    assert not target.exists() and not PartnerKey.objects.exists()
+
+
+def test_a_key_file_in_the_project_folder_is_refused(key_target):
+    # Deployed with the code and readable by the web server: var/ is inside it too.
+    target = key_target(BASE_DIR / "var")
+    with pytest.raises(services.PartnerSetupError, match="outside the project folder"):
+        services.partner_key_generate()
+    assert not target.exists() and not PartnerKey.objects.exists()
+
+
+def test_a_key_file_in_a_staticfiles_dirs_entry_is_refused(settings, tmp_path):
+    settings.STATICFILES_DIRS = [("vendor", str(tmp_path / "public"))]
+    (tmp_path / "public").mkdir()
+    settings.TESLA_PRIVATE_KEY_FILE = str(tmp_path / "public" / "key.pem")
+    with pytest.raises(services.PartnerSetupError, match="outside the project folder"):
+        services.partner_key_generate()
+    assert not (tmp_path / "public" / "key.pem").exists()
+
+
+def test_preflight_flags_a_key_file_stored_in_a_served_folder(settings, tmp_path):
+    # Stored before the rule existed (or the folder became a static root later).
+    settings.TESLA_PRIVATE_KEY_FILE = str(tmp_path / "key.pem")
+    services.partner_key_generate()
+    settings.STATICFILES_DIRS = [str(tmp_path)]
+    check = services.partner_preflight()[0]
+    assert check.check == "Application key is EC P-256"
+    assert check.ok is False and "must be outside the project folder" in check.message
 
 
 def test_keygen_command_refuses_to_overwrite_without_force(capsys):

@@ -57,3 +57,16 @@ def test_public_key_url_needs_no_login_and_rejects_posts(client):
     services.partner_key_generate()
     assert client.get(PUBLIC_KEY_PATH).status_code == 200
     assert client.post(PUBLIC_KEY_PATH).status_code == 405
+
+
+def test_head_on_the_public_key_url_answers_like_get_without_a_body(live_server):
+    # Uptime probes and some fetchers ask HEAD first; it must not look like a missing route.
+    key = services.partner_key_generate()
+    url = live_server.url + PUBLIC_KEY_PATH
+    head = requests.head(url, timeout=10, allow_redirects=False)
+    get = requests.get(url, timeout=10, allow_redirects=False)
+    assert head.status_code == get.status_code == 200
+    assert head.headers["Content-Type"] == get.headers["Content-Type"] == "application/x-pem-file"
+    assert head.headers["Cache-Control"] == get.headers["Cache-Control"]
+    assert head.content == b""
+    assert get.text == key.public_key_pem

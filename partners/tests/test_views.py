@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from partners import services
-from partners.models import PartnerKey, PartnerRegistration
+from partners.models import PartnerAuditEntry, PartnerKey, PartnerRegistration
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,15 +32,20 @@ def no_preflight(monkeypatch):
     return runs
 
 
+@pytest.mark.parametrize("persona", ["other_user", "staff"])
 @pytest.mark.parametrize(("method", "name", "data"), STAFF_URLS)
-def test_other_users_get_404_and_cause_no_outbound_call(
-    client, other_user, fresh_apps, tesla_sandbox, no_preflight, method, name, data
+def test_users_without_the_partner_permission_get_403_and_cause_no_outbound_call(
+    client, request, fresh_apps, tesla_sandbox, no_preflight, persona, method, name, data
 ):
-    client.force_login(other_user)
-    response = getattr(client, method)(reverse(name), data)
-    assert response.status_code == 404
+    # A plain user and a staff member holding no permission are refused alike, before the
+    # view does anything: the "replace the key" POST included.
+    client.force_login(request.getfixturevalue(persona))
+    response = getattr(client, method)(reverse(name), {**data, "replace": "on"})
+    assert response.status_code == 403
+    assert "Permission needed" in response.content.decode() and b"<nav" in response.content
     assert tesla_sandbox.control.requests() == [] and no_preflight == []
     assert not PartnerKey.objects.exists() and not PartnerRegistration.objects.exists()
+    assert not PartnerAuditEntry.objects.exists()
 
 
 @pytest.mark.parametrize(("method", "name", "data"), STAFF_URLS)
@@ -49,7 +54,8 @@ def test_anonymous_visitors_are_sent_to_sign_in(
 ):
     response = getattr(client, method)(reverse(name), data)
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("account_login"))
+    # The portal's own sign-in page (not the admin's), coming back here afterwards.
+    assert response["Location"].startswith(f"{reverse('account_login')}?next={reverse(name)}")
     assert tesla_sandbox.control.requests() == []
 
 
@@ -224,3 +230,154 @@ def test_a_registration_of_an_earlier_domain_shows_as_not_registered(
     html = staff_client.get(reverse("partner_status")).content.decode()
     assert 'class="state state-registered"' not in html
     assert html.count('class="state state-not_registered"') == 3
+
+
+# --- The audit log ------------------------------------------------------------------------
+
+
+def test_replacing_the_key_from_the_page_is_audited_with_who_and_which_keys(
+    staff_client, partner_manager, portal
+):
+    old = services.partner_key_generate()
+    services.partner_register(region="NA")
+    staff_client.post(reverse("partner_key_generate"), {"replace": "on"})
+    new = PartnerKey.objects.get()
+    entry = PartnerAuditEntry.objects.first()  # the newest
+    assert entry.actor == partner_manager and entry.actor_label == "partners@example.com"
+    assert entry.action == "key_generated" and entry.outcome == "succeeded"
+    assert (entry.fingerprint, entry.previous_fingerprint) == (new.fingerprint, old.fingerprint)
+    assert entry.detail == "registrations now key_mismatch: NA"
+    # Visible to staff on the partner page, newest first.
+    html = staff_client.get(reverse("partner_status")).content.decode()
+    assert html.count('class="audit-entry"') == 3  # generate, register, replace
+    assert "partners@example.com" in html and "Key generated" in html
+
+
+def test_a_refused_replacement_is_audited_too(staff_client, partner_manager, portal):
+    services.partner_key_generate()
+    staff_client.post(reverse("partner_key_generate"))  # not confirmed
+    entry = PartnerAuditEntry.objects.first()
+    assert (entry.actor, entry.action, entry.outcome) == (
+        partner_manager,
+        "key_generated",
+        "refused",
+    )
+    assert "already exists" in entry.detail
+
+
+def test_registering_all_regions_audits_each_region_with_its_outcome(
+    staff_client, partner_manager, portal, tesla_sandbox
+):
+    services.partner_key_generate()
+    tesla_sandbox.control.fault(
+        "/partner_accounts",
+        method="POST",
+        status=422,
+        body={"response": None, "error": "invalid_resource", "error_description": "bad domain"},
+        count=1,
+    )
+    staff_client.post(reverse("partner_register"), {"region": "all"})
+    entries = PartnerAuditEntry.objects.filter(action="registered", actor=partner_manager)
+    outcomes = sorted(entries.values_list("region", "outcome"))
+    assert outcomes == [("CN", "succeeded"), ("EU", "succeeded"), ("NA", "failed")]
+    assert "422 invalid_resource: bad domain" in entries.get(region="NA").detail
+
+
+def test_the_audit_log_is_append_only(partner_manager):
+    entry = services._audit(actor=partner_manager, action="checked", outcome="failed")
+    entry.detail = "rewritten"
+    with pytest.raises(PermissionError):
+        entry.save()
+    with pytest.raises(PermissionError):
+        entry.delete()
+    with pytest.raises(PermissionError):
+        PartnerAuditEntry.objects.update(detail="rewritten")
+    with pytest.raises(PermissionError):
+        PartnerAuditEntry.objects.all().delete()
+    assert PartnerAuditEntry.objects.get().detail == ""
+
+
+def test_the_key_commands_audit_as_the_command_line(fresh_apps, tmp_path):
+    from django.core.management import call_command
+
+    from partners.tests import factories
+
+    call_command("tesla_keygen")
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(factories.p256_sec1()[0])
+    call_command("tesla_import_key", str(pem), "--force")
+    entries = list(PartnerAuditEntry.objects.order_by("pk"))
+    assert [(e.action, e.outcome, e.actor) for e in entries] == [
+        ("key_generated", "succeeded", None),
+        ("key_imported", "succeeded", None),
+    ]
+    assert entries[0].actor_label.startswith("command line: manage.py tesla_keygen (os user ")
+    assert entries[1].actor_label.startswith("command line: manage.py tesla_import_key ")
+    assert entries[1].previous_fingerprint == entries[0].fingerprint
+
+
+def test_the_register_command_audits_each_region(portal):
+    from django.core.management import call_command
+
+    services.partner_key_generate()
+    call_command("tesla_register", "--region", "EU")
+    entry = PartnerAuditEntry.objects.first()
+    assert (entry.action, entry.region, entry.outcome) == ("registered", "EU", "succeeded")
+    assert entry.actor_label.startswith("command line: manage.py tesla_register ")
+
+
+# --- Django admin: the same permission, the same log ----------------------------------------
+
+PARTNER_MODEL_PERMS = [
+    f"partners.{verb}_{model}"
+    for verb in ("add", "change", "delete", "view")
+    for model in ("partnerkey", "partnerregistration", "partnerauditentry")
+]
+
+
+def test_admin_without_the_partner_permission_cannot_register_nor_delete_the_key(
+    client, staff_with, portal, tesla_sandbox
+):
+    # Every permission Django generates for the partner models, but not the partner one.
+    client.force_login(staff_with(*PARTNER_MODEL_PERMS))
+    key = services.partner_key_generate()
+    services.partner_register(region="EU")
+    row = PartnerRegistration.objects.get()
+    tesla_sandbox.control.clear_requests()
+    audited = PartnerAuditEntry.objects.count()
+
+    changelist = reverse("admin:partners_partnerregistration_changelist")
+    page = client.get(changelist)
+    assert page.status_code == 200 and "register_again" not in page.content.decode()
+    client.post(changelist, {"action": "register_again", "_selected_action": [row.pk]})
+    assert client.get(reverse("admin:partners_partnerkey_add")).status_code == 403
+    assert client.post(reverse("admin:partners_partnerkey_delete", args=[key.pk])).status_code in {
+        403,
+        302,
+    }
+    assert PartnerKey.objects.filter(pk=key.pk).exists()
+    assert tesla_sandbox.control.requests() == []
+    assert PartnerAuditEntry.objects.count() == audited
+
+
+def test_admin_register_again_is_audited_with_the_admin_user(client, partner_manager, portal):
+    client.force_login(partner_manager)
+    services.partner_key_generate()
+    services.partner_register(region="EU")
+    row = PartnerRegistration.objects.get()
+    response = client.post(
+        reverse("admin:partners_partnerregistration_changelist"),
+        {"action": "register_again", "_selected_action": [row.pk]},
+        follow=True,
+    )
+    assert "Registered: 1. Not registered: 0." in response.content.decode()
+    entry = PartnerAuditEntry.objects.first()
+    assert (entry.actor, entry.action, entry.region) == (partner_manager, "registered", "EU")
+    # The log itself is in admin, read-only.
+    log = client.get(reverse("admin:partners_partnerauditentry_changelist"))
+    assert log.status_code == 200 and "partners@example.com" in log.content.decode()
+    change = client.post(
+        reverse("admin:partners_partnerauditentry_change", args=[entry.pk]), {"detail": "x"}
+    )
+    assert change.status_code == 403
+    assert PartnerAuditEntry.objects.get(pk=entry.pk).detail == entry.detail

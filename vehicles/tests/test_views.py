@@ -94,8 +94,8 @@ def test_sync_now_needs_post_and_login(owner_client):
     assert Client().get("/vehicles/").status_code == 302
 
 
-def test_staff_add_roster_vins_one_or_many(client, staff, owner):
-    client.force_login(staff)
+def test_staff_add_roster_vins_one_or_many(client, staff_with, owner):
+    client.force_login(staff_with("vehicles.manage_roster"))
     car = make_vehicles(make_link(owner), 1, prefix="LRW")[0]
     Vehicle.objects.filter(pk=car.pk).update(vin="LRW3E7FS0RC257863")
 
@@ -110,8 +110,8 @@ def test_staff_add_roster_vins_one_or_many(client, staff, owner):
     assert "Not linked yet" in page
 
 
-def test_roster_rejects_invalid_vins_and_adds_none(client, staff):
-    client.force_login(staff)
+def test_roster_rejects_invalid_vins_and_adds_none(client, staff_with):
+    client.force_login(staff_with("vehicles.manage_roster"))
 
     response = client.post("/vehicles/roster/", {"vins": "LRW3E7FS0RC257863 5YJ3E1EA8HF000337"})
 
@@ -120,8 +120,11 @@ def test_roster_rejects_invalid_vins_and_adds_none(client, staff):
     assert RosterEntry.objects.count() == 0
 
 
-def test_roster_is_staff_only(owner_client):
-    assert owner_client.get("/vehicles/roster/").status_code == 302
+def test_roster_needs_the_roster_permission(owner_client, client, staff):
+    assert owner_client.get("/vehicles/roster/").status_code == 403
+    client.force_login(staff)  # staff, but without vehicles.manage_roster
+    assert client.post("/vehicles/roster/", {"vins": "LRW3E7FS0RC257863"}).status_code == 403
+    assert RosterEntry.objects.count() == 0
 
 
 def test_pages_render_in_english_and_simplified_chinese(owner_client, owner):

@@ -27,8 +27,9 @@ class Command(BaseCommand):
         key_url = settings.PORTAL_PUBLIC_URL.rstrip("/") + "/healthz"
         sandbox_url = settings.TESLA_SANDBOX_URL.rstrip("/") + "/fleet/na/status"
         self._wait_for([key_url, sandbox_url], wait)
+        actor = services.command_actor("dev_bootstrap")
         if selectors.partner_key() is None:
-            key = services.partner_key_generate()
+            key = services.partner_key_generate(actor=actor)
             self.stdout.write(f"dev_bootstrap: created the app key ({key.fingerprint})")
         registered = {
             row.region
@@ -40,7 +41,7 @@ class Command(BaseCommand):
             if region in registered:
                 continue
             try:
-                row = services.partner_register(region=region)
+                row = services.partner_register(region=region, actor=actor)
             except services.PartnerSetupError as exc:
                 self.stdout.write(f"dev_bootstrap: {region} refused: {exc}")
                 continue

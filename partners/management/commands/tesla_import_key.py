@@ -23,7 +23,9 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror}") from exc
         try:
-            key = services.partner_key_import(pem=pem, force=force)
+            key = services.partner_key_import(
+                pem=pem, force=force, actor=services.command_actor("tesla_import_key")
+            )
         except services.PartnerKeyExists as exc:
             raise CommandError(f"{exc} Use --force to replace it.") from exc
         except (services.PartnerSetupError, services.KeyRejected) as exc:

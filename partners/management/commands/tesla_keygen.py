@@ -19,7 +19,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, force: bool = False, **options: Any) -> None:
         try:
-            key = services.partner_key_generate(force=force)
+            key = services.partner_key_generate(
+                force=force, actor=services.command_actor("tesla_keygen")
+            )
         except services.PartnerKeyExists as exc:
             raise CommandError(f"{exc} Use --force to replace it.") from exc
         except services.PartnerSetupError as exc:

@@ -23,15 +23,18 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, region: str | None = None, **options: Any) -> None:
+        actor = services.command_actor("tesla_register")
         if region:
             try:
                 outcomes = [
-                    services.RegisterOutcome(region, services.partner_register(region=region))
+                    services.RegisterOutcome(
+                        region, services.partner_register(region=region, actor=actor)
+                    )
                 ]
             except services.PartnerSetupError as exc:
                 outcomes = [services.RegisterOutcome(region, None, refused=str(exc))]
         else:
-            outcomes = services.partner_register_all()
+            outcomes = services.partner_register_all(actor=actor)
         self.stdout.write(f"Domain: {selectors.partner_domain()}")
         failed = 0
         for outcome in outcomes:

@@ -1,0 +1,58 @@
+"""Staff gates: one decorator for every staff page, answering the same way everywhere.
+
+Anonymous visitors are sent to the portal's sign-in page (with `next`); signed-in users
+without the page's permission get 403, rendered in the portal's layout (`403.html`).
+Superusers hold every permission. Staff status alone opens nothing: each area has its
+permission below, documented in README ("Staff permissions") and docs/operator-guide.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+# Application key, registration with Tesla, pairing links (partners/).
+MANAGE_PARTNER = "partners.manage_partner"
+# The token status page: link health and refresh figures (accounts/).
+VIEW_LINK_STATUS = "accounts.view_link_status"
+# The fleet roster: expected VINs (vehicles/).
+MANAGE_ROSTER = "vehicles.manage_roster"
+# Telemetry configurations: build, assign, push, remove (telemetry/).
+MANAGE_TELEMETRY = "telemetry.manage_telemetry"
+
+STAFF_PERMISSIONS = (MANAGE_PARTNER, VIEW_LINK_STATUS, MANAGE_ROSTER, MANAGE_TELEMETRY)
+
+
+def has_staff_permission(user: Any, perm: str) -> bool:
+    """Active superusers, and active staff holding `perm` (directly or through a group)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or (user.is_staff and user.has_perm(perm))
+
+
+def staff_permission_required(
+    perm: str,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Anonymous: redirect to sign in, with `next`. Signed in without `perm`: 403.
+
+    The check runs before the view does anything: no query, no call to Tesla.
+    """
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not has_staff_permission(request.user, perm):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        wrapper.staff_permission = perm  # type: ignore[attr-defined]  # read by the security sweep
+        return wrapper
+
+    return decorator
