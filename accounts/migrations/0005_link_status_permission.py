@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0003_refresh'),
+        ('accounts', '0004_teslalink_refresh_lease'),
     ]
 
     operations = [

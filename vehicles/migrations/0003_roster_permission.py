@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('vehicles', '0001_initial'),
+        ('vehicles', '0002_syncrun_skipped'),
     ]
 
     operations = [
