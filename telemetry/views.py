@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import re
 from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -169,8 +170,17 @@ def config_assign(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("telemetry:detail", pk=config.pk)
 
 
+# A vehicle's primary key as a form sends it: ASCII digits, within a bigint.
+VEHICLE_ID = re.compile(r"[0-9]{1,18}")
+
+
 def _vehicle_ids(request: HttpRequest) -> list[int]:
-    return [int(v) for v in request.POST.getlist("vehicle") if v.isdigit()]
+    """The vehicle ids ticked on the config page. Anything but ASCII digits that fit a
+    bigint is a forged form: 400 (`str.isdigit` takes "²", which `int` refuses)."""
+    values = request.POST.getlist("vehicle")
+    if not all(VEHICLE_ID.fullmatch(v) for v in values):
+        raise BadRequest("vehicle ids are integers")
+    return [int(v) for v in values]
 
 
 @telemetry_manager_required

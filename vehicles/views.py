@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from partners import pairing
 from vehicles import selectors, services
+from vehicles import vin as vinlib
 from vehicles.forms import RosterForm, VehicleFilterForm
 from vehicles.models import Vehicle, VehicleAccess
 
@@ -79,9 +80,13 @@ def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def vehicle_by_vin(request: HttpRequest, vin: str) -> HttpResponse:
+    vin = vinlib.normalise_vin(vin)
+    # No VIN is longer, and PostgreSQL refuses a NUL byte in a query (a 500, not a 404).
+    if len(vin) > vinlib.VIN_LENGTH or "\x00" in vin:
+        raise Http404
     access = (
         VehicleAccess.objects.filter(
-            link__user=request.user, vehicle__vin=vin.upper(), gone_at__isnull=True
+            link__user=request.user, vehicle__vin=vin, gone_at__isnull=True
         )
         .only("vehicle_id")
         .first()

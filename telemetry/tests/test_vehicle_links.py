@@ -1,4 +1,4 @@
-"""Whose link a car's telemetry page uses (issue 12, items 1 and 2).
+"""Whose link a car's telemetry page uses (issue 12, items 1, 2 and 9).
 
 A page view asks Tesla through the viewer's own link: a driver through the driver's, never
 the owner's; a manager with no access of their own reads through an owner's link only on
@@ -16,7 +16,7 @@ from django.test import Client
 from accounts.models import TeslaLink
 from accounts.tests.factories import UserFactory
 from telemetry import services
-from telemetry.models import TelemetryAuditEntry, TelemetryDeployment
+from telemetry.models import TelemetryAuditEntry, TelemetryDeployment, TelemetryRun
 from telemetry.tests.factories import make_config
 from telemetry.tests.helpers import SHARED
 from vehicles import services as vehicle_services
@@ -187,6 +187,32 @@ def test_another_user_cannot_post_to_read_a_car_either(shared, other_user, tesla
 
     assert client.post(f"/telemetry/vehicles/{shared.pk}/").status_code == 404
     assert tesla_sandbox.control.requests() == []
+
+
+# --- malformed vehicle ids (item 9) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["²", "١", "1.0", "-1", "", "9" * 40])
+@pytest.mark.parametrize("action", ["push", "remove"])
+def test_a_malformed_vehicle_id_is_400_and_queues_nothing(manager_client, action, value, db):
+    config = make_config()
+
+    response = manager_client.post(f"/telemetry/{config.pk}/{action}/", {"vehicle": [value]})
+
+    assert response.status_code == 400
+    assert not TelemetryRun.objects.exists()
+
+
+def test_a_nul_byte_in_assigned_vins_is_a_form_error(manager_client, db):
+    config = make_config()
+
+    response = manager_client.post(
+        f"/telemetry/{config.pk}/assign/",
+        "vins=5YJ3E1EA7PF000001%00",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 400  # PostgreSQL never sees it
 
 
 def test_a_car_assigned_but_never_pushed_shows_its_config(owner, owner_client):

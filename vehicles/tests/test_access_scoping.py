@@ -128,3 +128,31 @@ def test_a_link_whose_access_is_gone_is_not_used_when_another_is_current(
     owner_client.get(f"/telemetry/vehicles/{car.pk}/")
     calls = tesla_sandbox.control.requests(path="/fleet_telemetry_errors")
     assert [c["user"] for c in calls] == ["bob@example.com"]
+
+
+# --- NUL bytes and other strings PostgreSQL refuses ----------------------------------------
+
+
+@pytest.mark.parametrize("vin", ["%00", "5YJ3E1EA7PF00000%00", "A" * 300])
+def test_a_vin_in_the_url_that_cannot_exist_is_404(owner_client, vin):
+    assert owner_client.get(f"/vehicles/vin/{vin}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query", ["q=%00", "q=5YJ%00", "model=%00", "region=%00", "sort=%00", "page=%00", "gone=%00"]
+)
+def test_nul_bytes_in_the_list_filters_do_not_break_the_list(owner_client, query):
+    assert owner_client.get(f"/vehicles/?{query}").status_code == 200
+
+
+def test_a_nul_byte_in_roster_vins_is_a_form_error(staff):
+    client = Client()
+    client.force_login(staff)
+
+    response = client.post(
+        "/vehicles/roster/",
+        "vins=5YJ3E1EA7PF000001%00",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 200 and response.context["form"].errors
