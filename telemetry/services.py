@@ -799,10 +799,7 @@ def telemetry_vehicle_errors(
 
 def telemetry_vehicle_owner_link(*, vehicle: Vehicle) -> TeslaLink | None:
     """The owner's link a manager's read of this car would go through (shown before use)."""
-    link = _owner_links([vehicle.pk]).get(vehicle.pk)
-    if link is None:
-        return None
-    return TeslaLink.objects.select_related("user").filter(pk=link.pk).first()
+    return _owner_link(vehicle.pk)
 
 
 def telemetry_vehicle_errors_as_staff(
@@ -819,12 +816,15 @@ def telemetry_vehicle_errors_as_staff(
         problem = _("The owner's Tesla account needs a relink.")
     except TeslaError as exc:
         problem = str(exc)
-    assignment = TelemetryAssignment.objects.select_related("config").filter(vehicle=vehicle)
-    config = next((a.config for a in assignment), None)
+    assignment = (
+        TelemetryAssignment.objects.select_related("config").filter(vehicle=vehicle).first()
+    )
+    config = assignment.config if assignment else None
     through = _("through the Tesla account %(account)s of %(owner)s") % {
         "account": link,
         "owner": link.user.email,
     }
+    found = _("errors reported: %(n)d") % {"n": len(errors)}
     TelemetryAuditEntry.objects.create(
         actor=user,
         actor_email=user.email,
@@ -832,7 +832,7 @@ def telemetry_vehicle_errors_as_staff(
         config=config,
         config_name=config.name if config else "",
         vins=[vehicle.vin],
-        outcome=f"{through}: {problem or len(errors)}",
+        outcome=f"{through}: {problem or found}",
     )
     return errors, problem
 

@@ -265,6 +265,7 @@ ZH_HANS = {
     "The owner's Tesla account needs a relink.": "车主的特斯拉账户需要重新关联。",
     "through the Tesla account %(account)s of %(owner)s": "通过 %(owner)s 的特斯拉账户 %(account)s",
     "Errors read through an owner's link": "通过车主的关联读取错误",
+    "errors reported: %(n)d": "上报的错误：%(n)d",
     "Asked through your Tesla account %(account)s.": "已通过您的特斯拉账户 %(account)s 查询。",
     "You have no Tesla account of your own linked to this vehicle. Tesla shows its telemetry "
     "errors only to an account that lists it: reading them uses the Tesla account %(account)s "

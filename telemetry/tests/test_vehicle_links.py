@@ -152,6 +152,7 @@ def test_manager_reads_through_the_owners_link_on_request_and_it_is_recorded(
     entry = TelemetryAuditEntry.objects.get(action=TelemetryAuditEntry.Action.ERRORS_READ)
     assert entry.actor == manager and entry.vins == [SHARED] and entry.config == config
     assert "alice@example.com" in entry.outcome and "owner@example.com" in entry.outcome
+    assert entry.outcome.endswith("errors reported: 0")
     # On the config page's audit list too.
     assert (
         "Errors read through an owner"
