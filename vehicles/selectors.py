@@ -51,16 +51,21 @@ def vehicle_accesses_for_user(
     return rows.order_by(*SORTS.get(sort, SORTS["name"]))
 
 
-def vehicle_access_for_user(*, user: User, vehicle_id: int) -> VehicleAccess | None:
-    """The user's current access to one car, owner before driver; None means "not theirs".
+def current_accesses(*, user: User) -> QuerySet[VehicleAccess]:
+    """The user's accesses that let a page show a car: their links' rows not marked gone.
 
-    Only a current access counts: after a car leaves the user's Tesla account (sold, or the
-    sharing ended) its row stays, marked gone, but the car's data from then on is its new
-    owner's, and so is any Fleet API call about it.
+    After a car leaves the user's Tesla account (sold, or the sharing ended) its row stays,
+    marked gone, but the car's data from then on is its new owner's, and so is any Fleet API
+    call about it.
     """
-    rows = VehicleAccess.objects.filter(
-        link__user=user, vehicle_id=vehicle_id, gone_at__isnull=True
-    ).select_related("vehicle", "link")
+    return VehicleAccess.objects.filter(link__user=user, gone_at__isnull=True)
+
+
+def vehicle_access_for_user(*, user: User, vehicle_id: int) -> VehicleAccess | None:
+    """The user's current access to one car, owner before driver; None means "not theirs"."""
+    rows = (
+        current_accesses(user=user).filter(vehicle_id=vehicle_id).select_related("vehicle", "link")
+    )
     return min(rows, key=lambda row: (row.is_driver, row.pk), default=None)
 
 

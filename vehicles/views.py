@@ -85,9 +85,8 @@ def vehicle_by_vin(request: HttpRequest, vin: str) -> HttpResponse:
     if len(vin) > vinlib.VIN_LENGTH or "\x00" in vin:
         raise Http404
     access = (
-        VehicleAccess.objects.filter(
-            link__user=request.user, vehicle__vin=vin, gone_at__isnull=True
-        )
+        selectors.current_accesses(user=request.user)
+        .filter(vehicle__vin=vin)
         .only("vehicle_id")
         .first()
     )
