@@ -312,6 +312,22 @@ def unpair(vin: str) -> ResponseReturnValue:
     return json_response({"vin": vin, "paired_domains": sorted(vehicle["paired_keys"])})
 
 
+@bp.post("/vehicles/<vin>/move")
+def move(vin: str) -> ResponseReturnValue:
+    """The car changes hands (a sale): it leaves every account that saw it and is listed only
+    by `user` (as `access_type`, default OWNER), in that user's region."""
+    body = _body()
+    access_type = body.get("access_type", "OWNER")
+    if access_type not in ("OWNER", "DRIVER"):
+        return _bad("access_type must be OWNER or DRIVER")
+    with world().transaction() as data:
+        vehicle = _vehicle(data, vin)
+        user = _user(data, str(body.get("user", "")))
+        vehicle["access"] = {user["id"]: access_type}
+        vehicle["region"] = user["region"]
+    return json_response({"vin": vin, "user": user["email"], "access_type": access_type})
+
+
 @bp.post("/vehicles/<vin>/state")
 def set_state(vin: str) -> ResponseReturnValue:
     state = _body().get("state")

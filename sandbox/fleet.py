@@ -109,6 +109,9 @@ def authenticate(
         user = data["users"].get(claims["sub"])
         if user is None:
             raise Denied(fleet_error(401, "unknown user"))
+        # Whose token made the call (the user, never the token): tests check which link a
+        # page used.
+        g.log_extra = {**getattr(g, "log_extra", {}), "user": user["email"]}
         if user["region"] != region:
             right = fleet_base(user["region"])
             # Spec 4.3: body and Alt-Svc; the full base URL because of path prefixes.

@@ -202,6 +202,11 @@ class Control:
     def unpair(self, vin: str, domain: str) -> dict[str, Any]:
         return self._call("POST", f"/vehicles/{vin}/unpair", {"domain": domain})
 
+    def move_vehicle(self, vin: str, user: str, access_type: str = "OWNER") -> dict[str, Any]:
+        return self._call(
+            "POST", f"/vehicles/{vin}/move", {"user": user, "access_type": access_type}
+        )
+
     def set_state(self, vin: str, state: str) -> dict[str, Any]:
         return self._call("POST", f"/vehicles/{vin}/state", {"state": state})
 

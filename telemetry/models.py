@@ -249,6 +249,8 @@ class TelemetryAuditEntry(models.Model):
         PUSHED = "pushed", _("Pushed")
         RESIGNED = "resigned", _("Re-signed")
         REMOVED = "removed", _("Removed")
+        # A manager read a car's errors through its owner's link (the outcome names whose).
+        ERRORS_READ = "errors_read", _("Errors read through an owner's link")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

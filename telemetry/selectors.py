@@ -65,18 +65,24 @@ def audit_for_config(*, config: TelemetryConfig, limit: int = 50) -> list[Teleme
     return list(TelemetryAuditEntry.objects.filter(config=config)[:limit])
 
 
-def vehicle_state(*, vehicle: Vehicle) -> dict[str, Any]:
-    """What the owner sees: the assigned config and where its newest deployment stands.
+def vehicle_state(*, vehicle: Vehicle, viewer: User) -> dict[str, Any]:
+    """What the viewer sees: the assigned config and where its newest deployment stands.
 
-    The caller has already scoped `vehicle` to the user (vehicles' own fetch helper).
+    The caller has already scoped `vehicle` to the viewer (their own current access, or the
+    telemetry permission). The deployment's error text is shown only to managers and to the
+    user whose link the push went through: it can carry that link's relink reason, which is
+    theirs alone (a driver of the same car must not read the owner's).
     """
     assignment = (
         TelemetryAssignment.objects.select_related("config").filter(vehicle=vehicle).first()
     )
     deployment = (
         TelemetryDeployment.objects.filter(vehicle=vehicle)
-        .select_related("version__config")
+        .select_related("version__config", "link")
         .order_by("-updated_at", "-pk")
         .first()
     )
-    return {"assignment": assignment, "deployment": deployment}
+    error_visible = deployment is not None and (
+        deployment.link is None or deployment.link.user_id == viewer.pk or can_manage(viewer)
+    )
+    return {"assignment": assignment, "deployment": deployment, "error_visible": error_visible}

@@ -772,16 +772,69 @@ def _decorate(errors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def telemetry_vehicle_errors(*, vehicle: Vehicle) -> tuple[list[dict[str, Any]], str]:
-    """The car's recent telemetry errors through its owner's link; (errors, problem)."""
-    link = _owner_link(vehicle.pk)
-    if link is None:
-        return [], _("No linked owner account lists this vehicle.")
+def _vehicle_errors(link: TeslaLink, vin: str) -> list[dict[str, Any]]:
+    return _decorate(link_fleet_call(link=link, call=lambda c: c.fleet_telemetry_errors(vin)))
+
+
+def telemetry_vehicle_errors(
+    *, vehicle: Vehicle, access: VehicleAccess
+) -> tuple[list[dict[str, Any]], str]:
+    """The car's recent telemetry errors, asked through the viewer's own link; (errors,
+    problem). `access` is the viewer's current access to the car: a page view never borrows
+    another user's link (the owner's, or a former or new owner's)."""
     try:
-        errors = link_fleet_call(link=link, call=lambda c: c.fleet_telemetry_errors(vehicle.vin))
-    except (LinkBroken, TeslaError) as exc:
+        return _vehicle_errors(access.link, vehicle.vin), ""
+    except LinkBroken as exc:
+        # The viewer's own link: its reason is theirs to read.
+        return [], _("Your Tesla account needs a relink: %(why)s") % {"why": exc}
+    except TeslaError as exc:
+        if access.is_driver and exc.permanent:
+            return [], _(
+                "Tesla shows a vehicle's telemetry errors only to its owner's account, and "
+                "your Tesla account has driver access to this vehicle. Ask the owner to link "
+                "their Tesla account."
+            )
         return [], str(exc)
-    return _decorate(errors), ""
+
+
+def telemetry_vehicle_owner_link(*, vehicle: Vehicle) -> TeslaLink | None:
+    """The owner's link a manager's read of this car would go through (shown before use)."""
+    return _owner_link(vehicle.pk)
+
+
+def telemetry_vehicle_errors_as_staff(
+    *, vehicle: Vehicle, link: TeslaLink, user: User
+) -> tuple[list[dict[str, Any]], str]:
+    """A manager with no access of their own reads the car's errors through an owner's link
+    (Tesla answers only an account that lists the car). It uses another person's token, so
+    it is recorded in the audit log, naming whose link."""
+    errors: list[dict[str, Any]] = []
+    try:
+        errors, problem = _vehicle_errors(link, vehicle.vin), ""
+    except LinkBroken:
+        # Not the manager's link: its relink reason stays with its owner (and the admin).
+        problem = _("The owner's Tesla account needs a relink.")
+    except TeslaError as exc:
+        problem = str(exc)
+    assignment = (
+        TelemetryAssignment.objects.select_related("config").filter(vehicle=vehicle).first()
+    )
+    config = assignment.config if assignment else None
+    through = _("through the Tesla account %(account)s of %(owner)s") % {
+        "account": link,
+        "owner": link.user.email,
+    }
+    found = _("errors reported: %(n)d") % {"n": len(errors)}
+    TelemetryAuditEntry.objects.create(
+        actor=user,
+        actor_email=user.email,
+        action=Action.ERRORS_READ,
+        config=config,
+        config_name=config.name if config else "",
+        vins=[vehicle.vin],
+        outcome=f"{through}: {problem or found}",
+    )
+    return errors, problem
 
 
 def telemetry_partner_errors() -> list[dict[str, Any]]:

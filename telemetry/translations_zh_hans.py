@@ -255,4 +255,23 @@ ZH_HANS = {
     "Telemetry errors reported by this vehicle": "此车辆上报的遥测错误",
     "Errors reported by the vehicle": "车辆上报的错误",
     "Back to the vehicle": "返回车辆",
+    # Whose link a car's telemetry page uses
+    "Your Tesla account needs a relink: %(why)s": "您的特斯拉账户需要重新关联：%(why)s",
+    "Tesla shows a vehicle's telemetry errors only to its owner's account, and your Tesla "
+    "account has driver access to this vehicle. Ask the owner to link their Tesla account.": (
+        "特斯拉只向车主账户显示车辆的遥测错误，而您的特斯拉账户对此车辆只有驾驶员权限。"
+        "请让车主关联其特斯拉账户。"
+    ),
+    "The owner's Tesla account needs a relink.": "车主的特斯拉账户需要重新关联。",
+    "through the Tesla account %(account)s of %(owner)s": "通过 %(owner)s 的特斯拉账户 %(account)s",
+    "Errors read through an owner's link": "通过车主的关联读取错误",
+    "errors reported: %(n)d": "上报的错误：%(n)d",
+    "Asked through your Tesla account %(account)s.": "已通过您的特斯拉账户 %(account)s 查询。",
+    "You have no Tesla account of your own linked to this vehicle. Tesla shows its telemetry "
+    "errors only to an account that lists it: reading them uses the Tesla account %(account)s "
+    "of %(owner)s, and is recorded in the telemetry audit log.": (
+        "您自己没有关联可访问此车辆的特斯拉账户。特斯拉只向列出此车辆的账户显示其遥测错误："
+        "读取这些错误将使用 %(owner)s 的特斯拉账户 %(account)s，并记录在遥测审计日志中。"
+    ),
+    "Read the errors through this account": "通过此账户读取错误",
 }

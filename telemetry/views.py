@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,7 +16,7 @@ from telemetry import catalogue, selectors, services
 from telemetry.forms import AssignForm, TelemetryConfigForm, default_field_rows, field_formset
 from telemetry.models import TelemetryConfig, TelemetryDeployment, TelemetryRun
 from vehicles import selectors as vehicle_selectors
-from vehicles.models import Vehicle
+from vehicles.models import Vehicle, VehicleAccess
 
 
 def telemetry_manager_required(view):
@@ -25,14 +28,16 @@ def _get_config(pk: int) -> TelemetryConfig:
     return get_object_or_404(TelemetryConfig, pk=pk)
 
 
-def _get_vehicle_for_user(request: HttpRequest, pk: int) -> Vehicle:
-    """Managers see any car; owners only their own, else 404 before anything asks Tesla."""
+def _get_vehicle_for_user(request: HttpRequest, pk: int) -> tuple[Vehicle, VehicleAccess | None]:
+    """The car and the viewer's own current access to it (the link their page uses), or 404
+    before anything asks Tesla. Managers may open any car: without an access of their own
+    they get None, and reading through an owner's link is a separate, recorded step."""
+    access = vehicle_selectors.vehicle_access_for_user(user=request.user, vehicle_id=pk)
+    if access is not None:
+        return access.vehicle, access
     if selectors.can_manage(request.user):
-        return get_object_or_404(Vehicle, pk=pk)
-    accesses = vehicle_selectors.vehicle_accesses_of_car(user=request.user, vehicle_id=pk)
-    if not accesses:
-        raise Http404
-    return accesses[0].vehicle
+        return get_object_or_404(Vehicle, pk=pk), None
+    raise Http404
 
 
 @telemetry_manager_required
@@ -157,8 +162,17 @@ def config_assign(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("telemetry:detail", pk=config.pk)
 
 
+# A vehicle's primary key as a form sends it: ASCII digits, within a bigint.
+VEHICLE_ID = re.compile(r"[0-9]{1,18}")
+
+
 def _vehicle_ids(request: HttpRequest) -> list[int]:
-    return [int(v) for v in request.POST.getlist("vehicle") if v.isdigit()]
+    """The vehicle ids ticked on the config page. Anything but ASCII digits that fit a
+    bigint is a forged form: 400 (`str.isdigit` takes "²", which `int` refuses)."""
+    values = request.POST.getlist("vehicle")
+    if not all(VEHICLE_ID.fullmatch(v) for v in values):
+        raise BadRequest("vehicle ids are integers")
+    return [int(v) for v in values]
 
 
 @telemetry_manager_required
@@ -234,18 +248,36 @@ def error_inbox(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def vehicle_telemetry(request: HttpRequest, pk: int) -> HttpResponse:
-    """A car's telemetry state and the errors it reported: owners read-only, managers too."""
-    vehicle = _get_vehicle_for_user(request, pk)
-    errors, problem = services.telemetry_vehicle_errors(vehicle=vehicle)
-    state = selectors.vehicle_state(vehicle=vehicle)
+    """A car's telemetry state and the errors it reported, asked through the viewer's own
+    link. A manager with no access of their own sees whose link a read would use, and reads
+    through it only by pressing the button (a POST, recorded in the audit log)."""
+    vehicle, access = _get_vehicle_for_user(request, pk)
+    owner_link = None
+    errors: list | None = None
+    problem = ""
+    if access is not None:
+        if request.method == "POST":
+            return redirect("telemetry:vehicle", pk=vehicle.pk)
+        errors, problem = services.telemetry_vehicle_errors(vehicle=vehicle, access=access)
+    else:
+        owner_link = services.telemetry_vehicle_owner_link(vehicle=vehicle)
+        if owner_link is None:
+            problem = _("No linked owner account lists this vehicle.")
+        elif request.method == "POST":
+            errors, problem = services.telemetry_vehicle_errors_as_staff(
+                vehicle=vehicle, link=owner_link, user=request.user
+            )
+    state = selectors.vehicle_state(vehicle=vehicle, viewer=request.user)
     deployment = state["deployment"]
     return render(
         request,
         "telemetry/vehicle.html",
         {
             "vehicle": vehicle,
+            "access": access,
+            "owner_link": owner_link,
             "state": state,
             "explanation": services.explain_error(deployment.error) if deployment else "",
             "errors": errors,

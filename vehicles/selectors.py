@@ -26,31 +26,47 @@ def vehicle_accesses_for_user(
     include_gone: bool = False,
     sort: str = "name",
 ) -> QuerySet[VehicleAccess]:
-    """The user's cars, one row per (link, car), with the car and link joined in."""
+    """The user's cars, one row per (link, car), with the car and link joined in.
+
+    A gone row (the link no longer lists the car) is shown only for what the user saw: the
+    car's region and key pairing may have been written since by its new owner's sync, so
+    filters on them match current rows only (the template hides them on gone rows too).
+    """
     rows = VehicleAccess.objects.filter(link__user=user).select_related("vehicle", "link")
+    current = Q(gone_at__isnull=True)
     if not include_gone:
-        rows = rows.filter(gone_at__isnull=True)
+        rows = rows.filter(current)
     if q:
         rows = rows.filter(Q(vehicle__vin__icontains=q.strip()) | Q(display_name__icontains=q))
     if model:
         rows = rows.filter(vehicle__model=model)
     if region:
-        rows = rows.filter(vehicle__region=region)
+        rows = rows.filter(current, vehicle__region=region)
     if key_paired == "yes":
-        rows = rows.filter(vehicle__key_paired=True)
+        rows = rows.filter(current, vehicle__key_paired=True)
     elif key_paired == "no":
-        rows = rows.filter(vehicle__key_paired=False)
+        rows = rows.filter(current, vehicle__key_paired=False)
     elif key_paired == "unknown":
-        rows = rows.filter(vehicle__key_paired__isnull=True)
+        rows = rows.filter(current, vehicle__key_paired__isnull=True)
     return rows.order_by(*SORTS.get(sort, SORTS["name"]))
 
 
-def vehicle_accesses_of_car(*, user: User, vehicle_id: int) -> list[VehicleAccess]:
-    """The user's access rows for one car (owner first); empty means "not theirs"."""
-    rows = VehicleAccess.objects.filter(link__user=user, vehicle_id=vehicle_id).select_related(
-        "vehicle", "link"
+def current_accesses(*, user: User) -> QuerySet[VehicleAccess]:
+    """The user's accesses that let a page show a car: their links' rows not marked gone.
+
+    After a car leaves the user's Tesla account (sold, or the sharing ended) its row stays,
+    marked gone, but the car's data from then on is its new owner's, and so is any Fleet API
+    call about it.
+    """
+    return VehicleAccess.objects.filter(link__user=user, gone_at__isnull=True)
+
+
+def vehicle_access_for_user(*, user: User, vehicle_id: int) -> VehicleAccess | None:
+    """The user's current access to one car, owner before driver; None means "not theirs"."""
+    rows = (
+        current_accesses(user=user).filter(vehicle_id=vehicle_id).select_related("vehicle", "link")
     )
-    return sorted(rows, key=lambda row: (row.is_driver, row.is_gone, row.pk))
+    return min(rows, key=lambda row: (row.is_driver, row.pk), default=None)
 
 
 def sync_runs_for_user(*, user: User) -> list[SyncRun]:

@@ -115,7 +115,7 @@ ZH_HANS = {
     "Filter": "筛选",
     "State": "状态",
     "Driver access": "驾驶员权限",
-    "No longer listed": "不再列出",
+    "No longer listed since %(since)s": "自 %(since)s 起不再列出",
     "Paired": "已配对",
     "Not paired": "未配对",
     "Pages": "分页",

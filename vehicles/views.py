@@ -11,19 +11,21 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from fleetportal.permissions import MANAGE_ROSTER, staff_permission_required
 from partners import pairing
 from vehicles import selectors, services
+from vehicles import vin as vinlib
 from vehicles.forms import RosterForm, VehicleFilterForm
 from vehicles.models import Vehicle, VehicleAccess
 
 PAGE_SIZE = 50
 
 
-def _get_vehicle_for_user(request: HttpRequest, pk: int) -> tuple[Vehicle, list[VehicleAccess]]:
-    """The car and the user's access rows to it, or 404: another user's car must not even be
-    confirmed to exist, and nothing is asked of Tesla before this check."""
-    accesses = selectors.vehicle_accesses_of_car(user=request.user, vehicle_id=pk)
-    if not accesses:
+def _get_vehicle_for_user(request: HttpRequest, pk: int) -> tuple[Vehicle, VehicleAccess]:
+    """The car and the user's current access to it, or 404: another user's car must not even
+    be confirmed to exist, a car that left the user's Tesla account shows its new owner's
+    data, and nothing is asked of Tesla before this check."""
+    access = selectors.vehicle_access_for_user(user=request.user, vehicle_id=pk)
+    if access is None:
         raise Http404
-    return accesses[0].vehicle, accesses
+    return access.vehicle, access
 
 
 def _pairing_link(vehicle: Vehicle, access: VehicleAccess) -> str:
@@ -62,15 +64,13 @@ def vehicle_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    vehicle, accesses = _get_vehicle_for_user(request, pk)
-    access = accesses[0]
+    vehicle, access = _get_vehicle_for_user(request, pk)
     return render(
         request,
         "vehicles/detail.html",
         {
             "vehicle": vehicle,
             "access": access,
-            "accesses": accesses,
             "decoded": vehicle.decoded,
             "pairing_link": _pairing_link(vehicle, access),
         },
@@ -80,8 +80,13 @@ def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def vehicle_by_vin(request: HttpRequest, vin: str) -> HttpResponse:
+    vin = vinlib.normalise_vin(vin)
+    # No VIN is longer, and PostgreSQL refuses a NUL byte in a query (a 500, not a 404).
+    if len(vin) > vinlib.VIN_LENGTH or "\x00" in vin:
+        raise Http404
     access = (
-        VehicleAccess.objects.filter(link__user=request.user, vehicle__vin=vin.upper())
+        selectors.current_accesses(user=request.user)
+        .filter(vehicle__vin=vin)
         .only("vehicle_id")
         .first()
     )

@@ -8,9 +8,9 @@ register = template.Library()
 
 
 @register.inclusion_tag("telemetry/_vehicle_state.html")
-def telemetry_state(vehicle) -> dict:
+def telemetry_state(vehicle, viewer) -> dict:
     """The read-only telemetry section of a vehicle page; the page already scoped the car."""
-    state = selectors.vehicle_state(vehicle=vehicle)
+    state = selectors.vehicle_state(vehicle=vehicle, viewer=viewer)
     deployment = state["deployment"]
     return {
         "vehicle": vehicle,

@@ -261,7 +261,8 @@ def test_the_error_inbox_shows_partner_and_vehicle_errors_explained(
 
     page = manager_client.get("/telemetry/errors/").content.decode()
     assert GOOD in page and "unknown issuer" in page and "key the car does not hold" in page
-    errors, problem = services.telemetry_vehicle_errors(vehicle=row.vehicle)
+    access = row.vehicle.accesses.get(link=row.link)
+    errors, problem = services.telemetry_vehicle_errors(vehicle=row.vehicle, access=access)
     assert problem == "" and "unknown issuer" in errors[0]["error"]
 
 
