@@ -145,9 +145,9 @@ def test_nul_bytes_in_the_list_filters_do_not_break_the_list(owner_client, query
     assert owner_client.get(f"/vehicles/?{query}").status_code == 200
 
 
-def test_a_nul_byte_in_roster_vins_is_a_form_error(staff):
+def test_a_nul_byte_in_roster_vins_is_a_form_error(staff_with):
     client = Client()
-    client.force_login(staff)
+    client.force_login(staff_with("vehicles.manage_roster"))
 
     response = client.post(
         "/vehicles/roster/",
