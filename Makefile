@@ -42,11 +42,14 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# `check --deploy` with production settings and throwaway values made up on the spot.
+# `check --deploy` with production settings and production-grade throwaway values made up on
+# the spot (PostgreSQL, Redis broker and cache: `check --deploy` connects to none of them).
 deploy-check: install
 	SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	FIELD_ENCRYPTION_KEYS="$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
-	ALLOWED_HOSTS=portal.example.com DEBUG=False \
+	ALLOWED_HOSTS=portal.example.com DEBUG=False TESLA_ENV=production \
+	DATABASE_URL=postgres://fleetportal@127.0.0.1:5432/fleetportal \
+	CELERY_BROKER_URL=redis://127.0.0.1:6379/0 CACHE_URL=redis://127.0.0.1:6379/1 \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING --settings=fleetportal.settings.production
 
 # Extract strings (needs GNU gettext's xgettext), fill in scripts/translations.py's Chinese and

@@ -139,12 +139,17 @@ def page(chromium, request):
     context = chromium.new_context(locale="en-US")
     context.set_default_timeout(15_000)
     page = context.new_page()
+    # Chromium reports what the Content-Security-Policy blocked on the console: a page whose
+    # script or style was refused does not work as the test may still believe.
+    refused: list[str] = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(m.text))
     yield page
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+    assert refused == [], refused
 
 
 # --- The Tesla sandbox, over real HTTP -------------------------------------------------------

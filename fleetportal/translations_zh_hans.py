@@ -14,4 +14,5 @@ ZH_HANS = {
     "Can view the token status page (link health and refreshes)": (
         "可查看令牌状态页面（关联健康状况与刷新情况）"
     ),
+    "This account has no access to the admin.": "此账户无权访问管理后台。",
 }

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from csp.constants import NONCE, NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
-from fleetportal.settings.env import BASE_DIR, VAR_DIR, env
+from fleetportal.settings.env import BASE_DIR, VAR_DIR, env, private_folder
 
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "fleetportal.admin_config.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -32,6 +33,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "fleetportal.csp.PortalCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -42,6 +44,24 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
+
+# Content-Security-Policy on every response (django-csp): scripts and styles come from our
+# own static files only; an inline <script> must carry {{ request.csp_nonce }} (none does).
+# Pico's icons are data: SVGs in its CSS. fleetportal.csp adds Tesla's sign-in to form-action.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "fleetportal.urls"
 WSGI_APPLICATION = "fleetportal.wsgi.application"
@@ -67,6 +87,11 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'd
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if Path(DATABASES["default"]["NAME"]).parent == VAR_DIR:
+        # var/ holds the embedded defaults' data (this database, the filesystem broker's
+        # tasks): no other local user may read it. The file itself is made 0600 when SQLite
+        # opens it (fleetportal.apps).
+        private_folder(VAR_DIR)
     # SQLite has no row locks: IMMEDIATE transactions take the write lock at BEGIN, so a
     # select_for_update() block (the token refresh) still excludes every other writer, and
     # writers queue for up to `timeout` seconds instead of failing at once.
@@ -191,9 +216,15 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 
 
 def filesystem_broker_options(folder: Path) -> dict[str, object]:
-    """Transport options for kombu's filesystem broker rooted at `folder` (created if missing)."""
+    """Transport options for kombu's filesystem broker rooted at `folder` (created if missing).
+
+    The folders are 0700: the task files kombu writes there (0644) carry ids and arguments.
+    """
+    if folder.parent == VAR_DIR:
+        private_folder(VAR_DIR)
     for sub in ("queue", "processed", "control"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
+        private_folder(folder / sub)
+    private_folder(folder)
     return {
         # Producers and consumers share one folder: that folder is the queue.
         "data_folder_in": str(folder / "queue"),

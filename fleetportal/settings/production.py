@@ -1,41 +1,118 @@
-"""Production: refuses to start without its secrets; HTTPS everywhere."""
+"""Production: refuses to start on weak or development configuration; HTTPS everywhere.
+
+Production reads the process environment only, never the development `.env` that `make run`
+writes (DEBUG on, the Tesla sandbox, generated demo values).
+"""
 
 from __future__ import annotations
 
-from fleetportal.settings.env import read_dot_env
+from urllib.parse import urlsplit
 
-read_dot_env()
+from django.core.exceptions import ImproperlyConfigured
 
-from django.core.exceptions import ImproperlyConfigured  # noqa: E402
-
-from fleetportal.settings.base import *  # noqa: E402,F403
-from fleetportal.settings.env import env  # noqa: E402
+from fleetportal.settings.base import *  # noqa: F403
+from fleetportal.settings.env import env
 
 DEBUG = env.bool("DEBUG", default=False)
 # No defaults: a missing SECRET_KEY, key ring or host list stops the process at start.
-SECRET_KEY = env("SECRET_KEY")
-FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+SECRET_KEY = env("SECRET_KEY", default="")
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+# A small single-host install may keep SQLite (one file, light writes, backups are a copy;
+# IMMEDIATE transactions serialise writers, see base.py). It must say so: the supported
+# setup is PostgreSQL. The filesystem broker and a per-process cache have no such opt-in:
+# they only work inside one host or one process, and the login limits need a shared cache.
+ALLOW_SQLITE_IN_PRODUCTION = env.bool("ALLOW_SQLITE_IN_PRODUCTION", default=False)
+
+# Values published in .env.example or used by development and tests: never a production
+# secret (a test checks that every .env.example placeholder is listed here).
+PLACEHOLDERS = {
+    "change-me-to-50-random-characters",
+    "replace-with-a-generated-fernet-key",
+    "your-global-client-id",
+    "your-global-client-secret",
+    "your-china-client-id",
+    "your-china-client-secret",
+    "dev-insecure-key-do-not-use-in-production",
+    "test-only-secret-key-not-for-any-deployment-0123456789",
+    "dGVzdC1vbmx5LWZlcm5ldC1rZXktbm90LXNlY3JldCE=",
+}
+SHARED_CACHE_REFUSED = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+}
+BROKERS_REFUSED = {"filesystem", "memory"}
 
 
-def _check_key_ring(keys: list[str], secret_key: str) -> None:
+def _key_ring_problems(keys: list[str], secret_key: str) -> list[str]:
     """Every ring entry must be a Fernet key, and none may be SECRET_KEY."""
     from cryptography.fernet import Fernet
 
     if not keys:
-        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is empty.")
+        return ["FIELD_ENCRYPTION_KEYS is empty: set a generated Fernet key ring."]
     for key in keys:
+        if key in PLACEHOLDERS:
+            return ["FIELD_ENCRYPTION_KEYS holds a published placeholder: generate a key."]
         if key == secret_key:
-            raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must not contain SECRET_KEY.")
+            return ["FIELD_ENCRYPTION_KEYS must not contain SECRET_KEY."]
         try:
             Fernet(key)
-        except (ValueError, TypeError) as exc:
-            raise ImproperlyConfigured(
-                "FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key."
-            ) from exc
+        except (ValueError, TypeError):
+            return ["FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key."]
+    return []
 
 
-_check_key_ring(FIELD_ENCRYPTION_KEYS, SECRET_KEY)
+def _secret_key_problems(key: str) -> list[str]:
+    # Django's own bar (check --deploy, security.W009): 50+ characters, 5+ distinct ones.
+    if not key:
+        return ["SECRET_KEY is not set: set 50 or more random characters."]
+    if key in PLACEHOLDERS or key.startswith("django-insecure-"):
+        return ["SECRET_KEY is a published placeholder: generate a random one."]
+    if len(key) < 50 or len(set(key)) < 5:
+        return ["SECRET_KEY is too weak: use 50 or more random characters."]
+    return []
+
+
+def production_problems() -> list[str]:
+    """One sentence per refused setting, each naming the variable to change."""
+    problems = _secret_key_problems(SECRET_KEY)
+    problems += _key_ring_problems(FIELD_ENCRYPTION_KEYS, SECRET_KEY)
+    if not ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS is not set: list the host names the portal serves.")
+    elif any("*" in host for host in ALLOWED_HOSTS):
+        problems.append("ALLOWED_HOSTS must list host names, not the wildcard '*'.")
+    if DEBUG:
+        problems.append("DEBUG must be off in production.")
+    if TESLA_ENV != "production":  # noqa: F405
+        problems.append("TESLA_ENV must be 'production' in production, not the sandbox.")
+    for name in (
+        "TESLA_CLIENT_ID",
+        "TESLA_CLIENT_SECRET",
+        "TESLA_CN_CLIENT_ID",
+        "TESLA_CN_CLIENT_SECRET",
+    ):
+        if globals()[name] in PLACEHOLDERS:
+            problems.append(f"{name} is the .env.example placeholder: set the real value.")
+    if CACHES["default"]["BACKEND"] in SHARED_CACHE_REFUSED:  # noqa: F405
+        problems.append(
+            "CACHE_URL must name a cache every process shares (redis://…): login limits "
+            "counted per process let a password guesser through."
+        )
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not (  # noqa: F405
+        ALLOW_SQLITE_IN_PRODUCTION
+    ):
+        problems.append(
+            "DATABASE_URL must name PostgreSQL (postgres://…); a single-host install may keep "
+            "SQLite with ALLOW_SQLITE_IN_PRODUCTION=true."
+        )
+    if urlsplit(CELERY_BROKER_URL).scheme in BROKERS_REFUSED:  # noqa: F405
+        problems.append("CELERY_BROKER_URL must name Redis or RabbitMQ (redis://…, amqp://…).")
+    return problems
+
+
+_problems = production_problems()
+if _problems:
+    raise ImproperlyConfigured(" ".join(_problems))
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 _email = env.email_url("EMAIL_URL", default="smtp://localhost:25")

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from allauth.socialaccount.models import SocialAccount
-from cryptography.fernet import Fernet
 from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
@@ -35,6 +32,7 @@ from accounts.models import TeslaLink, User
 from accounts.tests import tesla_flow
 from accounts.tests.factories import UserFactory
 from fleetportal.permissions import STAFF_PERMISSIONS
+from fleetportal.tests.production import production_env
 from fleetportal.tests.security_helpers import (
     Canaries,
     Pattern,
@@ -687,20 +685,6 @@ def test_the_same_post_with_its_csrf_token_gets_past_the_check(world):
 # --- 4. Production cookies and check --deploy --------------------------------------------
 
 
-def _production_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEBUG"))}
-    for name in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "DATABASE_URL"):
-        env.pop(name, None)
-    env.update(
-        DJANGO_SETTINGS_MODULE="fleetportal.settings.production",
-        DJANGO_READ_DOT_ENV="False",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-        ALLOWED_HOSTS="portal.example.com",
-    )
-    return env
-
-
 def test_production_cookies_are_secure_httponly_and_lax():
     script = (
         "import json, django; django.setup(); from django.conf import settings as s; "
@@ -712,7 +696,7 @@ def test_production_cookies_are_secure_httponly_and_lax():
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
-        env=_production_env(),
+        env=production_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -733,7 +717,7 @@ def test_check_deploy_is_clean_with_production_settings():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
-        env=_production_env(),
+        env=production_env(),
         capture_output=True,
         text=True,
         timeout=120,

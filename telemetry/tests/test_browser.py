@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from telemetry import services
 from telemetry.models import TelemetryDeployment, TelemetryRun
@@ -43,11 +44,13 @@ def test_push_progress_updates_each_vehicle_without_a_reload(live_server, page, 
     TelemetryDeployment.objects.filter(vehicle=cars[0]).update(
         status="skipped", reason="missing_key"
     )
-    status_cell = f"document.querySelector('tr[data-vin=\"{cars[0].vin}\"] .vehicle-status')"
-    page.wait_for_function(f"{status_cell}.textContent.includes('missing_key')")
+    # Locator assertions, not wait_for_function: Playwright evaluates a string predicate with
+    # eval, which the portal's Content-Security-Policy refuses.
+    status_cell = page.locator(f'tr[data-vin="{cars[0].vin}"] .vehicle-status')
+    expect(status_cell).to_contain_text("missing_key", timeout=15_000)
     TelemetryDeployment.objects.filter(vehicle=cars[1]).update(status="updated")
     TelemetryRun.objects.filter(pk=run.pk).update(status="done")
-    page.wait_for_function("document.getElementById('run-progress').value === 2")
+    expect(page.locator("#run-progress")).to_have_js_property("value", 2, timeout=15_000)
     assert "Done" in page.locator("#run-summary").inner_text()
 
 

@@ -1,0 +1,119 @@
+"""Production settings refuse weak or development configuration, one sentence per variable."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+
+import pytest
+from cryptography.fernet import Fernet
+
+from fleetportal.tests.production import ROOT, run_production
+
+PRINT_SETTINGS = (
+    "import json, django; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({'DEBUG': s.DEBUG, 'ENGINE': s.DATABASES['default']['ENGINE'], "
+    "'SECRET_KEY': s.SECRET_KEY}))"
+)
+
+
+def _refusal(result) -> str:
+    assert result.returncode != 0, "production started"
+    assert "ImproperlyConfigured" in result.stderr, result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_production_starts_with_production_grade_values():
+    result = run_production()
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SECRET_KEY", None),
+        ("SECRET_KEY", "x"),
+        ("SECRET_KEY", "a" * 60),  # long but five distinct characters short
+        ("SECRET_KEY", "django-insecure-" + secrets.token_urlsafe(50)),
+        ("FIELD_ENCRYPTION_KEYS", None),
+        ("FIELD_ENCRYPTION_KEYS", "hunter2"),
+        ("ALLOWED_HOSTS", None),
+        ("ALLOWED_HOSTS", "*"),
+        ("ALLOWED_HOSTS", "portal.example.com,*"),
+        ("DEBUG", "True"),
+        ("TESLA_ENV", "sandbox"),
+        ("CACHE_URL", "locmemcache://"),
+        ("CACHE_URL", None),  # the default is local memory
+        ("CACHE_URL", "dummycache://"),
+        ("DATABASE_URL", None),  # the default is SQLite under var/
+        ("DATABASE_URL", "sqlite:////tmp/fleetportal.sqlite3"),
+        ("CELERY_BROKER_URL", None),  # the default is the filesystem broker
+        ("CELERY_BROKER_URL", "filesystem://"),
+        ("CELERY_BROKER_URL", "memory://"),
+    ],
+)
+def test_production_refuses_a_weak_or_development_value(variable, value):
+    line = _refusal(run_production(**{variable: value}))
+    assert variable in line, line
+
+
+def test_production_refuses_the_key_ring_holding_secret_key():
+    key = Fernet.generate_key().decode() + "x" * 10
+    line = _refusal(run_production(SECRET_KEY=key, FIELD_ENCRYPTION_KEYS=key))
+    assert "FIELD_ENCRYPTION_KEYS must not contain SECRET_KEY" in line
+
+
+def _env_example() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "SECRET_KEY",
+        "FIELD_ENCRYPTION_KEYS",
+        "TESLA_CLIENT_ID",
+        "TESLA_CLIENT_SECRET",
+        "TESLA_CN_CLIENT_ID",
+        "TESLA_CN_CLIENT_SECRET",
+    ],
+)
+def test_production_refuses_the_env_example_placeholders(variable):
+    placeholder = _env_example()[variable]
+    line = _refusal(run_production(**{variable: placeholder}))
+    assert variable in line, line
+
+
+def test_one_refusal_names_every_variable_at_fault():
+    line = _refusal(run_production(DEBUG="True", ALLOWED_HOSTS="*", SECRET_KEY="x"))
+    for variable in ("DEBUG", "ALLOWED_HOSTS", "SECRET_KEY"):
+        assert variable in line, line
+
+
+def test_sqlite_is_allowed_only_with_the_explicit_opt_in():
+    result = run_production(
+        PRINT_SETTINGS, DATABASE_URL="sqlite:////tmp/fp.sqlite3", ALLOW_SQLITE_IN_PRODUCTION="true"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ENGINE"] == "django.db.backends.sqlite3"
+
+
+def test_production_never_reads_the_development_dot_env(tmp_path):
+    # The development `.env` (written by `make run`) supplies a SECRET_KEY and DEBUG=True;
+    # production must not pick either up, whether DJANGO_READ_DOT_ENV is set or not.
+    dev_key = secrets.token_urlsafe(50)
+    (tmp_path / ".env").write_text(f"DEBUG=True\nSECRET_KEY={dev_key}\n")
+    code = (
+        "import sys, pathlib; import fleetportal.settings.env as e; "
+        "e.BASE_DIR = pathlib.Path(sys.argv[1]); " + PRINT_SETTINGS
+    )
+    result = run_production(code, str(tmp_path), DJANGO_READ_DOT_ENV=None, SECRET_KEY=None)
+    assert dev_key not in result.stdout
+    line = _refusal(result)
+    assert re.search(r"SECRET_KEY is not set", line), line

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Boot the production processes the way the README's production steps do, from
+# requirements.txt ALONE in a fresh virtualenv (the dev requirements pull in packages that can
+# hide a missing runtime dependency): migrate, collectstatic, check --deploy, then gunicorn, a
+# Celery worker and Celery beat on Redis under production settings with throwaway secrets.
+# Passes when /healthz answers 200 through gunicorn, the worker answers a ping, and the worker
+# and beat are still running a few seconds later. Everything started here is stopped on exit.
+#
+# Needs PostgreSQL and Redis on 127.0.0.1 (.ci/run starts them). Overridable:
+#   CI_PROD_DB_NAME (fleetportal_prodboot, dropped and created), CI_PROD_BROKER_URL,
+#   CI_PROD_CACHE_URL (Redis databases 9 and 8), CI_PROD_STAY_UP_SECONDS (5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+
+DB_NAME="${CI_PROD_DB_NAME:-fleetportal_prodboot}"
+BROKER_URL="${CI_PROD_BROKER_URL:-redis://127.0.0.1:6379/9}"
+CACHE_URL="${CI_PROD_CACHE_URL:-redis://127.0.0.1:6379/8}"
+STAY_UP="${CI_PROD_STAY_UP_SECONDS:-5}"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/fleetportal-prod-boot.XXXXXX")"
+VENV="$WORK/venv"
+PIDS=()
+
+stop_all() {
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap stop_all EXIT
+
+fail() {
+  echo "ci_production_boot: FAILED: $*" >&2
+  for log in "$WORK"/*.log; do
+    [ -e "$log" ] || continue
+    echo "----- $(basename "$log") (last 40 lines)" >&2
+    tail -n 40 "$log" >&2
+  done
+  exit 1
+}
+
+echo "--- fresh virtualenv with requirements.txt only ($VENV)"
+python3 -m venv "$VENV"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt
+
+echo "--- PostgreSQL database $DB_NAME (recreated)"
+psql -h 127.0.0.1 -U postgres -q -v ON_ERROR_STOP=1 \
+  -c "DROP DATABASE IF EXISTS $DB_NAME" -c "CREATE DATABASE $DB_NAME" postgres
+redis-cli -u "$BROKER_URL" flushdb >/dev/null
+redis-cli -u "$CACHE_URL" flushdb >/dev/null
+
+PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+SECRET_KEY="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(50))')"
+KEYS="$("$VENV/bin/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+
+# Only these variables: nothing from the CI shell (a DATABASE_URL, a DEBUG) may leak in. An
+# array, not a function, so a process started in the background is the one whose pid we keep.
+PROD=(env -i PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME="$WORK" LANG=C.UTF-8
+  DJANGO_SETTINGS_MODULE=fleetportal.settings.production
+  SECRET_KEY="$SECRET_KEY" FIELD_ENCRYPTION_KEYS="$KEYS"
+  ALLOWED_HOSTS=127.0.0.1,localhost CSRF_TRUSTED_ORIGINS=https://127.0.0.1
+  DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB_NAME"
+  CELERY_BROKER_URL="$BROKER_URL" CACHE_URL="$CACHE_URL")
+
+echo "--- migrate, collectstatic, check --deploy"
+"${PROD[@]}" python manage.py migrate --no-input -v 0 >"$WORK/migrate.log" 2>&1 || fail "migrate"
+"${PROD[@]}" python manage.py collectstatic --no-input -v 0 >"$WORK/collectstatic.log" 2>&1 ||
+  fail "collectstatic"
+"${PROD[@]}" python manage.py check --deploy --fail-level WARNING >"$WORK/check.log" 2>&1 ||
+  fail "check --deploy"
+
+echo "--- gunicorn on 127.0.0.1:$PORT, a Celery worker and Celery beat"
+"${PROD[@]}" gunicorn fleetportal.wsgi --bind "127.0.0.1:$PORT" --workers 2 >"$WORK/gunicorn.log" 2>&1 &
+PIDS+=("$!")
+"${PROD[@]}" celery -A fleetportal worker --loglevel=INFO --concurrency 1 -n ci-prod-boot@localhost \
+  >"$WORK/worker.log" 2>&1 &
+WORKER=$!
+PIDS+=("$WORKER")
+"${PROD[@]}" celery -A fleetportal beat --loglevel=INFO >"$WORK/beat.log" 2>&1 &
+BEAT=$!
+PIDS+=("$BEAT")
+
+alive() {
+  kill -0 "$WORKER" 2>/dev/null || fail "the Celery worker exited"
+  kill -0 "$BEAT" 2>/dev/null || fail "Celery beat exited"
+}
+
+# Readiness is polled (bounded), never assumed after a fixed sleep.
+status=""
+for _ in $(seq 1 60); do
+  alive
+  status="$(curl -s -o "$WORK/healthz.json" -w '%{http_code}' "http://127.0.0.1:$PORT/healthz" || true)"
+  [ "$status" = "200" ] && break
+  sleep 1
+done
+[ "$status" = "200" ] || fail "/healthz answered ${status:-nothing}: $(cat "$WORK/healthz.json" 2>/dev/null)"
+echo "/healthz: $status $(cat "$WORK/healthz.json")"
+
+pinged=""
+for _ in $(seq 1 30); do
+  alive
+  if "${PROD[@]}" celery -A fleetportal inspect ping -d ci-prod-boot@localhost -t 2 \
+    >"$WORK/ping.log" 2>&1; then
+    pinged=yes
+    break
+  fi
+  sleep 1
+done
+[ -n "$pinged" ] || fail "the worker never answered a ping"
+for _ in $(seq 1 30); do
+  alive
+  grep -q "beat: Starting" "$WORK/beat.log" && break
+  sleep 1
+done
+grep -q "beat: Starting" "$WORK/beat.log" || fail "beat did not start"
+
+# Still up a few seconds later (a transport that fails on first use kills them by now).
+sleep "$STAY_UP"
+alive
+echo "ci_production_boot: OK (gunicorn, worker and beat up on requirements.txt alone)"
