@@ -108,8 +108,8 @@ def test_roster_form_lists_a_few_invalid_vins_and_counts_the_rest():
 
 
 @pytest.mark.django_db
-def test_roster_view_shows_the_cap_error_and_adds_nothing(client, staff):
-    client.force_login(staff)
+def test_roster_view_shows_the_cap_error_and_adds_nothing(client, staff_with):
+    client.force_login(staff_with("vehicles.manage_roster"))
     text = "\n".join(valid_vin(n) for n in range(RosterForm.MAX_VINS + 1))
 
     response = client.post("/vehicles/roster/", {"vins": text})
