@@ -255,4 +255,9 @@ ZH_HANS = {
     "Telemetry errors reported by this vehicle": "此车辆上报的遥测错误",
     "Errors reported by the vehicle": "车辆上报的错误",
     "Back to the vehicle": "返回车辆",
+    "Replaced by a newer push": "已被新的推送取代",
+    "Not pushed: a newer push of this configuration replaced this one.": "未推送：此配置的新推送取代了本次推送。",
+    "The push did not finish: %(error)s": "推送未完成：%(error)s",
+    "last activity": "最近活动",
+    "re-queued": "重新排队次数",
 }
