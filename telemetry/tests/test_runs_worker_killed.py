@@ -1,10 +1,10 @@
 """A worker killed (SIGKILL, the whole process group) in the middle of a push: the broker does
-not hand the task back in time (Redis only after its visibility timeout, the filesystem
-transport never), so the runs sweep re-queues the work and the run ends.
+not hand the task back in time (the filesystem transport never, Redis only after its
+visibility timeout), so the runs sweep re-queues the work and the run ends.
 
-A separate worker process must share the test database, hence PostgreSQL and Redis, as in
-accounts/tests/test_refresh_crash.py; on the embedded defaults the lost message is covered by
-test_runs_end.py (the message removed from the broker).
+The worker is a separate process, as in production, sharing the test database and broker:
+the SQLite file and the filesystem broker's folder on the embedded defaults, or PostgreSQL
+and Redis.
 """
 
 from __future__ import annotations
@@ -27,14 +27,36 @@ from telemetry.tests.helpers import ALL, GOOD, statuses
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [
-    pytest.mark.worker,
-    pytest.mark.skipif(
-        "postgresql" not in settings.DATABASES["default"]["ENGINE"]
-        or not settings.CELERY_BROKER_URL.startswith("redis"),
-        reason="needs PostgreSQL and Redis (a worker process must share the test database)",
-    ),
-]
+pytestmark = pytest.mark.worker
+
+
+def _worker_env(tesla_sandbox) -> dict[str, str]:
+    """The test's own database, broker and keys for a worker process. Development settings
+    (without `.env`) honour these variables where the test settings would pick new folders."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        database = f"sqlite:///{db['NAME']}"
+    else:
+        database = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "fleetportal.settings.development",
+        "DJANGO_READ_DOT_ENV": "false",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "DATABASE_URL": database,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "TESLA_ENV": "sandbox",
+        "TESLA_SANDBOX_URL": tesla_sandbox.url,
+        "TESLA_CLIENT_ID": settings.TESLA_CLIENT_ID,
+        "TESLA_CLIENT_SECRET": settings.TESLA_CLIENT_SECRET,
+        "TESLA_PARTNER_DOMAIN": settings.TESLA_PARTNER_DOMAIN,
+        "TESLA_PRIVATE_KEY_FILE": "",
+    }
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        queue = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
+        env["CELERY_FILESYSTEM_DIR"] = str(Path(queue).parent)
+    return env
 
 
 def _jws_calls(sandbox) -> int:
@@ -53,18 +75,7 @@ def test_a_push_whose_worker_was_killed_mid_call_is_requeued_by_the_sweep_and_en
     # Tesla takes the config but its answer is held back: the worker dies waiting for it.
     tesla_sandbox.control.fault("fleet_telemetry_config_jws", latency_after=60, count=1)
 
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "fleetportal.settings.test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "TESLA_ENV": "sandbox",
-        "TESLA_SANDBOX_URL": tesla_sandbox.url,
-        "TESLA_CLIENT_ID": settings.TESLA_CLIENT_ID,
-        "TESLA_CLIENT_SECRET": settings.TESLA_CLIENT_SECRET,
-        "TESLA_PARTNER_DOMAIN": settings.TESLA_PARTNER_DOMAIN,
-    }
+    env = _worker_env(tesla_sandbox)
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
         [
