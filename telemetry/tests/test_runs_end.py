@@ -297,3 +297,21 @@ def test_the_runs_sweep_is_on_the_beat_schedule():
 
 def alice_link_id() -> int:
     return TeslaLink.objects.get(email="alice@example.com").pk
+
+
+@pytest.mark.django_db
+def test_the_admin_push_action_with_the_broker_down_says_so_and_queues_nothing(config, manager):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(manager)
+    with broker_down():
+        response = client.post(
+            "/admin/telemetry/telemetryconfig/",
+            {"action": "push_to_assigned", "_selected_action": [config.pk]},
+            follow=True,
+        )
+
+    assert response.status_code == 200
+    assert "The task queue is not answering, so nothing was queued." in response.content.decode()
+    assert not TelemetryRun.objects.exists()
