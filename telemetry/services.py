@@ -436,6 +436,14 @@ def telemetry_remove_start(
             created_by=user,
             heartbeat_at=now,
         )
+        # A push still on its way to these cars (an older version) must not put it back.
+        TelemetryDeployment.objects.filter(
+            version__config=config, vehicle_id__in=vehicle_ids, status=Status.PENDING
+        ).exclude(version=version).update(
+            status=Status.FAILED,
+            error=_("Not pushed: the configuration is being removed from this vehicle."),
+            pushed_at=now,
+        )
         # Whatever version of ours is on the car goes: the DELETE removes our app's config.
         TelemetryDeployment.objects.filter(
             version__config=config,

@@ -260,4 +260,5 @@ ZH_HANS = {
     "The push did not finish: %(error)s": "推送未完成：%(error)s",
     "last activity": "最近活动",
     "re-queued": "重新排队次数",
+    "Not pushed: the configuration is being removed from this vehicle.": "未推送：正在从此车辆移除该配置。",
 }

@@ -315,3 +315,25 @@ def test_the_admin_push_action_with_the_broker_down_says_so_and_queues_nothing(c
     assert response.status_code == 200
     assert "The task queue is not answering, so nothing was queued." in response.content.decode()
     assert not TelemetryRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_removal_during_a_push_takes_its_cars_and_the_push_still_ends(
+    config, manager, tesla_sandbox, portal_key
+):
+    tesla_sandbox.control.pair(GOOD, portal_key.domain)
+    push = services.telemetry_push_start(config=config, user=manager)
+    config.fields.update(interval_seconds=30)  # the removal is signed for a newer version
+    good = Vehicle.objects.get(vin=GOOD)
+    removal = services.telemetry_remove_start(config=config, user=manager, vehicle_ids=[good.pk])
+
+    push.refresh_from_db()
+    assert push.status == RunStatus.QUEUED  # a removal does not end a push
+    old_row = push.deployments.get(vehicle=good)
+    assert old_row.status == Status.FAILED and "being removed" in old_row.error
+
+    assert run_inline(push).status == RunStatus.DONE
+    assert run_inline(removal).status == RunStatus.DONE
+    # The push did not put the config back on the car being removed.
+    assert push.deployments.get(vehicle=good).status == Status.FAILED
+    assert removal.deployments.get(vehicle=good).status == Status.REMOVED
