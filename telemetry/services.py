@@ -890,6 +890,8 @@ def telemetry_config_resign(*, config_id: int) -> TelemetryRun | None:
     assigned vehicle, before the cars drop it."""
     margin = _resign_margin()
     now = timezone.now()
+    # Before moving exp: with the broker down the config stays due, and the next sweep retries.
+    queueing.broker_check()
     with transaction.atomic():
         # Locked and re-checked: two sweeps must not both extend (and push) one config.
         config = TelemetryConfig.objects.select_for_update().filter(pk=config_id).first()

@@ -337,3 +337,20 @@ def test_a_removal_during_a_push_takes_its_cars_and_the_push_still_ends(
     # The push did not put the config back on the car being removed.
     assert push.deployments.get(vehicle=good).status == Status.FAILED
     assert removal.deployments.get(vehicle=good).status == Status.REMOVED
+
+
+@pytest.mark.django_db
+def test_a_resign_with_the_broker_down_leaves_the_config_due(config, manager):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    soon = timezone.now() + dt.timedelta(hours=2)
+    type(config).objects.filter(pk=config.pk).update(exp=soon)
+    with broker_down(), pytest.raises(QueueUnavailable):
+        services.telemetry_config_resign(config_id=config.pk)
+
+    config.refresh_from_db()
+    assert config.exp == soon
+    assert services.telemetry_resign_due() == [config.pk]
+    assert not TelemetryRun.objects.exists()
