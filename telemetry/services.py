@@ -685,6 +685,12 @@ def _finish_audit(run: TelemetryRun) -> None:
     outcome = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
     if reasons:
         outcome += " (" + ", ".join(f"{r} {n}" for r, n in sorted(reasons.items())) + ")"
+    if run.status != TelemetryRun.Status.DONE:
+        # How it ended, when not by finishing its work: replaced, or failed and why.
+        ended = (
+            f"{run.get_status_display()}: {run.error}" if run.error else run.get_status_display()
+        )
+        outcome = f"{ended}; {outcome}" if outcome else str(ended)
     action = {
         TelemetryRun.Kind.PUSH: Action.PUSHED,
         TelemetryRun.Kind.RESIGN: Action.RESIGNED,

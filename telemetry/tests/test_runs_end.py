@@ -65,8 +65,13 @@ def test_a_second_push_of_the_same_config_supersedes_the_first_and_both_end(
     assert second.status == RunStatus.DONE
     assert statuses(config)[GOOD] == ("updated", "")
     # The audit log says how the first one ended.
-    outcomes = TelemetryAuditEntry.objects.filter(action="pushed").values_list("outcome", flat=True)
+    outcomes = list(
+        TelemetryAuditEntry.objects.filter(action="pushed")
+        .order_by("pk")
+        .values_list("outcome", flat=True)
+    )
     assert len(outcomes) == 4  # queued twice, ended twice
+    assert f"Replaced by a newer push: replaced by push {second.pk}" in outcomes
 
 
 @pytest.mark.django_db
