@@ -15,4 +15,5 @@ ZH_HANS = {
         "可查看令牌状态页面（关联健康状况与刷新情况）"
     ),
     "This account has no access to the admin.": "此账户无权访问管理后台。",
+    "The task queue is not answering, so nothing was queued. Try again in a few minutes; if it keeps happening, tell the operator.": "任务队列没有响应，因此没有排队任何任务。请几分钟后重试；如果一直如此，请联系运维人员。",
 }

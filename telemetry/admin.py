@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
 from telemetry import selectors, services
 from telemetry.forms import BaseFieldFormSet, TelemetryConfigForm, TelemetryFieldForm
 from telemetry.models import (
@@ -76,7 +77,11 @@ class TelemetryConfigAdmin(ManagePermissionMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Push to every assigned vehicle"))
     def push_to_assigned(self, request, queryset) -> None:
-        runs = [services.telemetry_push_start(config=c, user=request.user) for c in queryset]
+        try:
+            runs = [services.telemetry_push_start(config=c, user=request.user) for c in queryset]
+        except QueueUnavailable:
+            self.message_user(request, queue_unavailable_message(), messages.ERROR)
+            return
         self.message_user(
             request,
             gettext("Pushes queued: %(n)d, vehicles: %(v)d.")

@@ -138,6 +138,8 @@ class TelemetryRun(models.Model):
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
+        # A newer push of the same config took over: one push per config is active.
+        SUPERSEDED = "superseded", _("Replaced by a newer push")
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
@@ -146,7 +148,7 @@ class TelemetryRun(models.Model):
         TelemetryConfigVersion, on_delete=models.CASCADE, related_name="runs"
     )
     kind = models.CharField(_("kind"), max_length=8, choices=Kind, default=Kind.PUSH)
-    status = models.CharField(_("status"), max_length=8, choices=Status, default=Status.QUEUED)
+    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.QUEUED)
     total = models.PositiveIntegerField(_("vehicles"), default=0)
     links_total = models.PositiveIntegerField(_("linked accounts"), default=0)
     links_done = models.PositiveIntegerField(_("linked accounts done"), default=0)
@@ -157,6 +159,10 @@ class TelemetryRun(models.Model):
     created_at = models.DateTimeField(_("queued"), auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # The last sign of life of the run's tasks (queued, started, a batch recorded, a retry
+    # scheduled): the runs sweep re-queues a run silent for TELEMETRY_RUN_STALE_SECONDS.
+    heartbeat_at = models.DateTimeField(_("last activity"), null=True, blank=True)
+    redispatches = models.PositiveSmallIntegerField(_("re-queued"), default=0)
 
     class Meta:
         verbose_name = _("telemetry push")

@@ -17,12 +17,13 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
+from fleetportal import queueing
 from fleetportal.tesla import jws
 from fleetportal.tesla.errors import TeslaError, TransientError
 from partners import selectors as partner_selectors
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 Status = TelemetryDeployment.Status
 Action = TelemetryAuditEntry.Action
 SKIP_REASONS = ("missing_key", "unsupported_hardware", "unsupported_firmware", "max_configs")
+# A run's deployments still waiting for its tasks: the run ends when none is left.
+RUN_WAITING = (Status.PENDING, Status.REMOVING)
 
 
 def _batch_size() -> int:
@@ -56,6 +59,10 @@ def _resign_margin() -> dt.timedelta:
 
 def _recheck_after() -> dt.timedelta:
     return dt.timedelta(seconds=settings.TELEMETRY_RECHECK_SECONDS)
+
+
+def _run_stale() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.TELEMETRY_RUN_STALE_SECONDS)
 
 
 # --- versions ------------------------------------------------------------------------------
@@ -257,9 +264,17 @@ def telemetry_push_start(
     vehicle_ids: list[int] | None = None,
     kind: str = TelemetryRun.Kind.PUSH,
 ) -> TelemetryRun:
-    """Record a run and a pending deployment per assigned vehicle, then queue the push."""
+    """Record a run and a pending deployment per assigned vehicle, then queue the push.
+
+    One push per config is active: a new push (or re-sign) replaces an active one, which ends
+    as "superseded"; its cars the new push covers go with it, the others are marked not pushed.
+    Raises QueueUnavailable, with nothing changed, when the broker does not answer.
+    """
     from telemetry.tasks import telemetry_push
 
+    # Before any write: a push resets its cars' deployments to pending, which a failed
+    # queueing could not undo.
+    queueing.broker_check()
     version = telemetry_version_current(config=config, user=user)
     assigned = TelemetryAssignment.objects.filter(config=config)
     if vehicle_ids is not None:
@@ -272,8 +287,17 @@ def telemetry_push_start(
     no_location = location_problems(config=config, vehicles=vehicles, links=links)
     now = timezone.now()
     with transaction.atomic():
+        # The config row lock serialises runs of one config: two pushes at once would both
+        # insert the same (vehicle, version) deployments (an IntegrityError on PostgreSQL),
+        # and the later one must see the earlier run to supersede it.
+        TelemetryConfig.objects.select_for_update().filter(pk=config.pk).first()
         run = TelemetryRun.objects.create(
-            config=config, version=version, kind=kind, total=len(vehicles), created_by=user
+            config=config,
+            version=version,
+            kind=kind,
+            total=len(vehicles),
+            created_by=user,
+            heartbeat_at=now,
         )
         # Grouped UPDATEs and one INSERT, not bulk_update: its CASE per row costs more than
         # the push itself at fleet sizes (bench_telemetry).
@@ -319,6 +343,7 @@ def telemetry_push_start(
                 error=error,
                 pushed_at=now if status == Status.FAILED else None,
             )
+        _supersede_pushes(config=config, by=run, vehicle_ids=[v.pk for v in vehicles])
         pending_links = {
             links[v.pk].pk for v in vehicles if v.pk in links and v.pk not in no_location
         }
@@ -334,11 +359,56 @@ def telemetry_push_start(
             vins=[v.vin for v in vehicles],
             outcome=_("queued for the worker"),
         )
-        if pending_links:
-            telemetry_push.delay_on_commit(run.pk)
-        else:
+        if not pending_links:
             _finish_audit(run)
+    if pending_links:
+        _enqueue(telemetry_push, run.pk, run_id=run.pk)
     return run
+
+
+def _supersede_pushes(*, config: TelemetryConfig, by: TelemetryRun, vehicle_ids: list[int]) -> None:
+    """End the config's other active pushes: `by` replaces them (under the config lock).
+
+    Their deployments `by` re-pointed to itself (same version) are its own now; what is left
+    waiting is replaced (a car `by` pushes another version to) or not pushed at all.
+    """
+    older = list(
+        TelemetryRun.objects.filter(
+            config=config,
+            status__in=TelemetryRun.ACTIVE,
+            kind__in=(TelemetryRun.Kind.PUSH, TelemetryRun.Kind.RESIGN),
+        )
+        .exclude(pk=by.pk)
+        .values_list("pk", flat=True)
+    )
+    if not older:
+        return
+    now = timezone.now()
+    waiting = TelemetryDeployment.objects.filter(run_id__in=older, status=Status.PENDING)
+    waiting.filter(vehicle_id__in=vehicle_ids).update(status=Status.SUPERSEDED)
+    waiting.update(
+        status=Status.FAILED,
+        error=_("Not pushed: a newer push of this configuration replaced this one."),
+        pushed_at=now,
+    )
+    TelemetryRun.objects.filter(pk__in=older, status__in=TelemetryRun.ACTIVE).update(
+        status=TelemetryRun.Status.SUPERSEDED,
+        error=f"replaced by push {by.pk}",
+        finished_at=now,
+    )
+    for run in TelemetryRun.objects.filter(pk__in=older).select_related("config", "version"):
+        _finish_audit(run)
+
+
+def _enqueue(task: Any, *args: Any, run_id: int) -> None:
+    """Queue a run's task; if the broker refuses it, the run fails at once (nothing queued)."""
+    queueing.enqueue(
+        task,
+        *args,
+        on_error=lambda error: telemetry_run_fail(
+            run_id=run_id, error=f"could not be queued: {error}"
+        ),
+    )
 
 
 def telemetry_remove_start(
@@ -347,17 +417,32 @@ def telemetry_remove_start(
     """Remove the config from these vehicles (DELETE on each car) and unassign them."""
     from telemetry.tasks import telemetry_push
 
+    # Before any write: a removal unassigns its cars, which a failed queueing could not undo.
+    queueing.broker_check()
     version = telemetry_version_current(config=config, user=user)
     vehicles = list(Vehicle.objects.filter(pk__in=vehicle_ids))
     links = _owner_links(vehicle_ids)
     now = timezone.now()
     with transaction.atomic():
+        # Serialised with the config's pushes (see telemetry_push_start). A removal does not
+        # end an active push: it takes over its own cars' deployments, and the push ends when
+        # the rest of its cars are done.
+        TelemetryConfig.objects.select_for_update().filter(pk=config.pk).first()
         run = TelemetryRun.objects.create(
             config=config,
             version=version,
             kind=TelemetryRun.Kind.REMOVE,
             total=len(vehicles),
             created_by=user,
+            heartbeat_at=now,
+        )
+        # A push still on its way to these cars (an older version) must not put it back.
+        TelemetryDeployment.objects.filter(
+            version__config=config, vehicle_id__in=vehicle_ids, status=Status.PENDING
+        ).exclude(version=version).update(
+            status=Status.FAILED,
+            error=_("Not pushed: the configuration is being removed from this vehicle."),
+            pushed_at=now,
         )
         # Whatever version of ours is on the car goes: the DELETE removes our app's config.
         TelemetryDeployment.objects.filter(
@@ -391,28 +476,39 @@ def telemetry_remove_start(
             vins=[v.vin for v in vehicles],
             outcome=_("queued for the worker"),
         )
-        if run.links_total:
-            telemetry_push.delay_on_commit(run.pk)
-        else:
+        if not run.links_total:
             _finish_audit(run)
+    if run.links_total:
+        _enqueue(telemetry_push, run.pk, run_id=run.pk)
     return run
 
 
 def telemetry_push_dispatch(*, run_id: int) -> list[int]:
     """Mark the run running and return the links that still have work, one task each."""
     updated = TelemetryRun.objects.filter(pk=run_id, status=TelemetryRun.Status.QUEUED).update(
-        status=TelemetryRun.Status.RUNNING, started_at=timezone.now()
+        status=TelemetryRun.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
     )
     if not updated:
         return []  # a redelivered message: the first delivery dispatched already
+    return _links_with_work(run_id)
+
+
+def _links_with_work(run_id: int) -> list[int]:
     return sorted(
         TelemetryDeployment.objects.filter(
-            run_id=run_id, status__in=(Status.PENDING, Status.REMOVING), link__isnull=False
+            run_id=run_id, status__in=RUN_WAITING, link__isnull=False
         )
         # No ordering: the default (vehicle__vin) would make DISTINCT per vehicle.
         .order_by()
         .values_list("link_id", flat=True)
         .distinct()
+    )
+
+
+def telemetry_run_heartbeat(*, run_id: int) -> None:
+    """A sign of life (a retry scheduled, a batch recorded): the runs sweep leaves it be."""
+    TelemetryRun.objects.filter(pk=run_id, status__in=TelemetryRun.ACTIVE).update(
+        heartbeat_at=timezone.now()
     )
 
 
@@ -426,7 +522,11 @@ def telemetry_push_link(*, run_id: int, link_id: int, final: bool = True) -> str
     Transient Tesla errors propagate (the task retries) unless `final`, when they are recorded
     as failures.
     """
-    run = TelemetryRun.objects.select_related("version").get(pk=run_id)
+    run = TelemetryRun.objects.select_related("version").filter(pk=run_id).first()
+    if run is None or run.status != TelemetryRun.Status.RUNNING:
+        # Superseded by a newer push, failed, or already finished (a re-queued duplicate).
+        return "closed"
+    telemetry_run_heartbeat(run_id=run.pk)
     waiting = Status.REMOVING if run.kind == TelemetryRun.Kind.REMOVE else Status.PENDING
     # Plain tuples, not model rows: at fleet sizes building Vehicle objects costs more CPU
     # than the call to Tesla (bench_telemetry).
@@ -495,20 +595,22 @@ def _record_answer(run: TelemetryRun, rows: list[Row], answer: dict[str, Any]) -
             updated_vehicles.append(row.vehicle_id)
     now = timezone.now()
     common = {"pushed_at": now, "checked_at": None, "error": ""}
+    # Tesla's answer is recorded on the rows still this run's: a newer push may have taken
+    # some over (or replaced them) while this call was in flight.
+    ours = TelemetryDeployment.objects.filter(run_id=run.pk).exclude(status=Status.SUPERSEDED)
     with transaction.atomic():
         # One UPDATE per outcome, whatever the number of VINs in the call.
-        TelemetryDeployment.objects.filter(pk__in=updated_ids).update(
-            status=Status.UPDATED, reason="", **common
-        )
+        ours.filter(pk__in=updated_ids).update(status=Status.UPDATED, reason="", **common)
         for reason, ids in skipped.items():
-            TelemetryDeployment.objects.filter(pk__in=ids).update(
-                status=Status.SKIPPED, reason=reason, **common
-            )
-        # The car now holds (or will hold) this version instead of any older one of ours.
-        TelemetryDeployment.objects.filter(
-            vehicle_id__in=updated_vehicles,
-            status__in=TelemetryDeployment.ON_CAR,
-        ).exclude(version=run.version).update(status=Status.SUPERSEDED)
+            ours.filter(pk__in=ids).update(status=Status.SKIPPED, reason=reason, **common)
+        # The car now holds (or will hold) this version instead of any older one of ours;
+        # unless a newer push replaced this run meanwhile, whose version must stay current.
+        if TelemetryRun.objects.filter(pk=run.pk, status=TelemetryRun.Status.RUNNING).exists():
+            TelemetryDeployment.objects.filter(
+                vehicle_id__in=updated_vehicles,
+                status__in=TelemetryDeployment.ON_CAR,
+            ).exclude(version=run.version).update(status=Status.SUPERSEDED)
+        TelemetryRun.objects.filter(pk=run.pk).update(heartbeat_at=now)
 
 
 def _remove_rows(link: TeslaLink, rows: list[Row], *, final: bool) -> None:
@@ -539,18 +641,32 @@ def _fail(rows: list[Row], error: str) -> None:
 
 
 def _link_done(run: TelemetryRun) -> str:
-    TelemetryRun.objects.filter(pk=run.pk).update(links_done=F("links_done") + 1)
+    TelemetryRun.objects.filter(pk=run.pk, links_done__lt=F("links_total")).update(
+        links_done=F("links_done") + 1
+    )
+    return "done" if _close_if_finished(run.pk) else "link_done"
+
+
+def _close_if_finished(run_id: int) -> bool:
+    """Close the run once none of its deployments is waiting; True for the one caller that
+    closed it.
+
+    The test is the rows, not a count of finished link tasks: a task re-queued by the sweep,
+    or a push that took some rows over, would make a count wrong and the run never end.
+    """
+    waiting = TelemetryDeployment.objects.filter(run_id=OuterRef("pk"), status__in=RUN_WAITING)
     with transaction.atomic():
         # Conditional: of the link tasks finishing together, exactly one closes the run; the
         # closing and its audit entry commit together, so a killed worker loses neither alone.
-        closed = TelemetryRun.objects.filter(
-            pk=run.pk, status=TelemetryRun.Status.RUNNING, links_done__gte=F("links_total")
-        ).update(status=TelemetryRun.Status.DONE, finished_at=timezone.now())
+        closed = (
+            TelemetryRun.objects.filter(pk=run_id, status=TelemetryRun.Status.RUNNING)
+            .filter(~Exists(waiting))
+            .update(status=TelemetryRun.Status.DONE, finished_at=timezone.now())
+        )
         if closed:
-            run.refresh_from_db()
-            _finish_audit(run)
-            return "done"
-    return "link_done"
+            _finish_audit(TelemetryRun.objects.select_related("config", "version").get(pk=run_id))
+            return True
+    return False
 
 
 def run_counts(run: TelemetryRun) -> dict[str, int]:
@@ -569,6 +685,12 @@ def _finish_audit(run: TelemetryRun) -> None:
     outcome = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
     if reasons:
         outcome += " (" + ", ".join(f"{r} {n}" for r, n in sorted(reasons.items())) + ")"
+    if run.status != TelemetryRun.Status.DONE:
+        # How it ended, when not by finishing its work: replaced, or failed and why.
+        ended = (
+            f"{run.get_status_display()}: {run.error}" if run.error else run.get_status_display()
+        )
+        outcome = f"{ended}; {outcome}" if outcome else str(ended)
     action = {
         TelemetryRun.Kind.PUSH: Action.PUSHED,
         TelemetryRun.Kind.RESIGN: Action.RESIGNED,
@@ -584,10 +706,77 @@ def _finish_audit(run: TelemetryRun) -> None:
     )
 
 
-def telemetry_run_fail(*, run_id: int, error: str) -> None:
-    TelemetryRun.objects.filter(pk=run_id, status__in=TelemetryRun.ACTIVE).update(
-        status=TelemetryRun.Status.FAILED, error=error[:300], finished_at=timezone.now()
+def telemetry_run_fail(*, run_id: int, error: str) -> bool:
+    """End an active run as failed (its task died, could not be queued, or was lost): its
+    waiting deployments fail with it, so nothing stays pending. True if this call ended it."""
+    now = timezone.now()
+    with transaction.atomic():
+        failed = TelemetryRun.objects.filter(pk=run_id, status__in=TelemetryRun.ACTIVE).update(
+            status=TelemetryRun.Status.FAILED, error=error[:300], finished_at=now
+        )
+        if not failed:
+            return False
+        TelemetryDeployment.objects.filter(run_id=run_id, status__in=RUN_WAITING).update(
+            status=Status.FAILED,
+            error=_("The push did not finish: %(error)s") % {"error": error},
+            pushed_at=now,
+        )
+        _finish_audit(TelemetryRun.objects.select_related("config", "version").get(pk=run_id))
+    return True
+
+
+def telemetry_runs_sweep() -> dict[str, int]:
+    """Beat's safety net: every run ends, even when its task was lost.
+
+    A run silent for TELEMETRY_RUN_STALE_SECONDS lost its task (a worker killed mid-task on
+    the filesystem broker loses the message; Redis gives it back only after its visibility
+    timeout): its remaining work is queued again, up to TELEMETRY_RUN_MAX_REDISPATCHES
+    times, then the run fails. A re-queued task that turns out to be a duplicate is harmless:
+    the link task skips rows already recorded and closed runs.
+    """
+    from telemetry.tasks import telemetry_push, telemetry_push_link
+
+    now = timezone.now()
+    cutoff = now - _run_stale()
+    stale = TelemetryRun.objects.filter(status__in=TelemetryRun.ACTIVE).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
     )
+    counts = {"requeued": 0, "failed": 0, "closed": 0}
+    for run in stale.order_by("pk"):
+        if run.redispatches >= settings.TELEMETRY_RUN_MAX_REDISPATCHES:
+            if telemetry_run_fail(run_id=run.pk, error="lost: no worker finished it"):
+                counts["failed"] += 1
+            continue
+        # Conditional on what was read: a run that moved meanwhile is left to its task.
+        claimed = (
+            TelemetryRun.objects.filter(pk=run.pk, status=run.status)
+            .filter(Q(heartbeat_at=run.heartbeat_at) if run.heartbeat_at else Q(heartbeat_at=None))
+            .update(heartbeat_at=now, redispatches=F("redispatches") + 1)
+        )
+        if not claimed:
+            continue
+        try:
+            if run.status == TelemetryRun.Status.QUEUED:
+                _enqueue(telemetry_push, run.pk, run_id=run.pk)
+                counts["requeued"] += 1
+                continue
+            link_ids = _links_with_work(run.pk)
+            if not link_ids:
+                # Nothing a task could do (e.g. the account was unlinked): end it now.
+                TelemetryDeployment.objects.filter(run_id=run.pk, status__in=RUN_WAITING).update(
+                    status=Status.FAILED,
+                    error=_("No linked owner account lists this vehicle."),
+                    pushed_at=now,
+                )
+                counts["closed"] += _close_if_finished(run.pk)
+                continue
+            for link_id in link_ids:
+                _enqueue(telemetry_push_link, run.pk, link_id, run_id=run.pk)
+            counts["requeued"] += 1
+        except queueing.QueueUnavailable:
+            counts["failed"] += 1
+            break  # the broker is down: the runs are marked, the next sweep sees the rest
+    return counts
 
 
 # --- reconcile -----------------------------------------------------------------------------
@@ -707,6 +896,8 @@ def telemetry_config_resign(*, config_id: int) -> TelemetryRun | None:
     assigned vehicle, before the cars drop it."""
     margin = _resign_margin()
     now = timezone.now()
+    # Before moving exp: with the broker down the config stays due, and the next sweep retries.
+    queueing.broker_check()
     with transaction.atomic():
         # Locked and re-checked: two sweeps must not both extend (and push) one config.
         config = TelemetryConfig.objects.select_for_update().filter(pk=config_id).first()

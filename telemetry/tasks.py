@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from accounts.tasks import retry_countdown
+from fleetportal.queueing import run_failure_handler
 from fleetportal.tesla.errors import TransientError
 from telemetry import services
 
@@ -14,7 +15,16 @@ def _max_retries() -> int:
     return settings.TELEMETRY_PUSH_MAX_RETRIES
 
 
-@shared_task
+# A task that dies on an unexpected error (not Tesla's: those are recorded per vehicle) ends
+# its run as failed, naming the error's class; otherwise the run would stay "running".
+_fail_run = run_failure_handler(
+    lambda args, kwargs, error: services.telemetry_run_fail(
+        run_id=kwargs.get("run_id", args[0] if args else None), error=error
+    )
+)
+
+
+@shared_task(on_failure=_fail_run)
 def telemetry_push(run_id: int) -> int:
     """Fan a run out: one task per linked account, so pushes run in parallel across workers."""
     link_ids = services.telemetry_push_dispatch(run_id=run_id)
@@ -23,17 +33,24 @@ def telemetry_push(run_id: int) -> int:
     return len(link_ids)
 
 
-@shared_task(bind=True, max_retries=None)
+@shared_task(bind=True, max_retries=None, on_failure=_fail_run)
 def telemetry_push_link(self, run_id: int, link_id: int) -> str:
     """One link's share of a run; 429/5xx/timeouts retry with backoff, then count as failed."""
     final = self.request.retries >= _max_retries()
     try:
         return services.telemetry_push_link(run_id=run_id, link_id=link_id, final=final)
     except TransientError as exc:
+        services.telemetry_run_heartbeat(run_id=run_id)
         raise self.retry(
             exc=exc,
             countdown=retry_countdown(self.request.retries, getattr(exc, "retry_after", None)),
         ) from exc
+
+
+@shared_task
+def telemetry_runs_sweep() -> dict[str, int]:
+    """Beat's safety net: re-queue the work of runs whose task was lost, or fail them."""
+    return services.telemetry_runs_sweep()
 
 
 @shared_task

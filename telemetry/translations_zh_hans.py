@@ -274,4 +274,10 @@ ZH_HANS = {
         "读取这些错误将使用 %(owner)s 的特斯拉账户 %(account)s，并记录在遥测审计日志中。"
     ),
     "Read the errors through this account": "通过此账户读取错误",
+    "Replaced by a newer push": "已被新的推送取代",
+    "Not pushed: a newer push of this configuration replaced this one.": "未推送：此配置的新推送取代了本次推送。",
+    "The push did not finish: %(error)s": "推送未完成：%(error)s",
+    "last activity": "最近活动",
+    "re-queued": "重新排队次数",
+    "Not pushed: the configuration is being removed from this vehicle.": "未推送：正在从此车辆移除该配置。",
 }

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fleetportal.permissions import staff_permission_required
+from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
 from telemetry import catalogue, selectors, services
 from telemetry.forms import AssignForm, TelemetryConfigForm, default_field_rows, field_formset
 from telemetry.models import TelemetryConfig, TelemetryDeployment, TelemetryRun
@@ -183,7 +184,11 @@ def config_push(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Add at least one field."))
         return redirect("telemetry:detail", pk=config.pk)
     ids = _vehicle_ids(request) or None
-    run = services.telemetry_push_start(config=config, user=request.user, vehicle_ids=ids)
+    try:
+        run = services.telemetry_push_start(config=config, user=request.user, vehicle_ids=ids)
+    except QueueUnavailable:
+        messages.error(request, queue_unavailable_message())
+        return redirect("telemetry:detail", pk=config.pk)
     messages.success(request, _("Push queued for %(n)d vehicles.") % {"n": run.total})
     return redirect("telemetry:detail", pk=config.pk)
 
@@ -196,7 +201,11 @@ def config_remove(request: HttpRequest, pk: int) -> HttpResponse:
     if not ids:
         messages.error(request, _("Choose the vehicles to remove the config from."))
         return redirect("telemetry:detail", pk=config.pk)
-    run = services.telemetry_remove_start(config=config, user=request.user, vehicle_ids=ids)
+    try:
+        run = services.telemetry_remove_start(config=config, user=request.user, vehicle_ids=ids)
+    except QueueUnavailable:
+        messages.error(request, queue_unavailable_message())
+        return redirect("telemetry:detail", pk=config.pk)
     messages.success(request, _("Removal queued for %(n)d vehicles.") % {"n": run.total})
     return redirect("telemetry:detail", pk=config.pk)
 

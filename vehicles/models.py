@@ -151,6 +151,10 @@ class SyncRun(models.Model):
     created_at = models.DateTimeField(_("queued"), auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # The last sign of life of the sync's task (queued, claimed, a retry scheduled): the runs
+    # sweep re-queues a sync silent for VEHICLES_SYNC_STALE_SECONDS.
+    heartbeat_at = models.DateTimeField(_("last activity"), null=True, blank=True)
+    redispatches = models.PositiveSmallIntegerField(_("re-queued"), default=0)
 
     class Meta:
         verbose_name = _("vehicle sync")

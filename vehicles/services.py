@@ -11,12 +11,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
+from fleetportal import queueing
 from fleetportal.tesla.errors import TransientError
 from fleetportal.tesla.fleet import (
     FleetError,
@@ -32,8 +33,13 @@ from vehicles.models import RosterEntry, SyncRun, Vehicle, VehicleAccess
 logger = logging.getLogger(__name__)
 
 PER_PAGE = 100  # Tesla's page size and its maximum (spec 4.2)
-# A run still "active" after this long was lost (worker killed): a new one may start.
-STALE_RUN = dt.timedelta(minutes=30)
+
+
+def _stale() -> dt.timedelta:
+    # A run silent this long lost its task (worker killed, message lost): it no longer
+    # blocks a new sync, and the runs sweep re-queues or fails it.
+    return dt.timedelta(seconds=settings.VEHICLES_SYNC_STALE_SECONDS)
+
 
 _DECODED_FIELDS = [
     "vin_valid",
@@ -78,28 +84,66 @@ class SyncResult:
 # --- queueing -----------------------------------------------------------------------------
 
 
+def _recent() -> Q:
+    """Runs that showed a sign of life within the stale bound."""
+    cutoff = timezone.now() - _stale()
+    return Q(heartbeat_at__gt=cutoff) | Q(heartbeat_at__isnull=True, created_at__gt=cutoff)
+
+
 def vehicles_sync_queue(*, link: TeslaLink, trigger: str) -> SyncRun | None:
-    """Record a queued sync for the link and queue its task, unless one is already active."""
+    """Record a queued sync for the link and queue its task, unless one is already active.
+
+    Raises QueueUnavailable when the broker refuses the task; the run is then already marked
+    failed, so nothing stays queued and the next "Sync now" starts afresh.
+    """
     from vehicles.tasks import vehicles_sync_link
 
     if link.is_broken:
         return None
     with transaction.atomic():
         # Locking the link row serialises two "Sync now" clicks (or a click and the sweep):
-        # the second sees the first run and queues nothing.
-        TeslaLink.objects.select_for_update().filter(pk=link.pk).first()
-        active = SyncRun.objects.filter(
-            link=link, status__in=SyncRun.ACTIVE, created_at__gt=timezone.now() - STALE_RUN
-        ).first()
+        # the second sees the first run and queues nothing. (Locked by id: nothing here needs
+        # the tokens decrypted.)
+        TeslaLink.objects.select_for_update().filter(pk=link.pk).values_list("pk").first()
+        active = SyncRun.objects.filter(_recent(), link=link, status__in=SyncRun.ACTIVE).first()
         if active is not None:
             return None
-        run = SyncRun.objects.create(link=link, trigger=trigger)
-        vehicles_sync_link.delay_on_commit(link.pk, run_id=run.pk)
+        run = SyncRun.objects.create(link=link, trigger=trigger, heartbeat_at=timezone.now())
+    _enqueue(vehicles_sync_link, link.pk, run_id=run.pk)
     return run
 
 
+def _enqueue(task, link_id: int, *, run_id: int) -> None:
+    queueing.enqueue(
+        task,
+        link_id,
+        run_id=run_id,
+        on_error=lambda error: vehicles_sync_fail(
+            run_id=run_id, error=f"could not be queued: {error}"
+        ),
+    )
+
+
+def vehicles_sync_fail(*, run_id: int | None, error: str, link_id: int | None = None) -> bool:
+    """End an active sync as failed (its task died, could not be queued, or was lost). Without
+    a run id, the link's running sync (a link syncs one at a time). True if it ended one."""
+    runs = SyncRun.objects.filter(status__in=SyncRun.ACTIVE)
+    if run_id is not None:
+        runs = runs.filter(pk=run_id)
+    elif link_id is not None:
+        runs = runs.filter(link_id=link_id, status=SyncRun.Status.RUNNING)
+    else:
+        return False
+    return bool(
+        runs.update(status=SyncRun.Status.FAILED, error=error[:300], finished_at=timezone.now())
+    )
+
+
 def vehicles_sync_for_user(*, user: User) -> list[SyncRun]:
-    """Queue a sync of each of the user's usable links (the "Sync now" button)."""
+    """Queue a sync of each of the user's usable links (the "Sync now" button).
+
+    Raises QueueUnavailable when the broker refuses; no run is left queued.
+    """
     runs = []
     for link in user.tesla_links.all():
         run = vehicles_sync_queue(link=link, trigger="user")
@@ -117,9 +161,51 @@ def vehicles_sync_sweep() -> int:
     ).delete()
     queued = 0
     for link in TeslaLink.objects.filter(pk__in=links_due_for_sync()):
-        if vehicles_sync_queue(link=link, trigger="beat") is not None:
+        try:
+            run = vehicles_sync_queue(link=link, trigger="beat")
+        except queueing.QueueUnavailable:
+            break  # the broker is down: that run is marked failed, the next sweep tries again
+        if run is not None:
             queued += 1
     return queued
+
+
+def vehicles_sync_runs_sweep() -> dict[str, int]:
+    """Beat's safety net: every sync ends, even when its task was lost.
+
+    A sync silent for VEHICLES_SYNC_STALE_SECONDS lost its task (a worker killed on the
+    filesystem broker loses the message; Redis gives it back only after its visibility
+    timeout): it is queued again, up to VEHICLES_SYNC_MAX_REDISPATCHES times, then fails.
+    """
+    from vehicles.tasks import vehicles_sync_link
+
+    counts = {"requeued": 0, "failed": 0}
+    stale = SyncRun.objects.filter(status__in=SyncRun.ACTIVE).exclude(_recent())
+    for run in stale.order_by("pk"):
+        if run.redispatches >= settings.VEHICLES_SYNC_MAX_REDISPATCHES:
+            if vehicles_sync_fail(run_id=run.pk, error="lost: no worker finished it"):
+                counts["failed"] += 1
+            continue
+        # Conditional on what was read: a run that moved meanwhile is left to its task. Back
+        # to "queued", so the re-queued task may claim it (see _claim_run).
+        claimed = (
+            SyncRun.objects.filter(pk=run.pk, status=run.status)
+            .filter(Q(heartbeat_at=run.heartbeat_at) if run.heartbeat_at else Q(heartbeat_at=None))
+            .update(
+                status=SyncRun.Status.QUEUED,
+                heartbeat_at=timezone.now(),
+                redispatches=F("redispatches") + 1,
+            )
+        )
+        if not claimed:
+            continue
+        try:
+            _enqueue(vehicles_sync_link, run.link_id, run_id=run.pk)
+        except queueing.QueueUnavailable:
+            counts["failed"] += 1
+            break
+        counts["requeued"] += 1
+    return counts
 
 
 def links_due_for_sync() -> list[int]:
@@ -157,9 +243,7 @@ def _claim_run(link: TeslaLink, run_id: int | None) -> SyncRun | None:
                 .first()
             )
         busy = (
-            SyncRun.objects.filter(
-                link=link, status=SyncRun.Status.RUNNING, started_at__gt=now - STALE_RUN
-            )
+            SyncRun.objects.filter(_recent(), link=link, status=SyncRun.Status.RUNNING)
             .exclude(pk=run_id)
             .exists()
         )
@@ -172,6 +256,7 @@ def _claim_run(link: TeslaLink, run_id: int | None) -> SyncRun | None:
         if run is None:
             run = SyncRun(link=link, trigger="task")
         run.status, run.started_at, run.error = SyncRun.Status.RUNNING, now, ""
+        run.heartbeat_at = now
         run.save()
     return run
 
@@ -193,17 +278,24 @@ def vehicles_sync_run_create(*, link_id: int, trigger: str = "task") -> int | No
         .values_list("pk", flat=True)
         .first()
     )
-    return waiting or SyncRun.objects.create(link_id=link_id, trigger=trigger).pk
+    return (
+        waiting
+        or SyncRun.objects.create(link_id=link_id, trigger=trigger, heartbeat_at=timezone.now()).pk
+    )
 
 
 def vehicles_sync_mark_retrying(*, run_id: int | None, error: str, final: bool) -> None:
     """The task's view of a transient failure: waiting to retry, or given up."""
     if run_id is None:
         return
+    now = timezone.now()
+    # The retry is a sign of life: the runs sweep leaves the run to it (the countdown is
+    # capped well below the stale bound).
     SyncRun.objects.filter(pk=run_id).update(
         status=SyncRun.Status.FAILED if final else SyncRun.Status.RETRYING,
         error=error[:300],
-        finished_at=timezone.now() if final else None,
+        finished_at=now if final else None,
+        heartbeat_at=now,
     )
 
 
@@ -275,8 +367,13 @@ def _sync_list(link: TeslaLink, run: SyncRun, now: dt.datetime) -> int:
             )
             run.skipped += len(skipped)
             run.skipped_reason = run.skipped_reason or skipped[0]
+        # Each page is activity: a long sync is not taken for a lost one by the runs sweep.
         SyncRun.objects.filter(pk=run.pk).update(
-            pages=run.pages, seen=seen, skipped=run.skipped, skipped_reason=run.skipped_reason
+            pages=run.pages,
+            seen=seen,
+            skipped=run.skipped,
+            skipped_reason=run.skipped_reason,
+            heartbeat_at=timezone.now(),
         )
     return seen
 
@@ -441,7 +538,7 @@ def _sync_status(link: TeslaLink, run: SyncRun) -> int:
             changed.append(vehicle)
         Vehicle.objects.bulk_update(changed, _STATUS_FIELDS)
         run.statuses = checked
-        SyncRun.objects.filter(pk=run.pk).update(statuses=checked)
+        SyncRun.objects.filter(pk=run.pk).update(statuses=checked, heartbeat_at=timezone.now())
     return checked
 
 

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from accounts.tasks import retry_countdown
+from fleetportal.queueing import run_failure_handler
 from fleetportal.tesla.errors import TransientError
 from vehicles import services
 
@@ -14,7 +15,19 @@ def _max_retries() -> int:
     return settings.VEHICLES_SYNC_MAX_RETRIES
 
 
-@shared_task(bind=True, max_retries=None)
+# A sync that dies on an unexpected error ends its run as failed, naming the error's class;
+# otherwise the run would stay "running" and block "Sync now". Queued without a run id, the
+# run is the link's running one (a link syncs one at a time).
+_fail_run = run_failure_handler(
+    lambda args, kwargs, error: services.vehicles_sync_fail(
+        run_id=kwargs.get("run_id", args[1] if len(args) > 1 else None),
+        link_id=kwargs.get("link_id", args[0] if args else None),
+        error=error,
+    )
+)
+
+
+@shared_task(bind=True, max_retries=None, on_failure=_fail_run)
 def vehicles_sync_link(self, link_id: int, run_id: int | None = None) -> str:
     """Sync one link's vehicles; transient Tesla errors (429, 5xx, timeouts) retry with backoff."""
     if run_id is None:
@@ -37,6 +50,12 @@ def vehicles_sync_link(self, link_id: int, run_id: int | None = None) -> str:
             exc=exc,
             countdown=retry_countdown(self.request.retries, getattr(exc, "retry_after", None)),
         ) from exc
+
+
+@shared_task
+def vehicles_sync_runs_sweep() -> dict[str, int]:
+    """Beat's safety net: re-queue syncs whose task was lost, or fail them."""
+    return services.vehicles_sync_runs_sweep()
 
 
 @shared_task

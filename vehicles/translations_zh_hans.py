@@ -151,4 +151,6 @@ ZH_HANS = {
     "Linked": "已关联",
     "Not linked yet": "尚未关联",
     "No VINs in the roster yet.": "名册中还没有车架号。",
+    "last activity": "最近活动",
+    "re-queued": "重新排队次数",
 }

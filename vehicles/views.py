@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fleetportal.permissions import MANAGE_ROSTER, staff_permission_required
+from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
 from partners import pairing
 from vehicles import selectors, services
 from vehicles import vin as vinlib
@@ -98,7 +99,11 @@ def vehicle_by_vin(request: HttpRequest, vin: str) -> HttpResponse:
 @login_required
 @require_POST
 def vehicle_sync(request: HttpRequest) -> HttpResponse:
-    runs = services.vehicles_sync_for_user(user=request.user)
+    try:
+        runs = services.vehicles_sync_for_user(user=request.user)
+    except QueueUnavailable:
+        messages.error(request, queue_unavailable_message())
+        return redirect("vehicles:list")
     if runs:
         messages.success(
             request,

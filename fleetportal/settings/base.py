@@ -177,6 +177,14 @@ TELEMETRY_RESIGN_MARGIN_SECONDS = env.int("TELEMETRY_RESIGN_MARGIN_SECONDS", def
 TELEMETRY_RECHECK_SECONDS = env.int("TELEMETRY_RECHECK_SECONDS", default=21600)
 TELEMETRY_PUSH_BATCH = env.int("TELEMETRY_PUSH_BATCH", default=100)
 TELEMETRY_PUSH_MAX_RETRIES = env.int("TELEMETRY_PUSH_MAX_RETRIES", default=3)
+# Every run ends (telemetry pushes, vehicle syncs). A run whose worker showed no sign of life
+# for *_STALE_SECONDS lost its task (worker killed, broker restarted): beat's runs sweep
+# queues its remaining work again, up to *_MAX_REDISPATCHES times, then marks it failed. The
+# stale bound must exceed the longest retry countdown (TESLA_REFRESH_RETRY_CAP_SECONDS).
+TELEMETRY_RUN_STALE_SECONDS = env.int("TELEMETRY_RUN_STALE_SECONDS", default=900)
+TELEMETRY_RUN_MAX_REDISPATCHES = env.int("TELEMETRY_RUN_MAX_REDISPATCHES", default=3)
+VEHICLES_SYNC_STALE_SECONDS = env.int("VEHICLES_SYNC_STALE_SECONDS", default=1800)
+VEHICLES_SYNC_MAX_REDISPATCHES = env.int("VEHICLES_SYNC_MAX_REDISPATCHES", default=2)
 TESLA_HTTP_TIMEOUT = (
     env.float("TESLA_CONNECT_TIMEOUT", default=5.0),
     env.float("TESLA_READ_TIMEOUT", default=20.0),
@@ -272,6 +280,14 @@ CELERY_BEAT_SCHEDULE = {
     "telemetry-resign-sweep": {
         "task": "telemetry.tasks.telemetry_resign_sweep",
         "schedule": env.int("TELEMETRY_RESIGN_SWEEP_SECONDS", default=3600),
+    },
+    "telemetry-runs-sweep": {
+        "task": "telemetry.tasks.telemetry_runs_sweep",
+        "schedule": env.int("RUNS_SWEEP_SECONDS", default=300),
+    },
+    "vehicles-sync-runs-sweep": {
+        "task": "vehicles.tasks.vehicles_sync_runs_sweep",
+        "schedule": env.int("RUNS_SWEEP_SECONDS", default=300),
     },
     "clear-expired-sessions": {
         "task": "accounts.tasks.sessions_clear_expired",
