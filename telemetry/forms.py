@@ -18,6 +18,11 @@ ALERT_TYPES = [("service", gettext_lazy("Service alerts"))]
 DEFAULT_LIFETIME = dt.timedelta(days=365)
 
 
+def revision_of(updated_at: dt.datetime | None) -> str:
+    """A config's revision as the builder's hidden field carries it."""
+    return updated_at.isoformat() if updated_at else ""
+
+
 class TelemetryConfigForm(forms.ModelForm):
     alert_types = forms.MultipleChoiceField(
         label=gettext_lazy("Alert types"),
@@ -28,6 +33,8 @@ class TelemetryConfigForm(forms.ModelForm):
     # Plain integer fields: the model's PositiveIntegerField would answer "greater than or
     # equal to 0" before our own message could say what the range is.
     port = forms.IntegerField(label=gettext_lazy("Port"), required=False)
+    # What the editor opened: a save over someone else's newer save is refused, not merged.
+    revision = forms.CharField(widget=forms.HiddenInput, required=False)
     exp = forms.DateTimeField(
         label=gettext_lazy("Expires"),
         required=False,
@@ -59,6 +66,8 @@ class TelemetryConfigForm(forms.ModelForm):
             self.initial.setdefault("delivery_policy", TelemetryConfig.DeliveryPolicy.LATEST)
             self.initial.setdefault("alert_types", ["service"])
             self.initial.setdefault("exp", timezone.now() + DEFAULT_LIFETIME)
+        if self.instance.pk is not None:
+            self.initial["revision"] = revision_of(self.instance.updated_at)
         # An integer field with min 1 / max 65535 in the browser; the server checks again.
         self.fields["port"].widget.attrs.update(min=1, max=65535)
 

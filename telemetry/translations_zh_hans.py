@@ -280,4 +280,15 @@ ZH_HANS = {
     "last activity": "最近活动",
     "re-queued": "重新排队次数",
     "Not pushed: the configuration is being removed from this vehicle.": "未推送：正在从此车辆移除该配置。",
+    # The builder: two editors of one config
+    "Someone else saved this configuration after you opened it, so nothing was saved. Your "
+    "entries are still below: open the configuration again in another tab to see the other "
+    "changes, then save yours over them.": (
+        "在您打开此配置后，其他人已保存了它，因此本次未保存任何内容。您输入的内容仍在下方："
+        "请在另一个标签页中重新打开该配置查看对方的更改，然后再保存您的更改以覆盖。"
+    ),
+    "Someone else saved the same field or name at the same moment, so nothing was saved. Check "
+    "the configuration and save again.": (
+        "其他人在同一时刻保存了相同的字段或名称，因此本次未保存任何内容。请检查配置后重新保存。"
+    ),
 }

@@ -5,7 +5,7 @@ import re
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -14,7 +14,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from fleetportal.permissions import staff_permission_required
 from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
 from telemetry import catalogue, selectors, services
-from telemetry.forms import AssignForm, TelemetryConfigForm, default_field_rows, field_formset
+from telemetry.forms import (
+    AssignForm,
+    TelemetryConfigForm,
+    default_field_rows,
+    field_formset,
+    revision_of,
+)
 from telemetry.models import TelemetryConfig, TelemetryDeployment, TelemetryRun
 from vehicles import selectors as vehicle_selectors
 from vehicles.models import Vehicle, VehicleAccess
@@ -47,6 +53,23 @@ def config_list(request: HttpRequest) -> HttpResponse:
     return render(request, "telemetry/list.html", {"configs": selectors.configs()})
 
 
+class StaleEdit(Exception):
+    """The config was saved by someone else after this editor opened it."""
+
+
+def _revision(config: TelemetryConfig) -> str:
+    updated = TelemetryConfig.objects.filter(pk=config.pk).values_list("updated_at", flat=True)
+    return revision_of(updated.first())
+
+
+def _check_revision(config: TelemetryConfig, submitted: str) -> None:
+    """Inside the save's transaction: lock the config, and refuse a save made from an older
+    revision (it would silently undo the other editor's changes)."""
+    TelemetryConfig.objects.select_for_update().filter(pk=config.pk).first()
+    if submitted and submitted != _revision(config):
+        raise StaleEdit
+
+
 def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpResponse:
     created = config is None
     instance = config or TelemetryConfig()
@@ -56,22 +79,47 @@ def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpRespon
         form = TelemetryConfigForm(request.POST, instance=instance)
         formset = formset_class(request.POST, instance=instance, prefix="fields")
         if form.is_valid() and formset.is_valid():
-            with transaction.atomic():
-                saved = form.save(commit=False)
-                if created:
-                    saved.created_by = request.user
-                saved.save()
-                formset.instance = saved
-                formset.save()
-                version = services.telemetry_config_saved(
-                    config=saved, user=request.user, created=created
+            try:
+                with transaction.atomic():
+                    if not created:
+                        _check_revision(config, form.cleaned_data.get("revision", ""))
+                    saved = form.save(commit=False)
+                    if created:
+                        saved.created_by = request.user
+                    saved.save()
+                    formset.instance = saved
+                    formset.save()
+                    version = services.telemetry_config_saved(
+                        config=saved, user=request.user, created=created
+                    )
+            except StaleEdit:
+                form.add_error(
+                    None,
+                    _(
+                        "Someone else saved this configuration after you opened it, so nothing "
+                        "was saved. Your entries are still below: open the configuration again "
+                        "in another tab to see the other changes, then save yours over them."
+                    ),
                 )
-            messages.success(
-                request,
-                _("Saved %(name)s, version %(number)d.")
-                % {"name": saved.name, "number": version.number},
-            )
-            return redirect("telemetry:detail", pk=saved.pk)
+                form.data = form.data.copy()
+                form.data["revision"] = _revision(config)
+            except IntegrityError:
+                # Two editors saving the same field (or two new configs with one name) at once:
+                # the database refused the second; nothing of it was saved.
+                form.add_error(
+                    None,
+                    _(
+                        "Someone else saved the same field or name at the same moment, so "
+                        "nothing was saved. Check the configuration and save again."
+                    ),
+                )
+            else:
+                messages.success(
+                    request,
+                    _("Saved %(name)s, version %(number)d.")
+                    % {"name": saved.name, "number": version.number},
+                )
+                return redirect("telemetry:detail", pk=saved.pk)
         status = 400
     else:
         form = TelemetryConfigForm(instance=instance)
