@@ -1,11 +1,13 @@
 """The portal's layout on a phone: the header must fit a 390 px wide screen, in both
-languages, for a signed-in staff member (the widest header: staff menu, email, language)."""
+languages, for a signed-in staff member (the widest header: staff menu, email, language),
+and wide tables scroll inside their own box rather than pushing the page sideways."""
 
 from __future__ import annotations
 
 import pytest
 
 from conftest import PASSWORD
+from vehicles.tests.factories import make_link, make_vehicles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -13,12 +15,13 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
-@pytest.mark.parametrize("path", ["/staff/partner/", "/vehicles/"])
+@pytest.mark.parametrize("path", ["/staff/partner/", "/vehicles/", "/telemetry/new/"])
 def test_signed_in_pages_fit_a_phone_without_sideways_scrolling(
     live_server, page, staff_with, language, path
 ):
     # Staff without the partner permission: /staff/partner/ is the 403 page in the layout.
     user = staff_with("telemetry.manage_telemetry", email="operations.staff@example.com")
+    make_vehicles(make_link(user), 3)  # the vehicle list shows its table
     page.set_viewport_size(PHONE)
     page.context.add_cookies(
         [{"name": "django_language", "value": language, "url": live_server.url}]
