@@ -274,8 +274,4 @@ ZH_HANS = {
         "读取这些错误将使用 %(owner)s 的特斯拉账户 %(account)s，并记录在遥测审计日志中。"
     ),
     "Read the errors through this account": "通过此账户读取错误",
-    "Someone else changed this configuration's fields meanwhile, so nothing was saved. Reload "
-    "the page to see their changes, then make yours again.": (
-        "在此期间有其他人修改了此配置的字段，因此未保存任何内容。请重新加载页面查看他们的修改，然后重新进行您的修改。"
-    ),
 }

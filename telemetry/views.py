@@ -5,7 +5,7 @@ import re
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -54,38 +54,24 @@ def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpRespon
     if request.method == "POST":
         form = TelemetryConfigForm(request.POST, instance=instance)
         formset = formset_class(request.POST, instance=instance, prefix="fields")
-        status = 400
         if form.is_valid() and formset.is_valid():
-            try:
-                with transaction.atomic():
-                    saved = form.save(commit=False)
-                    if created:
-                        saved.created_by = request.user
-                    saved.save()
-                    formset.instance = saved
-                    formset.save()
-                    version = services.telemetry_config_saved(
-                        config=saved, user=request.user, created=created
-                    )
-            except IntegrityError:
-                # Another manager saved the same config meanwhile (e.g. added the same
-                # field): the form only knew the rows it was built from. Nothing was saved.
-                form.add_error(
-                    None,
-                    _(
-                        "Someone else changed this configuration's fields meanwhile, so "
-                        "nothing was saved. Reload the page to see their changes, then make "
-                        "yours again."
-                    ),
+            with transaction.atomic():
+                saved = form.save(commit=False)
+                if created:
+                    saved.created_by = request.user
+                saved.save()
+                formset.instance = saved
+                formset.save()
+                version = services.telemetry_config_saved(
+                    config=saved, user=request.user, created=created
                 )
-                status = 409
-            else:
-                messages.success(
-                    request,
-                    _("Saved %(name)s, version %(number)d.")
-                    % {"name": saved.name, "number": version.number},
-                )
-                return redirect("telemetry:detail", pk=saved.pk)
+            messages.success(
+                request,
+                _("Saved %(name)s, version %(number)d.")
+                % {"name": saved.name, "number": version.number},
+            )
+            return redirect("telemetry:detail", pk=saved.pk)
+        status = 400
     else:
         form = TelemetryConfigForm(instance=instance)
         initial = default_field_rows() if created else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from telemetry import services
@@ -168,44 +167,6 @@ def test_a_config_needs_at_least_one_field(manager_client, partner_domain):
 def test_a_field_listed_twice_is_refused(manager_client, partner_domain):
     response = manager_client.post("/telemetry/new/", builder_post(**{"fields-1-name": "Soc"}))
     assert response.status_code == 400 and "Soc is listed twice." in response.content.decode()
-
-
-def test_two_managers_adding_the_same_field_get_a_form_error_not_a_500(manager, partner_domain):
-    # Both opened the builder of the same config; the first adds InsideTemp and saves. The
-    # second's form knows nothing of that row, so its own InsideTemp passes the form checks
-    # and meets the (config, name) unique constraint.
-    first, second = Client(), Client()
-    first.force_login(manager)
-    second.force_login(manager)
-    first.post("/telemetry/new/", builder_post())
-    config = TelemetryConfig.objects.get()
-    rows = list(config.fields.order_by("name"))
-    edit = builder_post(
-        **{
-            "fields-TOTAL_FORMS": "3",
-            "fields-INITIAL_FORMS": "2",
-            "fields-0-id": str(rows[0].pk),
-            "fields-0-name": rows[0].name,
-            "fields-0-interval_seconds": "1",
-            "fields-0-minimum_delta": "5",
-            "fields-1-id": str(rows[1].pk),
-            "fields-1-name": rows[1].name,
-            "fields-1-interval_seconds": "60",
-            "fields-1-minimum_delta": "",
-            "fields-2-name": "InsideTemp",
-            "fields-2-interval_seconds": "60",
-        }
-    )
-    assert first.post(f"/telemetry/{config.pk}/edit/", edit).status_code == 302
-
-    response = second.post(f"/telemetry/{config.pk}/edit/", edit)
-
-    assert response.status_code == 409
-    assert "changed this configuration" in response.content.decode()
-    assert list(config.fields.filter(name="InsideTemp").values_list("name", flat=True)) == [
-        "InsideTemp"
-    ]
-    assert sorted(config.versions.values_list("number", flat=True)) == [1, 2]
 
 
 # --- detail, assignment, progress -----------------------------------------------------------
