@@ -15,13 +15,15 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
-@pytest.mark.parametrize("path", ["/staff/partner/", "/vehicles/", "/telemetry/new/"])
+@pytest.mark.parametrize(
+    "path", ["/staff/partner/", "/dashboard/", "/vehicles/", "/telemetry/new/"]
+)
 def test_signed_in_pages_fit_a_phone_without_sideways_scrolling(
     live_server, page, staff_with, language, path
 ):
     # Staff without the partner permission: /staff/partner/ is the 403 page in the layout.
     user = staff_with("telemetry.manage_telemetry", email="operations.staff@example.com")
-    make_vehicles(make_link(user), 3)  # the vehicle list shows its table
+    make_vehicles(make_link(user), 3)  # the dashboard and the vehicle list show their tables
     page.set_viewport_size(PHONE)
     page.context.add_cookies(
         [{"name": "django_language", "value": language, "url": live_server.url}]
