@@ -69,6 +69,6 @@ bench: install
 	$(BENCH_ENV) $(BIN)/python -m bench
 
 # The seed workflow (../shared/spec/seed-workflow.md) against a fresh in-process sandbox,
-# using only fleetportal/tesla/.
+# using only teslafleet/.
 demo: install
 	$(BIN)/python -m sandbox.demo --embedded

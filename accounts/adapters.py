@@ -21,7 +21,7 @@ from accounts.providers.tesla.views import (
     ProfileLookupFailed,
     TokenExchangeFailed,
 )
-from fleetportal.tesla.fleet import NotRegisteredInRegion
+from teslafleet.fleet import NotRegisteredInRegion
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

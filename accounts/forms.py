@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts import tesla
-from fleetportal.tesla.regions import normalise_base_url
+from teslafleet.regions import normalise_base_url
 
 
 class PasteCallbackForm(forms.Form):

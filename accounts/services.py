@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from accounts import tesla
 from accounts.models import RefreshAttempt, TeslaLink, User
-from fleetportal.tesla import oauth
-from fleetportal.tesla.fleet import BaseURLNotAllowed, FleetClient, Unauthorized
+from teslafleet import oauth
+from teslafleet.fleet import BaseURLNotAllowed, FleetClient, Unauthorized
 
 T = TypeVar("T")
 

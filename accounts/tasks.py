@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from accounts import notifications, services
-from fleetportal.tesla.errors import TransientError
+from teslafleet.errors import TransientError
 
 
 def retry_countdown(retries: int, retry_after: float | None) -> float:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
-from fleetportal.tesla import regions
-from fleetportal.tesla.http import make_session
+from teslafleet import regions
+from teslafleet.http import make_session
 
 # allauth provider id → authorization server key of the region table.
 PROVIDER_AUTH_SERVER = {"tesla": "global", "tesla_cn": "cn"}

@@ -140,8 +140,8 @@ def user_tokens(client: dict[str, str], email: str) -> Any:
     from urllib.parse import parse_qs, urlsplit
 
     from accounts import tesla
-    from fleetportal.tesla import oauth
     from sandbox.testing import consent
+    from teslafleet import oauth
 
     server = tesla.auth_server("global")
     verifier, challenge = oauth.pkce_pair()

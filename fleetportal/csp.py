@@ -14,7 +14,7 @@ from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
-from fleetportal.tesla import regions
+from teslafleet import regions
 
 
 def tesla_authorize_origins() -> list[str]:

@@ -26,18 +26,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import tesla
-from fleetportal.tesla import oauth
-from fleetportal.tesla.errors import TeslaError, TransientError
-from fleetportal.tesla.fleet import (
+from partners import keys, selectors
+from partners.keys import KeyRejected
+from partners.models import PartnerAuditEntry, PartnerKey, PartnerRegistration, PartnerToken
+from teslafleet import oauth
+from teslafleet.errors import TeslaError, TransientError
+from teslafleet.fleet import (
     FleetClient,
     MissingScopes,
     NotFound,
     NotRegisteredInRegion,
     Unauthorized,
 )
-from partners import keys, selectors
-from partners.keys import KeyRejected
-from partners.models import PartnerAuditEntry, PartnerKey, PartnerRegistration, PartnerToken
 
 if TYPE_CHECKING:
     from accounts.models import User

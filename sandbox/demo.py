@@ -2,7 +2,7 @@
 
     python -m sandbox.demo [--sandbox-url URL] [--embedded] [--keep-config]
 
-Every Tesla call goes through `fleetportal.tesla`; plain HTTP is used only for what a human
+Every Tesla call goes through `teslafleet`; plain HTTP is used only for what a human
 does in a browser (the consent form, the `/_ak/<domain>` pairing page) and for the sandbox's
 control API (a fresh client application, the clock/pickup hook). Like the seed workflow this
 runs in the China region: auth server `cn`, Fleet API `CN`, user wei@example.cn, VIN
@@ -29,11 +29,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fleetportal.tesla import jws, oauth
-from fleetportal.tesla.fleet import FleetClient
-from fleetportal.tesla.http import make_session
-from fleetportal.tesla.regions import DEFAULT_SANDBOX_URL, RegionTable, sandbox_table
 from sandbox.testing import Control, ControlError, consent, running_sandbox
+from teslafleet import jws, oauth
+from teslafleet.fleet import FleetClient
+from teslafleet.http import make_session
+from teslafleet.regions import DEFAULT_SANDBOX_URL, RegionTable, sandbox_table
 
 __all__ = [
     "PUBLIC_KEY_PATH",

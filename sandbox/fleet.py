@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Blueprint, abort, g, request
 from flask.typing import ResponseReturnValue
 
-from fleetportal.tesla.jws import TELEMETRY_AUDIENCE, InvalidToken, issuer_for, verify
-from fleetportal.tesla.telemetry import LOCATION_FIELDS
 from sandbox import tokens
 from sandbox.common import developer_site, envelope, fleet_base, fleet_error, world
 from sandbox.state import Data, iso
+from teslafleet.jws import TELEMETRY_AUDIENCE, InvalidToken, issuer_for, verify
+from teslafleet.telemetry import LOCATION_FIELDS
 
 bp = Blueprint("fleet", __name__, url_prefix="/fleet/<region>")
 

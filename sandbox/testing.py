@@ -85,9 +85,9 @@ def register_partner(
     """Register `client` as partner for `domain` in every region of `server` ("global" or
     "cn"), as an operator must before users' calls work (Tesla answers 412 otherwise).
     Uses only the portal's framework-free Tesla library; returns the region codes."""
-    from fleetportal.tesla import oauth
-    from fleetportal.tesla.fleet import FleetClient
-    from fleetportal.tesla.regions import sandbox_table
+    from teslafleet import oauth
+    from teslafleet.fleet import FleetClient
+    from teslafleet.regions import sandbox_table
 
     table = sandbox_table(sandbox_url)
     registered = []

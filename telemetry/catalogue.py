@@ -9,7 +9,7 @@ from pathlib import Path
 from django.utils.translation import gettext_lazy as _
 
 # The fields that need the `vehicle_location` scope (spec section 6), for this app's users.
-from fleetportal.tesla.telemetry import LOCATION_FIELDS  # noqa: F401
+from teslafleet.telemetry import LOCATION_FIELDS  # noqa: F401
 
 FIELDS_FILE = Path(__file__).resolve().parent / "data" / "telemetry-fields.txt"
 

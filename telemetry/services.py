@@ -24,8 +24,6 @@ from django.utils.translation import gettext as _
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
 from fleetportal import queueing
-from fleetportal.tesla import jws
-from fleetportal.tesla.errors import TeslaError, TransientError
 from partners import selectors as partner_selectors
 from partners.selectors import PartnerKeyMissing
 from telemetry import catalogue
@@ -37,6 +35,8 @@ from telemetry.models import (
     TelemetryDeployment,
     TelemetryRun,
 )
+from teslafleet import jws
+from teslafleet.errors import TeslaError, TransientError
 from vehicles.models import Vehicle, VehicleAccess
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from django.conf import settings
 
 from accounts.tasks import retry_countdown
 from fleetportal.queueing import run_failure_handler
-from fleetportal.tesla.errors import TransientError
 from telemetry import services
+from teslafleet.errors import TransientError
 
 
 def _max_retries() -> int:

@@ -18,8 +18,8 @@ from django.utils.translation import gettext_noop
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
 from fleetportal import queueing
-from fleetportal.tesla.errors import TransientError
-from fleetportal.tesla.fleet import (
+from teslafleet.errors import TransientError
+from teslafleet.fleet import (
     FleetError,
     NotFound,
     VehiclePage,
@@ -342,7 +342,7 @@ def vehicles_sync(*, link_id: int, run_id: int | None = None) -> SyncResult:
 def _sync_list(link: TeslaLink, run: SyncRun, now: dt.datetime) -> int:
     """Upsert every page of the link's vehicle list; returns the cars seen.
 
-    The library walks the pages (fleetportal.tesla.fleet.vehicle_pages): it ends only after
+    The library walks the pages (teslafleet.fleet.vehicle_pages): it ends only after
     the last page and raises on a page it cannot follow, so returning means the list was whole.
     Each page goes through link_fleet_call, so a token refreshed between pages is used.
     """

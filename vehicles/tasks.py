@@ -7,7 +7,7 @@ from django.conf import settings
 
 from accounts.tasks import retry_countdown
 from fleetportal.queueing import run_failure_handler
-from fleetportal.tesla.errors import TransientError
+from teslafleet.errors import TransientError
 from vehicles import services
 
 

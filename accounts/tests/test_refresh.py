@@ -16,8 +16,8 @@ from django.utils import timezone
 from accounts import services, tasks
 from accounts.models import RefreshAttempt, TeslaLink
 from accounts.tests.tesla_flow import link, token_calls
-from fleetportal.tesla.fleet import Unauthorized
-from fleetportal.tesla.oauth import TransientOAuthError
+from teslafleet.fleet import Unauthorized
+from teslafleet.oauth import TransientOAuthError
 
 
 def _refresh_calls(sandbox) -> int:

@@ -15,7 +15,7 @@ from accounts import services
 from accounts.models import RefreshAttempt, TeslaLink, User
 from accounts.tests.tesla_flow import link
 from conftest import PASSWORD
-from fleetportal.tesla import oauth
+from teslafleet import oauth
 
 
 def _linked(owner_client, owner) -> TeslaLink:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleetportal.tesla.jws import sign
 from sandbox.tests.helpers import (
     REDIRECT,
     KeyServer,
@@ -14,6 +13,7 @@ from sandbox.tests.helpers import (
     register_partner,
     telemetry_config,
 )
+from teslafleet.jws import sign
 
 PAIRED = "5YJ3E1EA7PF000001"
 ASLEEP = "7SAYGDEE9RF000002"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from fleetportal.tesla import jws
 from partners import services as partner_services
 from telemetry import services
 from telemetry.models import TelemetryAuditEntry, TelemetryDeployment, TelemetryRun
@@ -20,6 +19,7 @@ from telemetry.tests.helpers import (
     run_inline,
     statuses,
 )
+from teslafleet import jws
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleetportal.tesla.errors import TransientError
+from teslafleet.errors import TransientError
 from vehicles import services
 from vehicles.models import SyncRun, Vehicle, VehicleAccess
 from vehicles.tests.conftest import linked

@@ -15,9 +15,9 @@ from allauth.socialaccount.providers.oauth2.views import (
 from django.http import HttpRequest
 
 from accounts import services, tesla
-from fleetportal.tesla import oauth
-from fleetportal.tesla.errors import TeslaError
-from fleetportal.tesla.regions import normalise_base_url
+from teslafleet import oauth
+from teslafleet.errors import TeslaError
+from teslafleet.regions import normalise_base_url
 
 
 class IssuerMismatch(OAuth2Error):

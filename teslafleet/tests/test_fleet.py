@@ -8,8 +8,8 @@ import requests
 import responses
 from responses import matchers
 
-from fleetportal.tesla.errors import TransientError
-from fleetportal.tesla.fleet import (
+from teslafleet.errors import TransientError
+from teslafleet.fleet import (
     BaseURLNotAllowed,
     DeviceError,
     FleetClient,
@@ -27,8 +27,8 @@ from fleetportal.tesla.fleet import (
     WrongRegion,
     vehicle_pages,
 )
-from fleetportal.tesla.http import DEFAULT_USER_AGENT, TimeoutSession, make_session
-from fleetportal.tesla.regions import PRODUCTION
+from teslafleet.http import DEFAULT_USER_AGENT, TimeoutSession, make_session
+from teslafleet.regions import PRODUCTION
 
 NA = "https://fleet-api.prd.na.vn.cloud.tesla.com"
 EU = "https://fleet-api.prd.eu.vn.cloud.tesla.com"

@@ -10,9 +10,9 @@ import requests
 import responses
 from responses import matchers
 
-from fleetportal.tesla import oauth
-from fleetportal.tesla.errors import TransientError
-from fleetportal.tesla.oauth import (
+from teslafleet import oauth
+from teslafleet.errors import TransientError
+from teslafleet.oauth import (
     OAuthError,
     PermanentOAuthError,
     TokenSet,
@@ -24,7 +24,7 @@ from fleetportal.tesla.oauth import (
     pkce_pair,
     refresh,
 )
-from fleetportal.tesla.regions import PRODUCTION
+from teslafleet.regions import PRODUCTION
 
 GLOBAL = PRODUCTION.auth_server("global")
 CHINA = PRODUCTION.auth_server("cn")

@@ -17,9 +17,11 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fleetportal.tesla import jws, oauth
-from fleetportal.tesla.errors import TransientError
-from fleetportal.tesla.fleet import (
+from sandbox import demo
+from sandbox.testing import SandboxHandle
+from teslafleet import jws, oauth
+from teslafleet.errors import TransientError
+from teslafleet.fleet import (
     FleetClient,
     MissingScopes,
     NotRegisteredInRegion,
@@ -27,11 +29,9 @@ from fleetportal.tesla.fleet import (
     ServerError,
     VehicleUnavailable,
 )
-from fleetportal.tesla.http import make_session
-from fleetportal.tesla.oauth import PermanentOAuthError, TokenSet
-from fleetportal.tesla.regions import RegionTable, sandbox_table
-from sandbox import demo
-from sandbox.testing import SandboxHandle
+from teslafleet.http import make_session
+from teslafleet.oauth import PermanentOAuthError, TokenSet
+from teslafleet.regions import RegionTable, sandbox_table
 
 ALICE = "alice@example.com"  # NA, five seeded cars
 WEI = "wei@example.cn"  # CN, the seed workflow's user

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from fleetportal.tesla import jws
+from teslafleet import jws
 
 VECTORS = json.loads(
     (Path(__file__).parent / "data" / "tesla-ss256-vectors.json").read_text(encoding="utf-8")

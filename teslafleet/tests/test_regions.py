@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from fleetportal.tesla.regions import PRODUCTION, get_table, normalise_base_url
+from teslafleet.regions import PRODUCTION, get_table, normalise_base_url
 
 NA = "https://fleet-api.prd.na.vn.cloud.tesla.com"
 EU = "https://fleet-api.prd.eu.vn.cloud.tesla.com"
