@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format deploy-check install migrate messages clean bench e2e demo
+.PHONY: run test lint format deploy-check install migrate messages compile-messages clean bench e2e demo
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,11 +52,18 @@ deploy-check: install
 	CELERY_BROKER_URL=redis://127.0.0.1:6379/0 CACHE_URL=redis://127.0.0.1:6379/1 \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING --settings=fleetportal.settings.production
 
-# Extract strings (needs GNU gettext's xgettext), fill in scripts/translations.py's Chinese and
-# compile the .mo with polib. The .mo is committed, so a fresh machine needs no gettext at all.
+# Extract new strings into every catalogue (needs GNU gettext's xgettext and msgmerge): each
+# app's into <app>/locale/, the project's own into locale/. Then scripts/compile_messages.py
+# reuses the translation of a string that moved between catalogues, drops obsolete entries and
+# compiles every .mo with polib. The .mo files are committed: a fresh machine needs no gettext.
+# Translate what is left (Poedit, Weblate, an editor), then `make compile-messages`.
+MESSAGES_IGNORE := --ignore=.venv --ignore=var --ignore=sandbox --ignore=staticfiles --ignore=bench --ignore=e2e
 messages: install
-	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --ignore=.venv --ignore=var --ignore=sandbox --ignore=staticfiles
-	$(BIN)/python scripts/translations.py
+	$(BIN)/python manage.py makemessages -l zh_Hans --add-location=file $(MESSAGES_IGNORE)
+	$(BIN)/python scripts/compile_messages.py
+
+compile-messages: install
+	$(BIN)/python scripts/compile_messages.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

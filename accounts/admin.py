@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts import tasks
 from accounts.models import RefreshAttempt, TeslaLink, User
@@ -93,7 +94,8 @@ class TeslaLinkAdmin(admin.ModelAdmin):
         ids = list(queryset.exclude(health__in=TeslaLink.BROKEN).values_list("pk", flat=True))
         for link_id in ids:
             tasks.link_refresh.delay_on_commit(link_id, force=True)
-        self.message_user(request, _("%(n)d refreshes queued.") % {"n": len(ids)}, messages.SUCCESS)
+        queued = ngettext("%(n)d refresh queued.", "%(n)d refreshes queued.", len(ids))
+        self.message_user(request, queued % {"n": len(ids)}, messages.SUCCESS)
 
 
 @admin.register(RefreshAttempt)

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fleetportal.permissions import staff_permission_required
@@ -237,7 +238,10 @@ def config_push(request: HttpRequest, pk: int) -> HttpResponse:
     except QueueUnavailable:
         messages.error(request, queue_unavailable_message())
         return redirect("telemetry:detail", pk=config.pk)
-    messages.success(request, _("Push queued for %(n)d vehicles.") % {"n": run.total})
+    queued = ngettext(
+        "Push queued for %(n)d vehicle.", "Push queued for %(n)d vehicles.", run.total
+    )
+    messages.success(request, queued % {"n": run.total})
     return redirect("telemetry:detail", pk=config.pk)
 
 
@@ -254,7 +258,10 @@ def config_remove(request: HttpRequest, pk: int) -> HttpResponse:
     except QueueUnavailable:
         messages.error(request, queue_unavailable_message())
         return redirect("telemetry:detail", pk=config.pk)
-    messages.success(request, _("Removal queued for %(n)d vehicles.") % {"n": run.total})
+    queued = ngettext(
+        "Removal queued for %(n)d vehicle.", "Removal queued for %(n)d vehicles.", run.total
+    )
+    messages.success(request, queued % {"n": run.total})
     return redirect("telemetry:detail", pk=config.pk)
 
 

@@ -206,7 +206,14 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# Translations are gettext catalogues: the project's own strings (fleetportal's templates and
+# code) in locale/, each app's in <app>/locale/. The apps' folders are listed here too, although
+# Django finds them as installed apps, because LOCALE_PATHS outrank every installed app: the
+# portal's "Name" stays 名称, not django_celery_beat's 任务名 (fleetportal/tests/test_i18n.py).
+LOCALE_PATHS = [
+    BASE_DIR / "locale",
+    *(BASE_DIR / app / "locale" for app in ("accounts", "partners", "vehicles", "telemetry")),
+]
 USE_I18N = True
 TIME_ZONE = "UTC"
 USE_TZ = True
