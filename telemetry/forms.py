@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from fleetportal.vin import VIN_LENGTH, split_vins
 from telemetry import catalogue, validation
 from telemetry.models import TelemetryConfig, TelemetryField
 
@@ -197,11 +198,10 @@ class AssignForm(forms.Form):
     )
 
     def clean_vins(self) -> list[str]:
-        text = self.cleaned_data["vins"].replace(",", " ").upper()
-        vins = sorted(set(text.split()))
+        vins = sorted(split_vins(self.cleaned_data["vins"]))
         if not vins:
             raise forms.ValidationError(_("Enter at least one VIN."), code="required")
-        too_long = [vin for vin in vins if len(vin) > 17]
+        too_long = [vin for vin in vins if len(vin) > VIN_LENGTH]
         if too_long:
             raise forms.ValidationError(
                 _("Not a VIN: %(vins)s") % {"vins": ", ".join(v[:20] for v in too_long[:5])},
