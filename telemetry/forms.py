@@ -10,7 +10,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from fleetportal import hostnames
 from fleetportal.vin import VIN_LENGTH, split_vins
+from partners import selectors as partner_selectors
 from telemetry import catalogue, validation
 from telemetry.models import TelemetryConfig, TelemetryField
 
@@ -73,8 +75,8 @@ class TelemetryConfigForm(forms.ModelForm):
         self.fields["port"].widget.attrs.update(min=1, max=65535)
 
     def clean_hostname(self) -> str:
-        host = validation.validate_hostname(self.cleaned_data.get("hostname", ""))
-        problem = validation.hostname_root_problem(host)
+        host = hostnames.validate_server_hostname(self.cleaned_data.get("hostname", ""))
+        problem = hostnames.root_problem(host, domain=partner_selectors.partner_domain())
         if problem:
             raise forms.ValidationError(problem, code="root")
         return host
