@@ -3,7 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from partners import pairing, selectors
+from fleetportal.vin import is_well_formed_vin, normalise_vin
+from partners import selectors
 
 
 class RegionChoiceField(forms.ChoiceField):
@@ -42,7 +43,7 @@ class PairingForm(forms.Form):
         self.fields["region"] = RegionChoiceField(label=_("Region"))
 
     def clean_vin(self) -> str:
-        vin = self.cleaned_data["vin"].strip().upper()
-        if not pairing.valid_vin(vin):
+        vin = normalise_vin(self.cleaned_data["vin"])
+        if not is_well_formed_vin(vin):
             raise forms.ValidationError(_("A VIN has 17 letters and digits, without I, O or Q."))
         return vin

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts import tesla
+from fleetportal.vin import is_well_formed_vin
 from partners import selectors
-
-# ISO 3779 VIN: 17 characters, no I, O or Q.
-_VIN_RE = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
-
-
-def valid_vin(vin: str) -> bool:
-    return bool(_VIN_RE.fullmatch(vin))
 
 
 def pairing_link(*, region: str, vin: str | None = None) -> str:
     """The link that opens the Tesla app to add the portal's key, for the region's car."""
-    if vin is not None and not valid_vin(vin):
+    if vin is not None and not is_well_formed_vin(vin):
         raise ValueError(f"not a VIN: {vin!r}")
     return tesla.region_table().pairing_link(region, selectors.partner_domain(), vin)
 

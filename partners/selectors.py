@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,13 +10,11 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from accounts import tesla
+from fleetportal import hostnames
 from partners import keys
 from partners.models import PartnerAuditEntry, PartnerKey, PartnerRegistration
 
 PUBLIC_KEY_PATH = "/.well-known/appspecific/com.tesla.3p.public-key.pem"
-
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOST_RE = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 
 
 class PartnerKeyMissing(Exception):
@@ -60,66 +56,11 @@ def partner_domain() -> str:
     return urlsplit(settings.PORTAL_PUBLIC_URL).netloc.lower()
 
 
-def is_sandbox() -> bool:
-    return settings.TESLA_ENV == "sandbox"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def domain_problem(domain: str) -> str | None:
-    """Why `domain` cannot be registered (spec 3.2: lowercase bare host), or None."""
-    if not domain:
-        return _("No partner domain: set TESLA_PARTNER_DOMAIN (or PORTAL_PUBLIC_URL).")
-    if "://" in domain:
-        return _(
-            "The domain %(domain)s contains a scheme: give the bare host, e.g. example.com."
-        ) % {"domain": domain}
-    if any(c in domain for c in "/?#@ "):
-        return _("The domain %(domain)s contains a path: give the bare host, e.g. example.com.") % {
-            "domain": domain
-        }
-    if domain != domain.lower():
-        return _("The domain %(domain)s must be lower case.") % {"domain": domain}
-    host, has_port, port = domain.partition(":")
-    if has_port and not (is_sandbox() and is_loopback(host) and port.isdigit()):
-        return _(
-            "The domain %(domain)s contains a port: Tesla fetches the key over HTTPS on port "
-            "443 (only the sandbox accepts a loopback host with a port)."
-        ) % {"domain": domain}
-    if not _HOST_RE.fullmatch(host):
-        return _("%(domain)s is not a valid host name.") % {"domain": domain}
-    return None
-
-
-def root_host(host: str) -> str:
-    """The registrable root Tesla compares (spec 3.2 "same root"): last two labels."""
-    host = host.lower().strip(".")
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    return ".".join(host.split(".")[-2:])
-
-
-def origin_host(origin: str) -> str:
-    if "://" in origin:
-        return (urlsplit(origin).hostname or "").lower()
-    return origin.split(":")[0].split("/")[0].lower()
-
-
 def matching_origin(domain: str, origins: list[str]) -> str | None:
     """The first allowed origin sharing the domain's root, or None."""
-    root = root_host(domain.partition(":")[0])
+    root = hostnames.root_host(domain.partition(":")[0])
     for origin in origins:
-        if origin.strip() and root_host(origin_host(origin.strip())) == root:
+        if origin.strip() and hostnames.root_host(hostnames.origin_host(origin.strip())) == root:
             return origin
     return None
 
@@ -128,9 +69,10 @@ def public_key_urls() -> list[str]:
     """Where the key must be served: at PORTAL_PUBLIC_URL, and where Tesla fetches it."""
     urls = [settings.PORTAL_PUBLIC_URL.rstrip("/") + PUBLIC_KEY_PATH]
     domain = partner_domain()
-    if domain and domain_problem(domain) is None:
+    if domain and hostnames.domain_problem(domain) is None:
         # Tesla fetches https://<domain>/...; the sandbox uses http for loopback hosts.
-        scheme = "http" if is_sandbox() and is_loopback(domain.partition(":")[0]) else "https"
+        host = domain.partition(":")[0]
+        scheme = "http" if hostnames.loopback_allowed() and hostnames.is_loopback(host) else "https"
         tesla_url = f"{scheme}://{domain}{PUBLIC_KEY_PATH}"
         if tesla_url != urls[0]:
             urls.append(tesla_url)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import tesla
+from fleetportal import hostnames
 from partners import keys, selectors
 from partners.keys import KeyRejected
 from partners.models import PartnerAuditEntry, PartnerKey, PartnerRegistration, PartnerToken
@@ -430,7 +431,7 @@ def _preconditions(region: str, *, need_key: bool) -> tuple[str, str, PartnerKey
     if need_key and key is None:
         raise PartnerSetupError(_("There is no application key yet: generate or import one first."))
     domain = selectors.partner_domain()
-    problem = selectors.domain_problem(domain)
+    problem = hostnames.domain_problem(domain)
     if problem:
         raise PartnerSetupError(problem)
     _credentials_or_refuse(selectors.auth_server_for(code))
@@ -516,7 +517,7 @@ def partner_preflight() -> list[Check]:
     for url in selectors.public_key_urls():
         checks.append(_check_key_url(url, key))
     domain = selectors.partner_domain()
-    problem = selectors.domain_problem(domain)
+    problem = hostnames.domain_problem(domain)
     checks.append(
         Check(
             _("Domain is a bare host"),

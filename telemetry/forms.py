@@ -10,6 +10,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from fleetportal import hostnames
+from fleetportal.vin import VIN_LENGTH, split_vins
+from partners import selectors as partner_selectors
 from telemetry import catalogue, validation
 from telemetry.models import TelemetryConfig, TelemetryField
 
@@ -72,8 +75,8 @@ class TelemetryConfigForm(forms.ModelForm):
         self.fields["port"].widget.attrs.update(min=1, max=65535)
 
     def clean_hostname(self) -> str:
-        host = validation.validate_hostname(self.cleaned_data.get("hostname", ""))
-        problem = validation.hostname_root_problem(host)
+        host = hostnames.validate_server_hostname(self.cleaned_data.get("hostname", ""))
+        problem = hostnames.root_problem(host, domain=partner_selectors.partner_domain())
         if problem:
             raise forms.ValidationError(problem, code="root")
         return host
@@ -197,11 +200,10 @@ class AssignForm(forms.Form):
     )
 
     def clean_vins(self) -> list[str]:
-        text = self.cleaned_data["vins"].replace(",", " ").upper()
-        vins = sorted(set(text.split()))
+        vins = sorted(split_vins(self.cleaned_data["vins"]))
         if not vins:
             raise forms.ValidationError(_("Enter at least one VIN."), code="required")
-        too_long = [vin for vin in vins if len(vin) > 17]
+        too_long = [vin for vin in vins if len(vin) > VIN_LENGTH]
         if too_long:
             raise forms.ValidationError(
                 _("Not a VIN: %(vins)s") % {"vins": ", ".join(v[:20] for v in too_long[:5])},

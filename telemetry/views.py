@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -24,7 +24,6 @@ from telemetry.forms import (
 )
 from telemetry.models import TelemetryConfig, TelemetryDeployment, TelemetryRun
 from vehicles import selectors as vehicle_selectors
-from vehicles.models import Vehicle, VehicleAccess
 
 
 def telemetry_manager_required(view):
@@ -34,18 +33,6 @@ def telemetry_manager_required(view):
 
 def _get_config(pk: int) -> TelemetryConfig:
     return get_object_or_404(TelemetryConfig, pk=pk)
-
-
-def _get_vehicle_for_user(request: HttpRequest, pk: int) -> tuple[Vehicle, VehicleAccess | None]:
-    """The car and the viewer's own current access to it (the link their page uses), or 404
-    before anything asks Tesla. Managers may open any car: without an access of their own
-    they get None, and reading through an owner's link is a separate, recorded step."""
-    access = vehicle_selectors.vehicle_access_for_user(user=request.user, vehicle_id=pk)
-    if access is not None:
-        return access.vehicle, access
-    if selectors.can_manage(request.user):
-        return get_object_or_404(Vehicle, pk=pk), None
-    raise Http404
 
 
 @telemetry_manager_required
@@ -317,7 +304,10 @@ def vehicle_telemetry(request: HttpRequest, pk: int) -> HttpResponse:
     """A car's telemetry state and the errors it reported, asked through the viewer's own
     link. A manager with no access of their own sees whose link a read would use, and reads
     through it only by pressing the button (a POST, recorded in the audit log)."""
-    vehicle, access = _get_vehicle_for_user(request, pk)
+    # Managers may open any car; without an access of their own they get None.
+    vehicle, access = vehicle_selectors.get_vehicle_for_user(
+        user=request.user, vehicle_id=pk, any_car=selectors.can_manage(request.user)
+    )
     owner_link = None
     errors: list | None = None
     problem = ""

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from partners import selectors as partner_selectors
 from vehicles import services
 from vehicles import vin as vinlib
 from vehicles.models import RosterEntry, Vehicle
@@ -21,11 +22,8 @@ class VehicleFilterForm(forms.Form):
         required=False,
         choices=[("", _("All models")), *Vehicle.Model.choices],
     )
-    region = forms.ChoiceField(
-        label=_("Region"),
-        required=False,
-        choices=[("", _("All regions")), ("NA", "NA"), ("EU", "EU"), ("CN", "CN")],
-    )
+    # Choices come from the configured environment's region table, read per form.
+    region = forms.ChoiceField(label=_("Region"), required=False, choices=())
     key_paired = forms.ChoiceField(
         label=_("Key"),
         required=False,
@@ -51,6 +49,10 @@ class VehicleFilterForm(forms.Form):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["region"].choices = [
+            ("", _("All regions")),
+            *((code, code) for code in partner_selectors.region_codes()),
+        ]
         # The filter bar shows no <label>s (one compact row); screen readers still get one.
         for field in self.fields.values():
             field.widget.attrs.setdefault("aria-label", field.label)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from accounts.models import User
-from vehicles.models import RosterEntry, SyncRun, VehicleAccess
+from vehicles.models import RosterEntry, SyncRun, Vehicle, VehicleAccess
 
 SORTS = {
     "name": ("display_name", "vehicle__vin"),
@@ -67,6 +69,25 @@ def vehicle_access_for_user(*, user: User, vehicle_id: int) -> VehicleAccess | N
         current_accesses(user=user).filter(vehicle_id=vehicle_id).select_related("vehicle", "link")
     )
     return min(rows, key=lambda row: (row.is_driver, row.pk), default=None)
+
+
+def get_vehicle_for_user(
+    *, user: User, vehicle_id: int, any_car: bool = False
+) -> tuple[Vehicle, VehicleAccess | None]:
+    """The car and the user's own current access to it, or 404: every page about one car
+    fetches it here, before anything asks Tesla.
+
+    Another user's car must not even be confirmed to exist, and a car that left the user's
+    Tesla account shows its new owner's data. With `any_car` (a telemetry manager) a car the
+    user has no access to comes with None: reading through an owner's link is a separate,
+    recorded step.
+    """
+    access = vehicle_access_for_user(user=user, vehicle_id=vehicle_id)
+    if access is not None:
+        return access.vehicle, access
+    if any_car:
+        return get_object_or_404(Vehicle, pk=vehicle_id), None
+    raise Http404
 
 
 def sync_runs_for_user(*, user: User) -> list[SyncRun]:

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_noop
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
 from fleetportal import queueing
+from fleetportal.vin import split_vins
 from teslafleet.errors import TransientError
 from teslafleet.fleet import (
     FleetError,
@@ -598,20 +599,15 @@ def _vin_set(value: Any) -> set[str] | None:
 
 def roster_parse(text: str) -> tuple[list[str], dict[str, list[str]]]:
     """Split a pasted list of VINs; returns the valid ones and the problems of the others."""
-    # A dict keeps first-seen order and makes each "seen already?" a hash lookup: a list made
-    # a 120,000-VIN paste quadratic. Each distinct VIN is checked once.
-    vins: dict[str, None] = {}
+    vins: list[str] = []
     problems: dict[str, list[str]] = {}
-    for raw in text.replace(",", " ").replace(";", " ").split():
-        vin = vinlib.normalise_vin(raw)
-        if vin in vins or vin in problems:
-            continue
+    for vin in split_vins(text):  # each distinct VIN once, in first-seen order
         check = vinlib.vin_check(vin)
         if check.errors:
             problems[vin] = check.errors
         else:
-            vins[vin] = None
-    return list(vins), problems
+            vins.append(vin)
+    return vins, problems
 
 
 def roster_add(*, vins: list[str], added_by: User | None, note: str = "") -> int:

@@ -19,16 +19,6 @@ from vehicles.models import Vehicle, VehicleAccess
 PAGE_SIZE = 50
 
 
-def _get_vehicle_for_user(request: HttpRequest, pk: int) -> tuple[Vehicle, VehicleAccess]:
-    """The car and the user's current access to it, or 404: another user's car must not even
-    be confirmed to exist, a car that left the user's Tesla account shows its new owner's
-    data, and nothing is asked of Tesla before this check."""
-    access = selectors.vehicle_access_for_user(user=request.user, vehicle_id=pk)
-    if access is None:
-        raise Http404
-    return access.vehicle, access
-
-
 def _pairing_link(vehicle: Vehicle, access: VehicleAccess) -> str:
     # Only the owner's account can add a key (DRIVER access cannot), and only an unpaired car
     # needs one; an unknown region (never synced) has no pairing base to link to.
@@ -65,7 +55,7 @@ def vehicle_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    vehicle, access = _get_vehicle_for_user(request, pk)
+    vehicle, access = selectors.get_vehicle_for_user(user=request.user, vehicle_id=pk)
     return render(
         request,
         "vehicles/detail.html",

@@ -13,16 +13,23 @@ manual "VIN decoding" table and NHTSA's vPIC Tesla decoder):
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from vininfo import Vin
 
-VIN_LENGTH = 17
-# ISO 3779: digits and capital letters except I, O and Q (mistaken for 1 and 0).
-_ALPHABET = re.compile(r"[A-HJ-NPR-Z0-9]+")
+# The shape of a VIN is one rule for every app (partners sits below vehicles), so it lives in
+# the project package; this module adds the check digit and Tesla's positions.
+from fleetportal.vin import (
+    VIN_LENGTH,
+    has_vin_alphabet,
+    has_vin_length,
+    is_well_formed_vin,
+    normalise_vin,
+)
+
+__all__ = ["VIN_LENGTH", "DecodedVin", "VinCheck", "normalise_vin", "vin_check", "vin_decode"]
 
 TESLA_MODELS: dict[str, str] = {
     "S": "Model S",
@@ -110,17 +117,13 @@ class DecodedVin:
         return str(TESLA_BODIES.get(self.body_code, "")) if self.is_tesla else ""
 
 
-def normalise_vin(raw: str) -> str:
-    return "".join(raw.split()).upper()
-
-
 def vin_check(vin: str) -> VinCheck:
     """Errors make a VIN unusable; warnings are shown but do not block (see above)."""
     errors: list[str] = []
     warnings: list[str] = []
-    if len(vin) != VIN_LENGTH:
+    if not has_vin_length(vin):
         errors.append(str(_("A VIN has 17 characters.")))
-    if not _ALPHABET.fullmatch(vin or "-"):
+    if not has_vin_alphabet(vin):
         errors.append(str(_("A VIN uses digits and capital letters except I, O and Q.")))
     if errors:
         return VinCheck(vin, errors, warnings)
@@ -145,7 +148,7 @@ def vin_decode(vin: str) -> DecodedVin:
     """Decode what can be decoded; an invalid VIN still yields a record with its problems."""
     check = vin_check(vin)
     problems = check.errors + check.warnings
-    if len(vin) != VIN_LENGTH or not _ALPHABET.fullmatch(vin or "-"):
+    if not is_well_formed_vin(vin):
         return DecodedVin(vin=vin, valid=False, problems=problems)
     info = Vin(vin)
     manufacturer = str(info.manufacturer or "")

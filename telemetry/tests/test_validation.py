@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone, translation
 
-from telemetry.forms import TelemetryConfigForm, TelemetryFieldForm
+from telemetry.forms import AssignForm, TelemetryConfigForm, TelemetryFieldForm
 from telemetry.tests.factories import ca, pem_cert, pem_private_key
+from vehicles import services as vehicle_services
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +141,12 @@ def test_messages_are_translated_to_simplified_chinese(partner_domain):
         field = TelemetryFieldForm(data={"name": "Unknown", "interval_seconds": "0"})
         assert not field.is_valid()
         assert "placeholder" not in field.errors["name"][0]
+
+
+def test_assign_form_splits_a_paste_as_the_vehicle_roster_does():
+    # One rule for a pasted VIN list: a semicolon separates VINs here as in the roster.
+    text = "xp7ygcek5sb617830;LRW3E7FS0RC257863, LRW3E7FS0RC257863"
+    form = AssignForm({"vins": text})
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["vins"] == sorted(vehicle_services.roster_parse(text)[0])

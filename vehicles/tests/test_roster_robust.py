@@ -6,8 +6,8 @@ from unittest import mock
 
 import pytest
 
+from fleetportal import vin as vinlib
 from vehicles import services
-from vehicles import vin as vinlib
 from vehicles.forms import RosterForm
 from vehicles.models import RosterEntry
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from accounts import tesla
+from teslafleet import regions
 from vehicles import services
 from vehicles.models import RosterEntry, SyncRun, Vehicle
 from vehicles.tests.factories import make_link, make_vehicles
@@ -137,3 +141,14 @@ def test_pages_render_in_english_and_simplified_chinese(owner_client, owner):
     assert '<html lang="zh-hans">' in chinese
     assert "立即同步" in chinese
     assert "车架号解码" in owner_client.get(f"/vehicles/{car.pk}/").content.decode()
+
+
+def test_region_filter_offers_the_regions_of_the_configured_table(owner_client, monkeypatch):
+    table = replace(regions.PRODUCTION, regions=regions.PRODUCTION.regions[:2])
+    monkeypatch.setattr(tesla, "region_table", lambda: table)
+    codes = [region.code for region in table.regions]
+
+    page = owner_client.get("/vehicles/").content.decode()
+
+    offered = [code for code in ("NA", "EU", "CN") if f'<option value="{code}"' in page]
+    assert offered == codes and len(codes) == 2
