@@ -37,6 +37,7 @@ from telemetry.models import (
 )
 from teslafleet import jws
 from teslafleet.errors import TeslaError, TransientError
+from teslafleet.fleet import TelemetryError
 from vehicles.models import Vehicle, VehicleAccess
 
 logger = logging.getLogger(__name__)
@@ -834,23 +835,19 @@ def telemetry_deployment_reconcile(*, deployment_id: int) -> str:
             error=str(exc)[:2000], checked_at=timezone.now()
         )
         return "error"
-    if not isinstance(state, dict):
-        state = {}
     now = timezone.now()
-    synced = state.get("synced") is True
-    config = state.get("config")
     status, error = row.status, row.error
-    if not synced:
+    if not state.synced:
         status = Status.UPDATED if row.status == Status.UPDATED else Status.REMOVED
-    elif config is None:
-        if state.get("limit_reached"):
+    elif not state.holds_config:
+        if state.limit_reached:
             status = Status.LIMIT_REACHED
         elif row.status == Status.UPDATED:
             status = Status.REJECTED
             error = _latest_vehicle_error(link, row.vehicle.vin) or error
         else:
             status = Status.REMOVED
-    elif isinstance(config, dict) and _matches(row.version.payload, config, _our_issuer()):
+    elif state.config is not None and _matches(row.version.payload, state.config, _our_issuer()):
         status = Status.SYNCED
     else:
         status = Status.DRIFT
@@ -870,8 +867,8 @@ def _latest_vehicle_error(link: TeslaLink, vin: str) -> str:
         errors = link_fleet_call(link=link, call=lambda c: c.fleet_telemetry_errors(vin))
     except (LinkBroken, TeslaError):
         return ""
-    errors = sorted(errors, key=lambda e: str(e.get("created_at", "")))
-    return str(errors[-1].get("error", "")) if errors else ""
+    errors = sorted(errors, key=lambda e: e.created_at)
+    return errors[-1].error if errors else ""
 
 
 # --- re-sign before exp --------------------------------------------------------------------
@@ -949,17 +946,16 @@ def explain_error(text: str) -> str:
     return ""
 
 
-def _decorate(errors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def _decorate(errors: Iterable[TelemetryError]) -> list[dict[str, Any]]:
     return [
         {
-            "vin": str(e.get("vin", "")),
-            "created_at": str(e.get("created_at", "")),
-            "error": str(e.get("error", "")),
-            "error_name": str(e.get("error_name", "")),
-            "explanation": explain_error(str(e.get("error", ""))),
+            "vin": e.vin,
+            "created_at": e.created_at,
+            "error": e.error,
+            "error_name": e.error_name,
+            "explanation": explain_error(e.error),
         }
         for e in errors
-        if isinstance(e, dict)
     ]
 
 
@@ -1031,20 +1027,14 @@ def telemetry_vehicle_errors_as_staff(
 def telemetry_partner_errors() -> list[dict[str, Any]]:
     """Recent errors across the fleet, per region (partner token); each region says why if
     it could not be asked."""
-    from partners.services import PartnerSetupError, _with_partner_client
+    from partners.services import PartnerSetupError, partner_telemetry_errors
 
-    domain = partner_selectors.partner_domain() or None
     regions = []
     for region in partner_selectors.region_codes():
         problem, errors = "", []
         try:
-            body = _with_partner_client(region, lambda c: c.partner_fleet_telemetry_errors(domain))
+            errors = _decorate(partner_telemetry_errors(region=region))
         except (PartnerSetupError, TeslaError) as exc:
             problem = str(exc)
-        else:
-            # Shape UNKNOWN (spec 3.3): a list, or an object holding one.
-            if isinstance(body, dict):
-                body = body.get("fleet_telemetry_errors") or []
-            errors = _decorate(body if isinstance(body, list) else [])
         regions.append({"region": region, "errors": errors, "problem": problem})
     return regions

@@ -22,6 +22,7 @@ from teslafleet.errors import TransientError
 from teslafleet.fleet import (
     FleetError,
     NotFound,
+    VehicleInfo,
     VehiclePage,
     VehicleUnavailable,
     printable_text,
@@ -492,25 +493,20 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 
 
 def _status_values(
-    vehicle: Vehicle, info: dict[str, Any], paired: bool | None, now: dt.datetime
+    vehicle: Vehicle, info: VehicleInfo, paired: bool | None, now: dt.datetime
 ) -> None:
-    def flag(name: str) -> bool | None:
-        value = info.get(name)
-        return value if isinstance(value, bool) else None
-
     vehicle.key_paired = paired
-    vehicle.command_protocol_required = flag("vehicle_command_protocol_required")
-    vehicle.firmware_version = _tesla_text(info.get("firmware_version"), 40)
+    vehicle.command_protocol_required = info.vehicle_command_protocol_required
+    vehicle.firmware_version = _tesla_text(info.firmware_version, 40)
     # null means the car cannot run the telemetry client (spec 3.5).
-    vehicle.telemetry_version = _tesla_text(info.get("fleet_telemetry_version"), 40)
-    keys = info.get("total_number_of_keys")
+    vehicle.telemetry_version = _tesla_text(info.fleet_telemetry_version, 40)
+    keys = info.total_number_of_keys
     # A PositiveSmallIntegerField: a number beyond it would fail the whole batch's update.
-    plausible = isinstance(keys, int) and not isinstance(keys, bool) and 0 <= keys <= 32767
-    vehicle.total_keys = keys if plausible else None
+    vehicle.total_keys = keys if keys is not None and 0 <= keys <= 32767 else None
     # Only single-VIN calls carry it (spec 3.5): keep the last known value otherwise.
-    if "discounted_device_data" in info:
-        vehicle.discounted_device_data = flag("discounted_device_data")
-    vehicle.safety_screen_streaming = flag("safety_screen_streaming_toggle_enabled")
+    if info.has_discounted_device_data:
+        vehicle.discounted_device_data = info.discounted_device_data
+    vehicle.safety_screen_streaming = info.safety_screen_streaming_toggle_enabled
     vehicle.status_checked_at = now
     vehicle.status_error = ""
 
@@ -545,7 +541,7 @@ def _sync_status(link: TeslaLink, run: SyncRun) -> int:
 def _fleet_status(link: TeslaLink, vins: list[str]) -> dict[str, Any]:
     """VIN -> (info, key paired), or VIN -> a short reason it could not be asked."""
     try:
-        body = link_fleet_call(link=link, call=lambda c: c.fleet_status(vins))
+        status = link_fleet_call(link=link, call=lambda c: c.fleet_status(vins))
     except VehicleUnavailable:
         # Tesla has answered fleet_status with the "offline or asleep" error for sleeping
         # cars (spec 4.4): keep the last known values and say why they are old.
@@ -564,33 +560,16 @@ def _fleet_status(link: TeslaLink, vins: list[str]) -> dict[str, Any]:
         if exc.status in (401, 403, 412):
             raise  # the link or the app is misconfigured: the whole sync fails, visibly
         return dict.fromkeys(vins, f"{exc.status} {exc.error}".strip())
-    # Tesla's shapes (spec 3.5) are checked, not trusted: one odd answer must not fail the sync.
-    body = body if isinstance(body, dict) else {}
-    paired = _vin_set(body.get("key_paired_vins"))
-    unpaired = _vin_set(body.get("unpaired_vins")) or set()
-    infos = body.get("vehicle_info")
-    infos = infos if isinstance(infos, dict) else {}
+    # Tesla's shapes (spec 3.5) are checked by the client: one odd answer must not fail the sync.
     answers: dict[str, Any] = {}
     for vin in vins:
-        if vin not in infos and vin not in unpaired and vin not in (paired or ()):
+        if not status.mentions(vin):
             continue
-        info = infos.get(vin)
-        if info is not None and not isinstance(info, dict):
+        if vin in status.unreadable_vins:
             answers[vin] = "unreadable fleet_status answer"
             continue
-        if paired is not None:
-            is_paired: bool | None = vin in paired
-        else:  # no usable key_paired_vins: only an explicit "unpaired" is known
-            is_paired = False if vin in unpaired else None
-        answers[vin] = (info or {}, is_paired)
+        answers[vin] = (status.vehicle_info.get(vin) or VehicleInfo(), status.key_paired(vin))
     return answers
-
-
-def _vin_set(value: Any) -> set[str] | None:
-    """The strings of a VIN list from Tesla, or None when it is not a list."""
-    if not isinstance(value, list):
-        return None
-    return {vin for vin in value if isinstance(vin, str)}
 
 
 # --- the roster -----------------------------------------------------------------------------

@@ -171,7 +171,7 @@ def test_remove_deletes_the_config_on_the_car_and_unassigns(
     from accounts.services import link_fleet_call
 
     state = link_fleet_call(link=good.link, call=lambda c: c.fleet_telemetry_config(GOOD))
-    assert state["config"] is None and state["synced"] is False
+    assert state.config is None and state.synced is False
 
 
 def test_a_transient_failure_on_the_last_try_is_recorded_as_failed(
