@@ -12,15 +12,11 @@ from django.utils.translation import gettext_lazy
 
 from telemetry import catalogue, validation
 from telemetry.models import TelemetryConfig, TelemetryField
+from telemetry.selectors import revision_of
 
 ALERT_TYPES = [("service", gettext_lazy("Service alerts"))]
 # Tesla documents no maximum for `exp` (spec 8.4); a year keeps the re-sign sweep rare.
 DEFAULT_LIFETIME = dt.timedelta(days=365)
-
-
-def revision_of(updated_at: dt.datetime | None) -> str:
-    """A config's revision as the builder's hidden field carries it."""
-    return updated_at.isoformat() if updated_at else ""
 
 
 class TelemetryConfigForm(forms.ModelForm):

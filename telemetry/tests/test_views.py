@@ -247,7 +247,7 @@ def test_owner_sees_errors_reported_by_their_vehicle_explained(owner_client, car
     from teslafleet.fleet import TelemetryError
 
     reported = [TelemetryError.from_json(error)]
-    with mock.patch("telemetry.services.link_fleet_call", return_value=reported):
+    with mock.patch("telemetry.services.tesla_errors.link_fleet_call", return_value=reported):
         page = owner_client.get(f"/telemetry/vehicles/{cars[0].pk}/").content.decode()
     assert "unknown issuer" in page and "key the car does not hold" in page
 
