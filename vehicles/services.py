@@ -85,6 +85,36 @@ class SyncResult:
 # --- queueing -----------------------------------------------------------------------------
 
 
+# --- a sync run's states -------------------------------------------------------------------
+# queued -> running -> done | failed; running -> retrying (a transient error: the task tries
+# again) -> running | failed. The fields each state sets are written here once; the functions
+# below move runs between them.
+
+_COUNTERS = ["seen", "gone", "statuses", "pages"]
+
+
+def _ended(status: str, error: str = "") -> dict[str, Any]:
+    """A run that ended, done or failed (and why)."""
+    return {"status": status, "error": error[:300], "finished_at": timezone.now()}
+
+
+def _retrying(error: str) -> dict[str, Any]:
+    """A run waiting for its task's retry after a transient error."""
+    return {"status": SyncRun.Status.RETRYING, "error": error[:300], "finished_at": None}
+
+
+def _running(now: dt.datetime) -> dict[str, Any]:
+    """A run its task has claimed."""
+    return {"status": SyncRun.Status.RUNNING, "started_at": now, "heartbeat_at": now, "error": ""}
+
+
+def _run_save(run: SyncRun, state: dict[str, Any], *, counters: bool = True) -> None:
+    """Put the run (row and instance) in `state`, with the counters it has reached."""
+    for name, value in state.items():
+        setattr(run, name, value)
+    run.save(update_fields=[*state, *(_COUNTERS if counters else [])])
+
+
 def _recent() -> Q:
     """Runs that showed a sign of life within the stale bound."""
     cutoff = timezone.now() - _stale()
@@ -135,9 +165,7 @@ def vehicles_sync_fail(*, run_id: int | None, error: str, link_id: int | None = 
         runs = runs.filter(link_id=link_id, status=SyncRun.Status.RUNNING)
     else:
         return False
-    return bool(
-        runs.update(status=SyncRun.Status.FAILED, error=error[:300], finished_at=timezone.now())
-    )
+    return bool(runs.update(**_ended(SyncRun.Status.FAILED, error)))
 
 
 def vehicles_sync_for_user(*, user: User) -> list[SyncRun]:
@@ -250,23 +278,14 @@ def _claim_run(link: TeslaLink, run_id: int | None) -> SyncRun | None:
         )
         if busy:
             if run is not None:
-                run.status, run.finished_at = SyncRun.Status.DONE, now
-                run.error = "skipped: another sync of this account was running"
-                run.save(update_fields=["status", "finished_at", "error"])
+                skipped = "skipped: another sync of this account was running"
+                _run_save(run, _ended(SyncRun.Status.DONE, skipped), counters=False)
             return None
         if run is None:
-            run = SyncRun(link=link, trigger="task")
-        run.status, run.started_at, run.error = SyncRun.Status.RUNNING, now, ""
-        run.heartbeat_at = now
-        run.save()
+            run = SyncRun.objects.create(link=link, trigger="task", **_running(now))
+        else:
+            _run_save(run, _running(now), counters=False)
     return run
-
-
-def _finish(run: SyncRun, status: str, error: str = "") -> None:
-    run.status = status
-    run.error = error[:300]
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "finished_at", "seen", "gone", "statuses", "pages"])
 
 
 def vehicles_sync_run_create(*, link_id: int, trigger: str = "task") -> int | None:
@@ -292,12 +311,8 @@ def vehicles_sync_mark_retrying(*, run_id: int | None, error: str, final: bool) 
     now = timezone.now()
     # The retry is a sign of life: the runs sweep leaves the run to it (the countdown is
     # capped well below the stale bound).
-    SyncRun.objects.filter(pk=run_id).update(
-        status=SyncRun.Status.FAILED if final else SyncRun.Status.RETRYING,
-        error=error[:300],
-        finished_at=now if final else None,
-        heartbeat_at=now,
-    )
+    state = _ended(SyncRun.Status.FAILED, error) if final else _retrying(error)
+    SyncRun.objects.filter(pk=run_id).update(**state, heartbeat_at=now)
 
 
 def vehicles_sync(*, link_id: int, run_id: int | None = None) -> SyncResult:
@@ -325,18 +340,17 @@ def vehicles_sync(*, link_id: int, run_id: int | None = None) -> SyncResult:
             )
         run.statuses = _sync_status(link, run)
     except LinkBroken as exc:
-        _finish(run, SyncRun.Status.FAILED, f"needs relink: {exc}")
+        _run_save(run, _ended(SyncRun.Status.FAILED, f"needs relink: {exc}"))
         return SyncResult("broken")
     except TransientError as exc:
         # Not "running" any more: the task retries later (or gives up and marks it failed).
-        run.status, run.error = SyncRun.Status.RETRYING, str(exc)[:300]
-        run.save(update_fields=["status", "error", "seen", "gone", "statuses", "pages"])
+        _run_save(run, _retrying(str(exc)))
         raise
     except FleetError as exc:
         # Permanent (412 not registered, 403 scopes...): retrying will not help.
-        _finish(run, SyncRun.Status.FAILED, str(exc))
+        _run_save(run, _ended(SyncRun.Status.FAILED, str(exc)))
         return SyncResult("failed", seen=run.seen)
-    _finish(run, SyncRun.Status.DONE)
+    _run_save(run, _ended(SyncRun.Status.DONE))
     return SyncResult("done", seen=seen, gone=run.gone, statuses=run.statuses)
 
 
