@@ -95,7 +95,7 @@ def _config(name: str, vehicle_ids: list[int]):
 def _inline(control, config) -> tuple[int, int, int, dict[str, int], float]:
     """Run one push in this process, link after link: (vehicles, queries, HTTP calls,
     outcome counts, wall seconds)."""
-    from telemetry import services
+    from telemetry import selectors, services
 
     def push():
         run = services.telemetry_push_start(config=config, user=None)
@@ -118,7 +118,7 @@ def _inline(control, config) -> tuple[int, int, int, dict[str, int], float]:
         run, queries = count_queries(push)
     wall = time.monotonic() - started
     calls = len(control.requests())
-    return run.total, queries, calls, services.run_counts(run), wall
+    return run.total, queries, calls, selectors.run_counts(run), wall
 
 
 def _emulator_ms(vehicle_ids: list[int], calls: int = 20) -> float:
@@ -127,6 +127,7 @@ def _emulator_ms(vehicle_ids: list[int], calls: int = 20) -> float:
     from accounts.services import link_fleet_call
     from telemetry import services
     from telemetry.models import TelemetryConfig
+    from telemetry.services.push import signed_token
     from vehicles.models import VehicleAccess
 
     accesses = VehicleAccess.objects.filter(vehicle_id__in=vehicle_ids).select_related(
@@ -135,7 +136,7 @@ def _emulator_ms(vehicle_ids: list[int], calls: int = 20) -> float:
     link = accesses[0].link
     vins = [a.vehicle.vin for a in accesses]
     config = TelemetryConfig.objects.get(name="bench")
-    token = services._signed_token(services.telemetry_version_current(config=config))
+    token = signed_token(services.telemetry_version_current(config=config))
     started = time.monotonic()
     for _ in range(calls):
         link_fleet_call(link=link, call=lambda c: c.fleet_telemetry_config_jws(vins, token))

@@ -37,6 +37,7 @@ from teslafleet.fleet import (
     MissingScopes,
     NotFound,
     NotRegisteredInRegion,
+    TelemetryError,
     Unauthorized,
 )
 
@@ -57,6 +58,7 @@ __all__ = [
     "partner_register",
     "partner_register_all",
     "partner_registration_check",
+    "partner_telemetry_errors",
     "partner_token_get",
 ]
 
@@ -310,6 +312,15 @@ def _with_partner_client(region: str, call: Callable[[FleetClient], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def partner_telemetry_errors(*, region: str) -> list[TelemetryError]:
+    """Recent telemetry errors across the fleet in one region, asked with the partner token.
+
+    Raises PartnerSetupError (nothing asked: no credentials) or Tesla's error.
+    """
+    domain = selectors.partner_domain() or None
+    return _with_partner_client(region, lambda c: c.partner_fleet_telemetry_errors(domain))
+
+
 # --- registration ------------------------------------------------------------------------
 
 
@@ -440,11 +451,9 @@ def _preconditions(region: str, *, need_key: bool) -> tuple[str, str, PartnerKey
 
 def _held_key(client: FleetClient, domain: str) -> str:
     try:
-        answer = client.partner_public_key(domain)
+        return client.partner_public_key(domain).public_key
     except NotFound:
         return ""
-    held = answer.get("public_key") if isinstance(answer, dict) else None
-    return str(held or "").lower()
 
 
 def _record_held_key(

@@ -31,7 +31,7 @@ from cryptography.x509.oid import NameOID
 
 from sandbox.testing import Control, ControlError, consent, running_sandbox
 from teslafleet import jws, oauth
-from teslafleet.fleet import FleetClient
+from teslafleet.fleet import FleetClient, VehicleInfo
 from teslafleet.http import make_session
 from teslafleet.regions import DEFAULT_SANDBOX_URL, RegionTable, sandbox_table
 
@@ -320,7 +320,7 @@ class SeedWorkflow:
         )
 
     def check_public_key(self) -> str:
-        held = self.partner_client().partner_public_key(self.domain).get("public_key")
+        held = self.partner_client().partner_public_key(self.domain).public_key
         ours = public_hex(self.private_key)
         _expect(held == ours, f"Tesla holds {str(held)[:16]}…, ours is {ours[:16]}…")
         return f"{str(held)[:16]}… matches our key"
@@ -425,12 +425,13 @@ class SeedWorkflow:
 
     def fleet_status(self) -> str:
         status = self.user_client().fleet_status([VIN])
-        _expect(VIN in status.get("key_paired_vins", []), f"{VIN} not paired: {status}")
-        info = status.get("vehicle_info", {}).get(VIN, {})
+        _expect(status.key_paired(VIN) is True, f"{VIN} not paired: {status}")
+        info = status.vehicle_info.get(VIN) or VehicleInfo()
         return (
-            f"key_paired_vins={status['key_paired_vins']} firmware {info.get('firmware_version')}"
-            f" fleet_telemetry_version {info.get('fleet_telemetry_version')}"
-            f" keys {info.get('total_number_of_keys')}"
+            f"key_paired_vins={sorted(status.key_paired_vins or ())}"
+            f" firmware {info.firmware_version}"
+            f" fleet_telemetry_version {info.fleet_telemetry_version}"
+            f" keys {info.total_number_of_keys}"
         )
 
     def telemetry_claims(self) -> dict[str, Any]:
@@ -466,8 +467,8 @@ class SeedWorkflow:
 
     def read_pending(self) -> str:
         answer = self.user_client().fleet_telemetry_config(VIN)
-        _expect(answer.get("synced") is False, f"synced is {answer.get('synced')} before pickup")
-        return f"synced={answer['synced']} key_paired={answer.get('key_paired')}"
+        _expect(answer.synced is False, f"synced is {answer.synced} before pickup")
+        return f"synced={answer.synced} key_paired={answer.key_paired}"
 
     def pick_up(self) -> str:
         # The sandbox's stand-in for the car connecting to Tesla (spec 5.4 "next connects").
@@ -477,13 +478,13 @@ class SeedWorkflow:
 
     def read_synced(self) -> str:
         answer = self.user_client().fleet_telemetry_config(VIN)
-        _expect(answer.get("synced") is True, f"synced is {answer.get('synced')} after pickup")
+        _expect(answer.synced is True, f"synced is {answer.synced} after pickup")
         expected = {
             **self.claims,
             "aud": jws.TELEMETRY_AUDIENCE,
             "iss": jws.issuer_for(self.private_key.public_key()),
         }
-        config = answer.get("config")
+        config = answer.config
         _expect(config == expected, f"the car's config differs from ours: {config}")
         return f"synced=True, config matches ours ({len(config)} keys incl. aud/iss)"
 

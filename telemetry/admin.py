@@ -68,12 +68,12 @@ class TelemetryConfigAdmin(ManagePermissionMixin, admin.ModelAdmin):
     inlines = [TelemetryFieldInline, VersionInline]
     actions = ["push_to_assigned"]
 
+    def save_model(self, request, obj, form, change) -> None:
+        """Saved with its fields in save_related, by the builder's own save service."""
+
     def save_related(self, request, form, formsets, change) -> None:
-        super().save_related(request, form, formsets, change)
-        # Fields are saved by now: the version hashes the whole config, fields included.
-        if not form.instance.created_by_id and not change:
-            TelemetryConfig.objects.filter(pk=form.instance.pk).update(created_by=request.user)
-        services.telemetry_config_saved(config=form.instance, user=request.user, created=not change)
+        # The config, its fields, version and audit entry: the same save as the builder's.
+        services.telemetry_config_save(form=form, formsets=formsets, user=request.user)
 
     @admin.action(description=_("Push to every assigned vehicle"))
     def push_to_assigned(self, request, queryset) -> None:

@@ -15,15 +15,11 @@ from fleetportal.vin import VIN_LENGTH, split_vins
 from partners import selectors as partner_selectors
 from telemetry import catalogue, validation
 from telemetry.models import TelemetryConfig, TelemetryField
+from telemetry.selectors import revision_of
 
 ALERT_TYPES = [("service", gettext_lazy("Service alerts"))]
 # Tesla documents no maximum for `exp` (spec 8.4); a year keeps the re-sign sweep rare.
 DEFAULT_LIFETIME = dt.timedelta(days=365)
-
-
-def revision_of(updated_at: dt.datetime | None) -> str:
-    """A config's revision as the builder's hidden field carries it."""
-    return updated_at.isoformat() if updated_at else ""
 
 
 class TelemetryConfigForm(forms.ModelForm):

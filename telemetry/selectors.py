@@ -1,21 +1,27 @@
-"""Reads for telemetry: permission, the config pages, and an owner's read-only view."""
+"""Reads for telemetry: permission, the config pages, runs, owner links, and an owner's
+read-only view."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from django.db.models import Count, QuerySet
+from django.utils.translation import gettext as _
 
-from accounts.models import User
+from accounts.models import TeslaLink, User
 from fleetportal.permissions import MANAGE_TELEMETRY, has_staff_permission
+from telemetry import catalogue
 from telemetry.models import (
     TelemetryAssignment,
     TelemetryAuditEntry,
     TelemetryConfig,
+    TelemetryConfigVersion,
     TelemetryDeployment,
     TelemetryRun,
 )
-from vehicles.models import Vehicle
+from vehicles.models import Vehicle, VehicleAccess
 
 PERMISSION = MANAGE_TELEMETRY
 
@@ -51,18 +57,122 @@ def config_deployments(*, config: TelemetryConfig) -> list[dict[str, Any]]:
     return [{"vehicle": a.vehicle, "deployment": latest.get(a.vehicle_id)} for a in assignments]
 
 
+def revision_of(updated_at: dt.datetime | None) -> str:
+    """A config's revision as the builder's hidden field carries it."""
+    return updated_at.isoformat() if updated_at else ""
+
+
+def config_revision(config: TelemetryConfig) -> str:
+    """The config's revision as saved now (what the builder's hidden field must carry)."""
+    updated = TelemetryConfig.objects.filter(pk=config.pk).values_list("updated_at", flat=True)
+    return revision_of(updated.first())
+
+
+def current_version(*, config: TelemetryConfig) -> TelemetryConfigVersion | None:
+    return config.versions.order_by("-number").first()
+
+
+def stale_count(rows: Iterable[dict[str, Any]], current: TelemetryConfigVersion | None) -> int:
+    """How many of `config_deployments` rows are not on (or not headed to) the current
+    version: the config page offers a re-push when there are any."""
+    return sum(
+        1
+        for r in rows
+        if current is None
+        or (
+            r["deployment"] is None
+            or r["deployment"].version_id != current.pk
+            or r["deployment"].status == TelemetryDeployment.Status.REMOVED
+        )
+    )
+
+
+def recorded_errors(*, limit: int = 200) -> QuerySet[TelemetryDeployment]:
+    """The newest deployments Tesla or a car refused, or that failed, for the error inbox."""
+    return (
+        TelemetryDeployment.objects.filter(
+            status__in=(TelemetryDeployment.Status.REJECTED, TelemetryDeployment.Status.FAILED)
+        )
+        .select_related("vehicle", "version__config")
+        .order_by("-updated_at")[:limit]
+    )
+
+
 def latest_run(*, config: TelemetryConfig) -> TelemetryRun | None:
     return config.runs.select_related("version").order_by("-created_at", "-pk").first()
 
 
-def run_for_user(*, user: User, run_id: int) -> TelemetryRun | None:
-    if not can_manage(user):
-        return None
-    return TelemetryRun.objects.select_related("version", "config").filter(pk=run_id).first()
-
-
 def audit_for_config(*, config: TelemetryConfig, limit: int = 50) -> list[TelemetryAuditEntry]:
     return list(TelemetryAuditEntry.objects.filter(config=config)[:limit])
+
+
+def vehicle_owner_link(*, vehicle: Vehicle) -> TeslaLink | None:
+    """The owner's link a manager's read of this car would go through (shown before use)."""
+    return owner_link(vehicle.pk)
+
+
+class OwnerLink(NamedTuple):
+    """What a push needs to know of a link, without loading (and decrypting) its tokens."""
+
+    pk: int
+    scopes: list[str]
+    broken: bool
+
+
+def location_problems(
+    *,
+    config: TelemetryConfig,
+    vehicles: Iterable[Vehicle],
+    links: dict[int, OwnerLink] | None = None,
+) -> dict[int, str]:
+    """Vehicle id → why a location field cannot go to it (its owner link lacks the scope)."""
+    names = set(config.fields.values_list("name", flat=True))
+    if not names & catalogue.LOCATION_FIELDS:
+        return {}
+    if links is None:
+        links = owner_links([v.pk for v in vehicles])
+    message = _(
+        "The config includes location fields, but the owner's Tesla account did not grant "
+        "vehicle_location: relink it with that permission or remove the location fields."
+    )
+    return {
+        vehicle_id: message
+        for vehicle_id, link in links.items()
+        if "vehicle_location" not in (link.scopes or [])
+    }
+
+
+def owner_links(vehicle_ids: list[int]) -> dict[int, OwnerLink]:
+    """Vehicle id → the link to push through: an owner's (DRIVER accounts make Tesla refuse
+    the whole request, spec 4.2), still listing the car, healthy first."""
+    rows = (
+        VehicleAccess.objects.filter(
+            vehicle_id__in=vehicle_ids,
+            access_type=VehicleAccess.AccessType.OWNER,
+            gone_at__isnull=True,
+        )
+        .order_by("pk")
+        .values_list("vehicle_id", "link_id", "link__scopes", "link__health")
+    )
+    chosen: dict[int, OwnerLink] = {}
+    for vehicle_id, link_id, scopes, health in rows:
+        link = OwnerLink(link_id, scopes or [], health in TeslaLink.BROKEN)
+        current = chosen.get(vehicle_id)
+        if current is None or (current.broken and not link.broken):
+            chosen[vehicle_id] = link
+    return chosen
+
+
+def owner_link(vehicle_id: int) -> TeslaLink | None:
+    """The owner's link a push or a manager's read of this car goes through, or None."""
+    link = owner_links([vehicle_id]).get(vehicle_id)
+    return TeslaLink.objects.filter(pk=link.pk).first() if link else None
+
+
+def run_counts(run: TelemetryRun) -> dict[str, int]:
+    """Deployment status -> how many of the run's vehicles are in it."""
+    rows = run.deployments.order_by().values_list("status").annotate(n=Count("pk"))
+    return dict(rows)
 
 
 def vehicle_state(*, vehicle: Vehicle, viewer: User) -> dict[str, Any]:

@@ -5,7 +5,7 @@ import re
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -14,14 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from fleetportal.permissions import staff_permission_required
 from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
-from telemetry import catalogue, selectors, services
-from telemetry.forms import (
-    AssignForm,
-    TelemetryConfigForm,
-    default_field_rows,
-    field_formset,
-    revision_of,
-)
+from telemetry import catalogue, explanations, selectors, services
+from telemetry.forms import AssignForm, TelemetryConfigForm, default_field_rows, field_formset
 from telemetry.models import TelemetryConfig, TelemetryDeployment, TelemetryRun
 from vehicles import selectors as vehicle_selectors
 
@@ -41,23 +35,6 @@ def config_list(request: HttpRequest) -> HttpResponse:
     return render(request, "telemetry/list.html", {"configs": selectors.configs()})
 
 
-class StaleEdit(Exception):
-    """The config was saved by someone else after this editor opened it."""
-
-
-def _revision(config: TelemetryConfig) -> str:
-    updated = TelemetryConfig.objects.filter(pk=config.pk).values_list("updated_at", flat=True)
-    return revision_of(updated.first())
-
-
-def _check_revision(config: TelemetryConfig, submitted: str) -> None:
-    """Inside the save's transaction: lock the config, and refuse a save made from an older
-    revision (it would silently undo the other editor's changes)."""
-    TelemetryConfig.objects.select_for_update().filter(pk=config.pk).first()
-    if submitted and submitted != _revision(config):
-        raise StaleEdit
-
-
 def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpResponse:
     created = config is None
     instance = config or TelemetryConfig()
@@ -68,19 +45,13 @@ def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpRespon
         formset = formset_class(request.POST, instance=instance, prefix="fields")
         if form.is_valid() and formset.is_valid():
             try:
-                with transaction.atomic():
-                    if not created:
-                        _check_revision(config, form.cleaned_data.get("revision", ""))
-                    saved = form.save(commit=False)
-                    if created:
-                        saved.created_by = request.user
-                    saved.save()
-                    formset.instance = saved
-                    formset.save()
-                    version = services.telemetry_config_saved(
-                        config=saved, user=request.user, created=created
-                    )
-            except StaleEdit:
+                saved, version = services.telemetry_config_save(
+                    form=form,
+                    formsets=[formset],
+                    user=request.user,
+                    revision=form.cleaned_data.get("revision", ""),
+                )
+            except services.StaleEdit:
                 form.add_error(
                     None,
                     _(
@@ -90,7 +61,7 @@ def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpRespon
                     ),
                 )
                 form.data = form.data.copy()
-                form.data["revision"] = _revision(config)
+                form.data["revision"] = selectors.config_revision(config)
             except IntegrityError:
                 # Two editors saving the same field (or two new configs with one name) at once:
                 # the database refused the second; nothing of it was saved.
@@ -142,28 +113,18 @@ def config_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _detail_context(config: TelemetryConfig) -> dict:
     rows = selectors.config_deployments(config=config)
-    current = config.versions.order_by("-number").first()
-    problems = services.location_problems(config=config, vehicles=[r["vehicle"] for r in rows])
+    current = selectors.current_version(config=config)
+    problems = selectors.location_problems(config=config, vehicles=[r["vehicle"] for r in rows])
     for row in rows:
         deployment = row["deployment"]
         row["location_problem"] = problems.get(row["vehicle"].pk, "")
-        row["explanation"] = services.explain_error(deployment.error) if deployment else ""
-    # Offer a re-push when some assigned car is not on (or not headed to) the current version.
-    stale = [
-        r
-        for r in rows
-        if current is None
-        or (
-            r["deployment"] is None
-            or r["deployment"].version_id != current.pk
-            or r["deployment"].status == TelemetryDeployment.Status.REMOVED
-        )
-    ]
+        row["explanation"] = explanations.explain_error(deployment.error) if deployment else ""
     return {
         "config": config,
         "current": current,
         "rows": rows,
-        "stale": len(stale),
+        # Offer a re-push when some assigned car is not on the current version.
+        "stale": selectors.stale_count(rows, current),
         "run": selectors.latest_run(config=config),
         "audit": selectors.audit_for_config(config=config),
         "assign_form": AssignForm(),
@@ -256,7 +217,7 @@ def config_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
     run = get_object_or_404(TelemetryRun, pk=run_id)
-    counts = services.run_counts(run)
+    counts = selectors.run_counts(run)
     deployments = run.deployments.select_related("vehicle").order_by("vehicle__vin")
     return JsonResponse(
         {
@@ -287,14 +248,10 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
 @require_GET
 def error_inbox(request: HttpRequest) -> HttpResponse:
     regions = services.telemetry_partner_errors()
-    rejected = (
-        TelemetryDeployment.objects.filter(
-            status__in=(TelemetryDeployment.Status.REJECTED, TelemetryDeployment.Status.FAILED)
-        )
-        .select_related("vehicle", "version__config")
-        .order_by("-updated_at")[:200]
-    )
-    recorded = [{"row": row, "explanation": services.explain_error(row.error)} for row in rejected]
+    recorded = [
+        {"row": row, "explanation": explanations.explain_error(row.error)}
+        for row in selectors.recorded_errors(limit=200)
+    ]
     return render(request, "telemetry/errors.html", {"regions": regions, "recorded": recorded})
 
 
@@ -316,7 +273,7 @@ def vehicle_telemetry(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("telemetry:vehicle", pk=vehicle.pk)
         errors, problem = services.telemetry_vehicle_errors(vehicle=vehicle, access=access)
     else:
-        owner_link = services.telemetry_vehicle_owner_link(vehicle=vehicle)
+        owner_link = selectors.vehicle_owner_link(vehicle=vehicle)
         if owner_link is None:
             problem = _("No linked owner account lists this vehicle.")
         elif request.method == "POST":
@@ -333,7 +290,7 @@ def vehicle_telemetry(request: HttpRequest, pk: int) -> HttpResponse:
             "access": access,
             "owner_link": owner_link,
             "state": state,
-            "explanation": services.explain_error(deployment.error) if deployment else "",
+            "explanation": explanations.explain_error(deployment.error) if deployment else "",
             "errors": errors,
             "problem": problem,
             "can_manage": selectors.can_manage(request.user),

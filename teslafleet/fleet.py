@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -25,15 +25,20 @@ __all__ = [
     "DeviceError",
     "FleetClient",
     "FleetError",
+    "FleetStatus",
     "MissingScopes",
     "NotFound",
     "NotRegisteredInRegion",
+    "PartnerPublicKey",
     "RateLimited",
     "ServerError",
+    "TelemetryConfigState",
+    "TelemetryError",
     "TransportError",
     "Unauthorized",
     "UserRegion",
     "VehiclePage",
+    "VehicleInfo",
     "VehicleUnavailable",
     "WrongRegion",
     "error_for_response",
@@ -151,6 +156,162 @@ class VehiclePage:
     pagination: JSONObject | None
 
 
+# Tesla's answers below are parsed, not trusted: a value of another type than documented
+# reads as "not sent" (None, empty), so one odd answer never fails a caller.
+
+
+@dataclass(frozen=True)
+class VehicleInfo:
+    """One car's entry in fleet_status `vehicle_info`; a field not sent (or not of its
+    documented type) is None. Texts are Tesla's, not yet cleaned for storage."""
+
+    firmware_version: str | None = None
+    # None: the car cannot run the telemetry client (spec 3.5).
+    fleet_telemetry_version: str | None = None
+    total_number_of_keys: int | None = None
+    vehicle_command_protocol_required: bool | None = None
+    safety_screen_streaming_toggle_enabled: bool | None = None
+    discounted_device_data: bool | None = None
+    # Only single-VIN calls carry discounted_device_data (spec 3.5).
+    has_discounted_device_data: bool = False
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> VehicleInfo:
+        return cls(
+            firmware_version=_text_or_none(value.get("firmware_version")),
+            fleet_telemetry_version=_text_or_none(value.get("fleet_telemetry_version")),
+            total_number_of_keys=_strict_int(value.get("total_number_of_keys")),
+            vehicle_command_protocol_required=_bool_or_none(
+                value.get("vehicle_command_protocol_required")
+            ),
+            safety_screen_streaming_toggle_enabled=_bool_or_none(
+                value.get("safety_screen_streaming_toggle_enabled")
+            ),
+            discounted_device_data=_bool_or_none(value.get("discounted_device_data")),
+            has_discounted_device_data="discounted_device_data" in value,
+        )
+
+
+@dataclass(frozen=True)
+class FleetStatus:
+    """fleet_status: key pairing and vehicle info per VIN; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-status"""
+
+    # None when Tesla sent no usable list: then only an explicit "unpaired" is known.
+    key_paired_vins: frozenset[str] | None = None
+    unpaired_vins: frozenset[str] = frozenset()
+    vehicle_info: Mapping[str, VehicleInfo] = field(default_factory=dict)
+    # VINs whose vehicle_info entry is neither an object nor null.
+    unreadable_vins: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_json(cls, body: Any) -> FleetStatus:
+        body = body if isinstance(body, dict) else {}
+        infos = body.get("vehicle_info")
+        infos = infos if isinstance(infos, dict) else {}
+        return cls(
+            key_paired_vins=_vin_set(body.get("key_paired_vins")),
+            unpaired_vins=_vin_set(body.get("unpaired_vins")) or frozenset(),
+            vehicle_info={
+                str(vin): VehicleInfo.from_json(info or {})
+                for vin, info in infos.items()
+                if info is None or isinstance(info, dict)
+            },
+            unreadable_vins=frozenset(
+                str(vin)
+                for vin, info in infos.items()
+                if not (info is None or isinstance(info, dict))
+            ),
+        )
+
+    def mentions(self, vin: str) -> bool:
+        """Whether the answer says anything about this VIN."""
+        return (
+            vin in self.vehicle_info
+            or vin in self.unreadable_vins
+            or vin in self.unpaired_vins
+            or vin in (self.key_paired_vins or ())
+        )
+
+    def key_paired(self, vin: str) -> bool | None:
+        """Whether the portal's key is paired on the car; None when the answer does not say."""
+        if self.key_paired_vins is not None:
+            return vin in self.key_paired_vins
+        return False if vin in self.unpaired_vins else None
+
+
+@dataclass(frozen=True)
+class TelemetryConfigState:
+    """GET fleet_telemetry_config: the config the car holds and whether it adopted the last
+    push; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-telemetry-config-get"""
+
+    # True only for Tesla's literal `true`.
+    synced: bool = False
+    # Tesla's `config` was sent and not null (it may still not be an object).
+    holds_config: bool = False
+    # The config the car holds, when it is an object (aud and iss included).
+    config: JSONObject | None = None
+    limit_reached: bool = False
+    key_paired: bool | None = None
+
+    @classmethod
+    def from_json(cls, body: Any) -> TelemetryConfigState:
+        body = body if isinstance(body, dict) else {}
+        config = body.get("config")
+        return cls(
+            synced=body.get("synced") is True,
+            holds_config=config is not None,
+            config=config if isinstance(config, dict) else None,
+            limit_reached=bool(body.get("limit_reached")),
+            key_paired=_bool_or_none(body.get("key_paired")),
+        )
+
+
+@dataclass(frozen=True)
+class TelemetryError:
+    """One error a car reported about its telemetry config (vehicle or partner list);
+    https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-telemetry-errors"""
+
+    vin: str = ""
+    created_at: str = ""
+    error: str = ""
+    error_name: str = ""
+    # The client id of the app whose config the car refused.
+    name: str = ""
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> TelemetryError:
+        return cls(
+            vin=str(value.get("vin", "")),
+            created_at=str(value.get("created_at", "")),
+            error=str(value.get("error", "")),
+            error_name=str(value.get("error_name", "")),
+            name=str(value.get("name", "")),
+        )
+
+    @classmethod
+    def list_from_json(cls, body: Any) -> list[TelemetryError]:
+        """A list, or an object holding one under `fleet_telemetry_errors` (the partner
+        endpoint's shape is not documented, spec 3.3); entries that are not objects go."""
+        if isinstance(body, dict):
+            body = body.get("fleet_telemetry_errors") or []
+        if not isinstance(body, list):
+            return []
+        return [cls.from_json(item) for item in body if isinstance(item, dict)]
+
+
+@dataclass(frozen=True)
+class PartnerPublicKey:
+    """The public key Tesla holds for a domain, lower-case hex, "" when it sent none;
+    https://developer.tesla.com/docs/fleet-api/endpoints/partner-endpoints#public-key"""
+
+    public_key: str = ""
+
+    @classmethod
+    def from_json(cls, body: Any) -> PartnerPublicKey:
+        held = body.get("public_key") if isinstance(body, dict) else None
+        return cls(public_key=str(held or "").lower())
+
+
 # --- client ------------------------------------------------------------------------------
 
 
@@ -239,27 +400,29 @@ class FleetClient:
         """Ask the car to wake (billed as a wake); https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#wake-up"""
         return self._call("POST", f"/api/1/vehicles/{_tag(tag)}/wake_up")
 
-    def fleet_status(self, vins: Iterable[str]) -> JSONObject:
+    def fleet_status(self, vins: Iterable[str]) -> FleetStatus:
         """Key pairing, firmware and telemetry version per VIN; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-status"""
-        return self._call("POST", "/api/1/vehicles/fleet_status", body={"vins": list(vins)})
+        body = self._call("POST", "/api/1/vehicles/fleet_status", body={"vins": list(vins)})
+        return FleetStatus.from_json(body)
 
     def fleet_telemetry_config_jws(self, vins: Iterable[str], token: str) -> JSONObject:
         """Push a Tesla.SS256-signed telemetry config; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-telemetry-config-jws"""
         body = {"vins": list(vins), "token": token}
         return self._call("POST", "/api/1/vehicles/fleet_telemetry_config_jws", body=body)
 
-    def fleet_telemetry_config(self, tag: str | int) -> JSONObject:
+    def fleet_telemetry_config(self, tag: str | int) -> TelemetryConfigState:
         """The car's telemetry config and sync state; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-telemetry-config-get"""
-        return self._call("GET", f"/api/1/vehicles/{_tag(tag)}/fleet_telemetry_config")
+        body = self._call("GET", f"/api/1/vehicles/{_tag(tag)}/fleet_telemetry_config")
+        return TelemetryConfigState.from_json(body)
 
     def fleet_telemetry_config_delete(self, tag: str | int) -> JSONObject:
         """Remove the car's telemetry config; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-telemetry-config-delete"""
         return self._call("DELETE", f"/api/1/vehicles/{_tag(tag)}/fleet_telemetry_config")
 
-    def fleet_telemetry_errors(self, tag: str | int) -> list[JSONObject]:
+    def fleet_telemetry_errors(self, tag: str | int) -> list[TelemetryError]:
         """Errors the car reported about its config; https://developer.tesla.com/docs/fleet-api/endpoints/vehicle-endpoints#fleet-telemetry-errors"""
         body = self._call("GET", f"/api/1/vehicles/{_tag(tag)}/fleet_telemetry_errors")
-        return _error_list(body)
+        return TelemetryError.list_from_json(body)
 
     # -- partner (partner token) --
 
@@ -268,17 +431,19 @@ class FleetClient:
         # Lower-case host without scheme (spec 3.2); once per region served.
         return self._call("POST", "/api/1/partner_accounts", body={"domain": domain.lower()})
 
-    def partner_public_key(self, domain: str) -> JSONObject:
+    def partner_public_key(self, domain: str) -> PartnerPublicKey:
         """The public key Tesla holds for the domain; https://developer.tesla.com/docs/fleet-api/endpoints/partner-endpoints#public-key"""
         params = {"domain": domain.lower()}
-        return self._call("GET", "/api/1/partner_accounts/public_key", params)
+        body = self._call("GET", "/api/1/partner_accounts/public_key", params)
+        return PartnerPublicKey.from_json(body)
 
-    def partner_fleet_telemetry_errors(self, domain: str | None = None) -> Any:
+    def partner_fleet_telemetry_errors(self, domain: str | None = None) -> list[TelemetryError]:
         """Recent telemetry errors across the fleet; https://developer.tesla.com/docs/fleet-api/endpoints/partner-endpoints#fleet-telemetry-errors"""
-        # Response shape and whether `domain` is required are UNKNOWN (spec 3.3, 8.8): the
-        # unwrapped value is returned as Tesla sent it.
+        # Response shape and whether `domain` is required are UNKNOWN (spec 3.3, 8.8): a
+        # list, or an object holding one, are both read.
         params = {"domain": domain.lower()} if domain else None
-        return self._call("GET", "/api/1/partner_accounts/fleet_telemetry_errors", params)
+        body = self._call("GET", "/api/1/partner_accounts/fleet_telemetry_errors", params)
+        return TelemetryError.list_from_json(body)
 
     # -- health --
 
@@ -565,10 +730,26 @@ def _is_page_number(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 9
 
 
-def _error_list(body: Any) -> list[JSONObject]:
-    if isinstance(body, dict):
-        body = body.get("fleet_telemetry_errors") or []
-    return [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
+def _vin_set(value: Any) -> frozenset[str] | None:
+    """The strings of a VIN list from Tesla, or None when it is not a list."""
+    if not isinstance(value, list):
+        return None
+    return frozenset(vin for vin in value if isinstance(vin, str))
+
+
+def _text_or_none(value: Any) -> str | None:
+    # A string or a number (never a bool) as text; anything else is "not sent".
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value)
+
+
+def _strict_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _bool_or_none(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def _tag(tag: str | int) -> str:

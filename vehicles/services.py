@@ -23,6 +23,7 @@ from teslafleet.errors import TransientError
 from teslafleet.fleet import (
     FleetError,
     NotFound,
+    VehicleInfo,
     VehiclePage,
     VehicleUnavailable,
     printable_text,
@@ -85,6 +86,36 @@ class SyncResult:
 # --- queueing -----------------------------------------------------------------------------
 
 
+# --- a sync run's states -------------------------------------------------------------------
+# queued -> running -> done | failed; running -> retrying (a transient error: the task tries
+# again) -> running | failed. The fields each state sets are written here once; the functions
+# below move runs between them.
+
+_COUNTERS = ["seen", "gone", "statuses", "pages"]
+
+
+def _ended(status: str, error: str = "") -> dict[str, Any]:
+    """A run that ended, done or failed (and why)."""
+    return {"status": status, "error": error[:300], "finished_at": timezone.now()}
+
+
+def _retrying(error: str) -> dict[str, Any]:
+    """A run waiting for its task's retry after a transient error."""
+    return {"status": SyncRun.Status.RETRYING, "error": error[:300], "finished_at": None}
+
+
+def _running(now: dt.datetime) -> dict[str, Any]:
+    """A run its task has claimed."""
+    return {"status": SyncRun.Status.RUNNING, "started_at": now, "heartbeat_at": now, "error": ""}
+
+
+def _run_save(run: SyncRun, state: dict[str, Any], *, counters: bool = True) -> None:
+    """Put the run (row and instance) in `state`, with the counters it has reached."""
+    for name, value in state.items():
+        setattr(run, name, value)
+    run.save(update_fields=[*state, *(_COUNTERS if counters else [])])
+
+
 def _recent() -> Q:
     """Runs that showed a sign of life within the stale bound."""
     cutoff = timezone.now() - _stale()
@@ -135,9 +166,7 @@ def vehicles_sync_fail(*, run_id: int | None, error: str, link_id: int | None = 
         runs = runs.filter(link_id=link_id, status=SyncRun.Status.RUNNING)
     else:
         return False
-    return bool(
-        runs.update(status=SyncRun.Status.FAILED, error=error[:300], finished_at=timezone.now())
-    )
+    return bool(runs.update(**_ended(SyncRun.Status.FAILED, error)))
 
 
 def vehicles_sync_for_user(*, user: User) -> list[SyncRun]:
@@ -250,23 +279,14 @@ def _claim_run(link: TeslaLink, run_id: int | None) -> SyncRun | None:
         )
         if busy:
             if run is not None:
-                run.status, run.finished_at = SyncRun.Status.DONE, now
-                run.error = "skipped: another sync of this account was running"
-                run.save(update_fields=["status", "finished_at", "error"])
+                skipped = "skipped: another sync of this account was running"
+                _run_save(run, _ended(SyncRun.Status.DONE, skipped), counters=False)
             return None
         if run is None:
-            run = SyncRun(link=link, trigger="task")
-        run.status, run.started_at, run.error = SyncRun.Status.RUNNING, now, ""
-        run.heartbeat_at = now
-        run.save()
+            run = SyncRun.objects.create(link=link, trigger="task", **_running(now))
+        else:
+            _run_save(run, _running(now), counters=False)
     return run
-
-
-def _finish(run: SyncRun, status: str, error: str = "") -> None:
-    run.status = status
-    run.error = error[:300]
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "finished_at", "seen", "gone", "statuses", "pages"])
 
 
 def vehicles_sync_run_create(*, link_id: int, trigger: str = "task") -> int | None:
@@ -292,12 +312,8 @@ def vehicles_sync_mark_retrying(*, run_id: int | None, error: str, final: bool) 
     now = timezone.now()
     # The retry is a sign of life: the runs sweep leaves the run to it (the countdown is
     # capped well below the stale bound).
-    SyncRun.objects.filter(pk=run_id).update(
-        status=SyncRun.Status.FAILED if final else SyncRun.Status.RETRYING,
-        error=error[:300],
-        finished_at=now if final else None,
-        heartbeat_at=now,
-    )
+    state = _ended(SyncRun.Status.FAILED, error) if final else _retrying(error)
+    SyncRun.objects.filter(pk=run_id).update(**state, heartbeat_at=now)
 
 
 def vehicles_sync(*, link_id: int, run_id: int | None = None) -> SyncResult:
@@ -325,18 +341,17 @@ def vehicles_sync(*, link_id: int, run_id: int | None = None) -> SyncResult:
             )
         run.statuses = _sync_status(link, run)
     except LinkBroken as exc:
-        _finish(run, SyncRun.Status.FAILED, f"needs relink: {exc}")
+        _run_save(run, _ended(SyncRun.Status.FAILED, f"needs relink: {exc}"))
         return SyncResult("broken")
     except TransientError as exc:
         # Not "running" any more: the task retries later (or gives up and marks it failed).
-        run.status, run.error = SyncRun.Status.RETRYING, str(exc)[:300]
-        run.save(update_fields=["status", "error", "seen", "gone", "statuses", "pages"])
+        _run_save(run, _retrying(str(exc)))
         raise
     except FleetError as exc:
         # Permanent (412 not registered, 403 scopes...): retrying will not help.
-        _finish(run, SyncRun.Status.FAILED, str(exc))
+        _run_save(run, _ended(SyncRun.Status.FAILED, str(exc)))
         return SyncResult("failed", seen=run.seen)
-    _finish(run, SyncRun.Status.DONE)
+    _run_save(run, _ended(SyncRun.Status.DONE))
     return SyncResult("done", seen=seen, gone=run.gone, statuses=run.statuses)
 
 
@@ -493,25 +508,20 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 
 
 def _status_values(
-    vehicle: Vehicle, info: dict[str, Any], paired: bool | None, now: dt.datetime
+    vehicle: Vehicle, info: VehicleInfo, paired: bool | None, now: dt.datetime
 ) -> None:
-    def flag(name: str) -> bool | None:
-        value = info.get(name)
-        return value if isinstance(value, bool) else None
-
     vehicle.key_paired = paired
-    vehicle.command_protocol_required = flag("vehicle_command_protocol_required")
-    vehicle.firmware_version = _tesla_text(info.get("firmware_version"), 40)
+    vehicle.command_protocol_required = info.vehicle_command_protocol_required
+    vehicle.firmware_version = _tesla_text(info.firmware_version, 40)
     # null means the car cannot run the telemetry client (spec 3.5).
-    vehicle.telemetry_version = _tesla_text(info.get("fleet_telemetry_version"), 40)
-    keys = info.get("total_number_of_keys")
+    vehicle.telemetry_version = _tesla_text(info.fleet_telemetry_version, 40)
+    keys = info.total_number_of_keys
     # A PositiveSmallIntegerField: a number beyond it would fail the whole batch's update.
-    plausible = isinstance(keys, int) and not isinstance(keys, bool) and 0 <= keys <= 32767
-    vehicle.total_keys = keys if plausible else None
+    vehicle.total_keys = keys if keys is not None and 0 <= keys <= 32767 else None
     # Only single-VIN calls carry it (spec 3.5): keep the last known value otherwise.
-    if "discounted_device_data" in info:
-        vehicle.discounted_device_data = flag("discounted_device_data")
-    vehicle.safety_screen_streaming = flag("safety_screen_streaming_toggle_enabled")
+    if info.has_discounted_device_data:
+        vehicle.discounted_device_data = info.discounted_device_data
+    vehicle.safety_screen_streaming = info.safety_screen_streaming_toggle_enabled
     vehicle.status_checked_at = now
     vehicle.status_error = ""
 
@@ -546,7 +556,7 @@ def _sync_status(link: TeslaLink, run: SyncRun) -> int:
 def _fleet_status(link: TeslaLink, vins: list[str]) -> dict[str, Any]:
     """VIN -> (info, key paired), or VIN -> a short reason it could not be asked."""
     try:
-        body = link_fleet_call(link=link, call=lambda c: c.fleet_status(vins))
+        status = link_fleet_call(link=link, call=lambda c: c.fleet_status(vins))
     except VehicleUnavailable:
         # Tesla has answered fleet_status with the "offline or asleep" error for sleeping
         # cars (spec 4.4): keep the last known values and say why they are old.
@@ -565,33 +575,16 @@ def _fleet_status(link: TeslaLink, vins: list[str]) -> dict[str, Any]:
         if exc.status in (401, 403, 412):
             raise  # the link or the app is misconfigured: the whole sync fails, visibly
         return dict.fromkeys(vins, f"{exc.status} {exc.error}".strip())
-    # Tesla's shapes (spec 3.5) are checked, not trusted: one odd answer must not fail the sync.
-    body = body if isinstance(body, dict) else {}
-    paired = _vin_set(body.get("key_paired_vins"))
-    unpaired = _vin_set(body.get("unpaired_vins")) or set()
-    infos = body.get("vehicle_info")
-    infos = infos if isinstance(infos, dict) else {}
+    # Tesla's shapes (spec 3.5) are checked by the client: one odd answer must not fail the sync.
     answers: dict[str, Any] = {}
     for vin in vins:
-        if vin not in infos and vin not in unpaired and vin not in (paired or ()):
+        if not status.mentions(vin):
             continue
-        info = infos.get(vin)
-        if info is not None and not isinstance(info, dict):
+        if vin in status.unreadable_vins:
             answers[vin] = "unreadable fleet_status answer"
             continue
-        if paired is not None:
-            is_paired: bool | None = vin in paired
-        else:  # no usable key_paired_vins: only an explicit "unpaired" is known
-            is_paired = False if vin in unpaired else None
-        answers[vin] = (info or {}, is_paired)
+        answers[vin] = (status.vehicle_info.get(vin) or VehicleInfo(), status.key_paired(vin))
     return answers
-
-
-def _vin_set(value: Any) -> set[str] | None:
-    """The strings of a VIN list from Tesla, or None when it is not a list."""
-    if not isinstance(value, list):
-        return None
-    return {vin for vin in value if isinstance(vin, str)}
 
 
 # --- the roster -----------------------------------------------------------------------------

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import template
 
-from telemetry import selectors, services
+from telemetry import explanations, selectors
 
 register = template.Library()
 
@@ -15,6 +15,6 @@ def telemetry_state(vehicle, viewer) -> dict:
     return {
         "vehicle": vehicle,
         "state": state,
-        "explanation": services.explain_error(deployment.error) if deployment else "",
+        "explanation": explanations.explain_error(deployment.error) if deployment else "",
         "link": True,
     }

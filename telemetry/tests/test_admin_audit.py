@@ -113,3 +113,53 @@ def test_deleting_a_config_keeps_its_audit_trail(manager):
     config.delete()
     entry = TelemetryAuditEntry.objects.get()
     assert entry.config is None and entry.config_name == "gone soon"
+
+
+# --- one save for the builder and the admin ---------------------------------------------------
+
+
+def test_admin_add_and_edit_go_through_the_builders_save(admin_client, manager, partner_domain):
+    created = admin_client.post("/admin/telemetry/telemetryconfig/add/", admin_post())
+    assert created.status_code == 302
+    config = TelemetryConfig.objects.get()
+    field = config.fields.get()
+
+    edited = admin_client.post(
+        f"/admin/telemetry/telemetryconfig/{config.pk}/change/",
+        admin_post(
+            port="5000",
+            **{
+                "fields-INITIAL_FORMS": "1",
+                "fields-0-id": str(field.pk),
+                "fields-0-config": str(config.pk),
+            },
+        ),
+    )
+
+    assert edited.status_code == 302, edited.content.decode()[:3000]
+    config.refresh_from_db()
+    assert config.created_by == manager and config.port == 5000
+    assert list(config.versions.order_by("number").values_list("number", flat=True)) == [1, 2]
+    actions = list(TelemetryAuditEntry.objects.order_by("pk").values_list("action", "outcome"))
+    assert actions == [("created", "new version"), ("edited", "new version")]
+
+
+def test_the_save_service_refuses_a_save_from_an_older_revision(manager, partner_domain):
+    from telemetry import selectors, services
+    from telemetry.forms import TelemetryConfigForm, field_formset
+
+    config = make_config(fields={"Soc": 60})
+    opened = selectors.config_revision(config)
+    TelemetryConfig.objects.filter(pk=config.pk).update(updated_at=timezone.now())
+    config.refresh_from_db()
+    data = admin_post(name=config.name, port="6000")
+    form = TelemetryConfigForm(data, instance=config)
+    formset = field_formset(extra=0)(data, instance=config, prefix="fields")
+    assert form.is_valid() and formset.is_valid(), (form.errors, formset.errors)
+
+    with pytest.raises(services.StaleEdit):
+        services.telemetry_config_save(form=form, formsets=[formset], user=manager, revision=opened)
+
+    config.refresh_from_db()
+    assert config.port != 6000 and not config.versions.exists()
+    assert not TelemetryAuditEntry.objects.exists()

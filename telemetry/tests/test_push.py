@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from partners import services as partner_services
-from telemetry import services
+from telemetry import explanations, services
 from telemetry.models import TelemetryAuditEntry, TelemetryDeployment, TelemetryRun
+from telemetry.services import push
 from telemetry.tests.factories import make_config
 from telemetry.tests.helpers import (
     ALL,
@@ -55,7 +56,7 @@ def test_push_records_updated_and_each_skip_reason(config, manager, tesla_sandbo
 
 def test_the_sandbox_verifies_our_jws_and_sees_our_config(config, manager, portal_key):
     version = services.telemetry_version_current(config=config)
-    token = services._signed_token(version)
+    token = push.signed_token(version)
     claims = jws.verify(token, portal_key.private_key.public_key())
     assert claims["aud"] == "com.tesla.fleet.TelemetryClient"
     assert claims["iss"] == jws.issuer_for(portal_key.private_key.public_key())
@@ -93,7 +94,7 @@ def test_a_config_signed_with_a_key_the_car_does_not_hold_is_rejected_with_unkno
     assert services.telemetry_deployment_reconcile(deployment_id=row.pk) == Status.REJECTED
     row.refresh_from_db()
     assert "unknown issuer" in row.error
-    assert "key the car does not hold" in services.explain_error(row.error)
+    assert "key the car does not hold" in explanations.explain_error(row.error)
 
 
 def test_config_null_with_limit_reached_shows_limit_reached(
@@ -171,7 +172,7 @@ def test_remove_deletes_the_config_on_the_car_and_unassigns(
     from accounts.services import link_fleet_call
 
     state = link_fleet_call(link=good.link, call=lambda c: c.fleet_telemetry_config(GOOD))
-    assert state["config"] is None and state["synced"] is False
+    assert state.config is None and state.synced is False
 
 
 def test_a_transient_failure_on_the_last_try_is_recorded_as_failed(
@@ -271,5 +272,5 @@ def test_wrong_key_type_is_explained():
         "error loading config file: InvalidSignature: invalid mailbox public key: "
         "only NIST-P256 ECDH keys permitted"
     )
-    assert "Wrong key type" in services.explain_error(text)
-    assert services.explain_error("something else") == ""
+    assert "Wrong key type" in explanations.explain_error(text)
+    assert explanations.explain_error("something else") == ""

@@ -224,7 +224,7 @@ def test_a_car_assigned_but_never_pushed_shows_its_config(owner, owner_client):
     services.telemetry_config_assign(config=config, vins=[car.vin], user=None)
 
     for url in (f"/vehicles/{car.pk}/", f"/telemetry/vehicles/{car.pk}/"):
-        with mock.patch("telemetry.services.link_fleet_call", return_value=[]):
+        with mock.patch("telemetry.services.tesla_errors.link_fleet_call", return_value=[]):
             page = owner_client.get(url)
         assert page.status_code == 200, url
         assert "Fleet A" in page.content.decode() and "Not pushed yet" in page.content.decode()

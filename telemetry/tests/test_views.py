@@ -244,7 +244,10 @@ def test_owner_sees_errors_reported_by_their_vehicle_explained(owner_client, car
         "error": "error loading config file: InvalidSignature: unknown issuer",
         "vin": cars[0].vin,
     }
-    with mock.patch("telemetry.services.link_fleet_call", return_value=[error]):
+    from teslafleet.fleet import TelemetryError
+
+    reported = [TelemetryError.from_json(error)]
+    with mock.patch("telemetry.services.tesla_errors.link_fleet_call", return_value=reported):
         page = owner_client.get(f"/telemetry/vehicles/{cars[0].pk}/").content.decode()
     assert "unknown issuer" in page and "key the car does not hold" in page
 

@@ -258,7 +258,7 @@ def test_partner_register_and_public_key_round_trip(
     assert token.claims.sub == token.claims.azp  # a partner token's subject is the client
     assert record["domain"] == app.domain
     assert record["public_key"] == app.public_hex
-    assert held["public_key"] == app.public_hex
+    assert held.public_key == app.public_hex
 
 
 # --- Fleet API errors -------------------------------------------------------------------------
@@ -431,10 +431,10 @@ def test_jws_config_is_pending_until_the_car_connects_then_synced(
     sandbox.control.advance_clock(sandbox.control.settings()["telemetry_sync_delay"] + 1)
     synced = client.fleet_telemetry_config(READY_VIN)
 
-    assert pending["synced"] is False
-    assert pending["key_paired"] is True
-    assert synced["synced"] is True
-    assert synced["config"] == {
+    assert pending.synced is False
+    assert pending.key_paired is True
+    assert synced.synced is True
+    assert synced.config == {
         **claims,
         "aud": jws.TELEMETRY_AUDIENCE,
         "iss": jws.issuer_for(app.private_key.public_key()),
@@ -460,11 +460,11 @@ def test_config_signed_with_another_key_ends_null_with_unknown_issuer(
     errors = client.fleet_telemetry_errors(READY_VIN)
 
     assert answer["updated_vehicles"] == 1
-    assert config["synced"] is True
-    assert config["config"] is None
-    assert [e["vin"] for e in errors] == [READY_VIN]
-    assert "unknown issuer" in errors[0]["error"]
-    assert errors[0]["name"] == creds(sandbox, "global")["client_id"]
+    assert config.synced is True
+    assert config.config is None
+    assert [e.vin for e in errors] == [READY_VIN]
+    assert "unknown issuer" in errors[0].error
+    assert errors[0].name == creds(sandbox, "global")["client_id"]
 
 
 # --- the demo ---------------------------------------------------------------------------------

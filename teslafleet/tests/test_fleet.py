@@ -14,14 +14,19 @@ from teslafleet.fleet import (
     DeviceError,
     FleetClient,
     FleetError,
+    FleetStatus,
     MissingScopes,
     NotFound,
     NotRegisteredInRegion,
+    PartnerPublicKey,
     RateLimited,
     ServerError,
+    TelemetryConfigState,
+    TelemetryError,
     TransportError,
     Unauthorized,
     UserRegion,
+    VehicleInfo,
     VehiclePage,
     VehicleUnavailable,
     WrongRegion,
@@ -126,11 +131,11 @@ def test_fleet_status_and_telemetry_endpoints_hit_documented_paths(mocked):
     mocked.post(f"{NA}/api/1/vehicles/{VIN}/wake_up", json={"response": {"state": "asleep"}})
     api = client()
 
-    assert api.fleet_status([VIN]) == {"key_paired_vins": []}
+    assert api.fleet_status([VIN]) == FleetStatus(key_paired_vins=frozenset())
     assert json.loads(mocked.calls[0].request.body) == {"vins": [VIN]}
-    assert api.fleet_telemetry_config(VIN) == {"synced": True, "config": None}
+    assert api.fleet_telemetry_config(VIN) == TelemetryConfigState(synced=True)
     assert api.fleet_telemetry_config_delete(VIN) == {"updated_vehicles": 1}
-    assert api.fleet_telemetry_errors(VIN) == [{"vin": VIN, "error": "unknown issuer"}]
+    assert api.fleet_telemetry_errors(VIN) == [TelemetryError(vin=VIN, error="unknown issuer")]
     assert api.wake_up(VIN) == {"state": "asleep"}
 
 
@@ -152,8 +157,8 @@ def test_partner_endpoints(mocked):
     api = client(EU)
 
     assert api.partner_register("Portal.Example.com")["public_key"] == "04ab"
-    assert api.partner_public_key("portal.example.com") == {"public_key": "04ab"}
-    assert api.partner_fleet_telemetry_errors() == {"fleet_telemetry_errors": []}
+    assert api.partner_public_key("portal.example.com") == PartnerPublicKey("04ab")
+    assert api.partner_fleet_telemetry_errors() == []
     assert urlsplit(mocked.calls[2].request.url).query == ""
 
 
@@ -484,7 +489,7 @@ def test_421_alt_svc_header_reroutes_too(mocked):
     )
     api = client(EU)
 
-    assert api.fleet_status([VIN]) == {"key_paired_vins": [VIN]}
+    assert api.fleet_status([VIN]).key_paired(VIN) is True
     assert api.base_url == NA
     assert len(mocked.calls) == 2
 
@@ -625,3 +630,158 @@ def test_fleet_client_uses_the_session_timeout(mocked):
 
     assert mocked.calls[0].request.req_kwargs["timeout"] == (5, 20)
     assert parse_qs(urlsplit(mocked.calls[0].request.url).query) == {}
+
+
+# --- typed answers: Tesla's documented shapes, and odd ones read as "not sent" ---------------
+
+OTHER = "5YJ3000000NEXUS02"
+
+
+def test_fleet_status_reads_pairing_and_vehicle_info_as_documented():
+    status = FleetStatus.from_json(
+        {
+            "key_paired_vins": [VIN],
+            "unpaired_vins": [OTHER],
+            "vehicle_info": {
+                VIN: {
+                    "firmware_version": "2024.44.25",
+                    "fleet_telemetry_version": "1.0.0",
+                    "total_number_of_keys": 3,
+                    "vehicle_command_protocol_required": True,
+                    "safety_screen_streaming_toggle_enabled": False,
+                    "discounted_device_data": True,
+                },
+                OTHER: {"firmware_version": "2023.1", "fleet_telemetry_version": None},
+            },
+        }
+    )
+
+    assert (status.key_paired(VIN), status.key_paired(OTHER)) == (True, False)
+    assert status.vehicle_info[VIN] == VehicleInfo(
+        firmware_version="2024.44.25",
+        fleet_telemetry_version="1.0.0",
+        total_number_of_keys=3,
+        vehicle_command_protocol_required=True,
+        safety_screen_streaming_toggle_enabled=False,
+        discounted_device_data=True,
+        has_discounted_device_data=True,
+    )
+    # A batch call carries no discounted_device_data: "not sent", not "false".
+    assert status.vehicle_info[OTHER].has_discounted_device_data is False
+    assert status.vehicle_info[OTHER].fleet_telemetry_version is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        "x",
+        {"vehicle_info": [VIN], "key_paired_vins": VIN},
+        {"vehicle_info": "x", "key_paired_vins": 7, "unpaired_vins": 7},
+        {"key_paired_vins": {VIN: True}, "unpaired_vins": None},
+    ],
+)
+def test_fleet_status_of_odd_shapes_knows_nothing_rather_than_failing(body):
+    status = FleetStatus.from_json(body)
+
+    assert status.key_paired(VIN) is None and not status.mentions(VIN)
+
+
+def test_fleet_status_keeps_only_string_vins_and_flags_an_unreadable_info_entry():
+    status = FleetStatus.from_json(
+        {
+            "key_paired_vins": [{"vin": VIN}, OTHER],
+            "unpaired_vins": [["x"]],
+            "vehicle_info": {VIN: ["not", "an", "object"], OTHER: None},
+        }
+    )
+
+    assert status.key_paired_vins == frozenset({OTHER})
+    assert status.unreadable_vins == frozenset({VIN}) and status.mentions(VIN)
+    # null info: the car is known, its info empty.
+    assert status.vehicle_info[OTHER] == VehicleInfo()
+    # Without a usable key_paired_vins only an explicit "unpaired" is known.
+    assert FleetStatus.from_json({"unpaired_vins": [VIN]}).key_paired(VIN) is False
+    assert FleetStatus.from_json({"unpaired_vins": [VIN]}).key_paired(OTHER) is None
+
+
+def test_vehicle_info_fields_of_other_types_read_as_not_sent():
+    info = VehicleInfo.from_json(
+        {
+            "firmware_version": ["2024"],
+            "fleet_telemetry_version": 7,
+            "total_number_of_keys": True,
+            "vehicle_command_protocol_required": "yes",
+            "safety_screen_streaming_toggle_enabled": 1,
+            "discounted_device_data": None,
+        }
+    )
+
+    assert info == VehicleInfo(fleet_telemetry_version="7", has_discounted_device_data=True)
+    assert VehicleInfo.from_json({"total_number_of_keys": "3"}).total_number_of_keys is None
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"synced": True, "config": {"hostname": "h"}, "key_paired": True},
+            TelemetryConfigState(
+                synced=True, holds_config=True, config={"hostname": "h"}, key_paired=True
+            ),
+        ),
+        ({"synced": True, "config": None}, TelemetryConfigState(synced=True)),
+        (
+            {"synced": True, "config": None, "limit_reached": True},
+            TelemetryConfigState(synced=True, limit_reached=True),
+        ),
+        # "true" is not true; a config that is not an object is held but unreadable.
+        ({"synced": "true", "config": "x"}, TelemetryConfigState(holds_config=True)),
+        ({"synced": 1, "key_paired": "yes"}, TelemetryConfigState()),
+        (None, TelemetryConfigState()),
+        (["synced"], TelemetryConfigState()),
+    ],
+)
+def test_telemetry_config_state_reads_synced_only_when_literally_true(body, expected):
+    assert TelemetryConfigState.from_json(body) == expected
+
+
+def test_telemetry_errors_read_a_list_or_an_object_holding_one():
+    documented = {
+        "created_at": "2025-01-13T19:59:18.55743492Z",
+        "error": "error loading config file: InvalidSignature: unknown issuer",
+        "error_name": "config_manager_error",
+        "name": "client-id",
+        "vin": VIN,
+    }
+    expected = TelemetryError(
+        vin=VIN,
+        created_at="2025-01-13T19:59:18.55743492Z",
+        error="error loading config file: InvalidSignature: unknown issuer",
+        error_name="config_manager_error",
+        name="client-id",
+    )
+
+    assert TelemetryError.list_from_json({"fleet_telemetry_errors": [documented]}) == [expected]
+    assert TelemetryError.list_from_json([documented, "x", 7, None]) == [expected]
+    assert TelemetryError.list_from_json({"vin": VIN, "error": 5}) == []
+    assert TelemetryError.list_from_json({"fleet_telemetry_errors": None}) == []
+    assert TelemetryError.list_from_json("errors") == []
+    assert TelemetryError.list_from_json([{"error": 5, "vin": None}]) == [
+        TelemetryError(vin="None", error="5")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "held"),
+    [
+        ({"public_key": "04ABCDEF"}, "04abcdef"),
+        ({"public_key": None}, ""),
+        ({}, ""),
+        (None, ""),
+        ("04ab", ""),
+    ],
+)
+def test_partner_public_key_is_lower_case_hex_or_empty(body, held):
+    assert PartnerPublicKey.from_json(body) == PartnerPublicKey(held)

@@ -1,0 +1,40 @@
+"""What to do about the errors cars report about a telemetry config (spec 5.4)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+
+# Substrings of the errors cars report (spec 5.4) and what to do about them.
+KNOWN_ERRORS: tuple[tuple[str, str], ...] = (
+    ("unknown issuer", "unknown_issuer"),
+    ("only NIST-P256", "wrong_key_type"),
+    ("verification error", "bad_signature"),
+    ("bad certificate", "bad_certificate"),
+)
+
+
+def explain_error(text: str) -> str:
+    """A translated explanation of a known telemetry error, or ""."""
+    explanations = {
+        "unknown_issuer": _(
+            "The config was signed with a key the car does not hold: pair the portal's current "
+            "key on the car (or register that key with Tesla), then push again."
+        ),
+        "wrong_key_type": _(
+            "Wrong key type: cars accept only NIST P-256 (prime256v1) keys. Use a P-256 key "
+            "for the application, register it and pair it again."
+        ),
+        "bad_signature": _(
+            "The signature did not verify on the car: the config was changed after signing or "
+            "signed with another key. Push it again."
+        ),
+        "bad_certificate": _(
+            "The car refused the telemetry server's TLS certificate: check the CA chain in "
+            "the config against the server's certificate."
+        ),
+    }
+    lowered = (text or "").lower()
+    for marker, key in KNOWN_ERRORS:
+        if marker.lower() in lowered:
+            return explanations[key]
+    return ""

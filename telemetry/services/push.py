@@ -1,0 +1,391 @@
+"""Pushes and removals: start a run (one active push per config), then each link task
+signs the config and sends it with the owner's token, recording every vehicle.
+
+Tesla's flow (spec 5.2-5.4): sign the config as a Tesla.SS256 JWS with the partner key, POST
+it with the owner's token to `fleet_telemetry_config_jws` (one call per linked account with
+that account's VINs), then poll `GET fleet_telemetry_config` until the car has adopted it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import TeslaLink, User
+from accounts.services import LinkBroken, link_fleet_call
+from fleetportal import queueing
+from partners import selectors as partner_selectors
+from partners.selectors import PartnerKeyMissing
+from telemetry import selectors
+from telemetry.models import (
+    TelemetryAssignment,
+    TelemetryAuditEntry,
+    TelemetryConfig,
+    TelemetryConfigVersion,
+    TelemetryDeployment,
+    TelemetryRun,
+)
+from telemetry.services import audit, configs, runs
+from teslafleet import jws
+from teslafleet.errors import TeslaError, TransientError
+from vehicles.models import Vehicle
+
+Status = TelemetryDeployment.Status
+Action = TelemetryAuditEntry.Action
+
+
+def _batch_size() -> int:
+    # Tesla suggests few VINs per call (spec 5.3); one call per link up to this many.
+    return settings.TELEMETRY_PUSH_BATCH
+
+
+class VehicleRef(NamedTuple):
+    pk: int
+    vin: str
+
+
+def telemetry_push_start(
+    *,
+    config: TelemetryConfig,
+    user: User | None,
+    vehicle_ids: list[int] | None = None,
+    kind: str = TelemetryRun.Kind.PUSH,
+) -> TelemetryRun:
+    """Record a run and a pending deployment per assigned vehicle, then queue the push.
+
+    One push per config is active: a new push (or re-sign) replaces an active one, which ends
+    as "superseded"; its cars the new push covers go with it, the others are marked not pushed.
+    Raises QueueUnavailable, with nothing changed, when the broker does not answer.
+    """
+    from telemetry.tasks import telemetry_push
+
+    # Before any write: a push resets its cars' deployments to pending, which a failed
+    # queueing could not undo.
+    queueing.broker_check()
+    version = configs.telemetry_version_current(config=config, user=user)
+    assigned = TelemetryAssignment.objects.filter(config=config)
+    if vehicle_ids is not None:
+        assigned = assigned.filter(vehicle_id__in=vehicle_ids)
+    vehicles = [
+        VehicleRef(*values)
+        for values in assigned.order_by("vehicle__vin").values_list("vehicle_id", "vehicle__vin")
+    ]
+    links = selectors.owner_links([v.pk for v in vehicles])
+    no_location = selectors.location_problems(config=config, vehicles=vehicles, links=links)
+    now = timezone.now()
+    with transaction.atomic():
+        # The config row lock serialises runs of one config: two pushes at once would both
+        # insert the same (vehicle, version) deployments (an IntegrityError on PostgreSQL),
+        # and the later one must see the earlier run to supersede it.
+        TelemetryConfig.objects.select_for_update().filter(pk=config.pk).first()
+        run = TelemetryRun.objects.create(
+            config=config,
+            version=version,
+            kind=kind,
+            total=len(vehicles),
+            created_by=user,
+            heartbeat_at=now,
+        )
+        # Grouped UPDATEs and one INSERT, not bulk_update: its CASE per row costs more than
+        # the push itself at fleet sizes (bench_telemetry).
+        existing = set(
+            TelemetryDeployment.objects.filter(
+                version=version, vehicle_id__in=[v.pk for v in vehicles]
+            ).values_list("vehicle_id", flat=True)
+        )
+        groups: dict[tuple[int | None, str, str], list[int]] = defaultdict(list)
+        new = []
+        for vehicle in vehicles:
+            link = links.get(vehicle.pk)
+            status, error = Status.PENDING, ""
+            if link is None:
+                status = Status.FAILED
+                error = _(
+                    "No linked owner account lists this vehicle: Tesla accepts telemetry "
+                    "configs only from the owner's account."
+                )
+            elif vehicle.pk in no_location:
+                status, error = Status.FAILED, no_location[vehicle.pk]
+            if vehicle.pk in existing:
+                groups[(link.pk if link else None, status, error)].append(vehicle.pk)
+            else:
+                new.append(
+                    TelemetryDeployment(
+                        vehicle_id=vehicle.pk,
+                        version=version,
+                        run=run,
+                        link_id=link.pk if link else None,
+                        status=status,
+                        error=error,
+                        pushed_at=now if status == Status.FAILED else None,
+                    )
+                )
+        TelemetryDeployment.objects.bulk_create(new)
+        for (link_id, status, error), ids in groups.items():
+            TelemetryDeployment.objects.filter(version=version, vehicle_id__in=ids).update(
+                run=run,
+                link_id=link_id,
+                status=status,
+                reason="",
+                error=error,
+                pushed_at=now if status == Status.FAILED else None,
+            )
+        _supersede_pushes(config=config, by=run, vehicle_ids=[v.pk for v in vehicles])
+        pending_links = {
+            links[v.pk].pk for v in vehicles if v.pk in links and v.pk not in no_location
+        }
+        run.links_total = len(pending_links)
+        if not pending_links:
+            run.status, run.finished_at = TelemetryRun.Status.DONE, now
+        run.save(update_fields=["links_total", "status", "finished_at"])
+        audit.record(
+            action=Action.RESIGNED if kind == TelemetryRun.Kind.RESIGN else Action.PUSHED,
+            config=config,
+            user=user,
+            version=version,
+            vins=[v.vin for v in vehicles],
+            outcome=_("queued for the worker"),
+        )
+        if not pending_links:
+            audit.record_run_end(run)
+    if pending_links:
+        runs.enqueue(telemetry_push, run.pk, run_id=run.pk)
+    return run
+
+
+def _supersede_pushes(*, config: TelemetryConfig, by: TelemetryRun, vehicle_ids: list[int]) -> None:
+    """End the config's other active pushes: `by` replaces them (under the config lock).
+
+    Their deployments `by` re-pointed to itself (same version) are its own now; what is left
+    waiting is replaced (a car `by` pushes another version to) or not pushed at all.
+    """
+    older = list(
+        TelemetryRun.objects.filter(
+            config=config,
+            status__in=TelemetryRun.ACTIVE,
+            kind__in=(TelemetryRun.Kind.PUSH, TelemetryRun.Kind.RESIGN),
+        )
+        .exclude(pk=by.pk)
+        .values_list("pk", flat=True)
+    )
+    if not older:
+        return
+    now = timezone.now()
+    waiting = TelemetryDeployment.objects.filter(run_id__in=older, status=Status.PENDING)
+    waiting.filter(vehicle_id__in=vehicle_ids).update(status=Status.SUPERSEDED)
+    waiting.update(
+        status=Status.FAILED,
+        error=_("Not pushed: a newer push of this configuration replaced this one."),
+        pushed_at=now,
+    )
+    TelemetryRun.objects.filter(pk__in=older, status__in=TelemetryRun.ACTIVE).update(
+        status=TelemetryRun.Status.SUPERSEDED,
+        error=f"replaced by push {by.pk}",
+        finished_at=now,
+    )
+    for run in TelemetryRun.objects.filter(pk__in=older).select_related("config", "version"):
+        audit.record_run_end(run)
+
+
+def telemetry_remove_start(
+    *, config: TelemetryConfig, user: User | None, vehicle_ids: list[int]
+) -> TelemetryRun:
+    """Remove the config from these vehicles (DELETE on each car) and unassign them."""
+    from telemetry.tasks import telemetry_push
+
+    # Before any write: a removal unassigns its cars, which a failed queueing could not undo.
+    queueing.broker_check()
+    version = configs.telemetry_version_current(config=config, user=user)
+    vehicles = list(Vehicle.objects.filter(pk__in=vehicle_ids))
+    links = selectors.owner_links(vehicle_ids)
+    now = timezone.now()
+    with transaction.atomic():
+        # Serialised with the config's pushes (see telemetry_push_start). A removal does not
+        # end an active push: it takes over its own cars' deployments, and the push ends when
+        # the rest of its cars are done.
+        TelemetryConfig.objects.select_for_update().filter(pk=config.pk).first()
+        run = TelemetryRun.objects.create(
+            config=config,
+            version=version,
+            kind=TelemetryRun.Kind.REMOVE,
+            total=len(vehicles),
+            created_by=user,
+            heartbeat_at=now,
+        )
+        # A push still on its way to these cars (an older version) must not put it back.
+        TelemetryDeployment.objects.filter(
+            version__config=config, vehicle_id__in=vehicle_ids, status=Status.PENDING
+        ).exclude(version=version).update(
+            status=Status.FAILED,
+            error=_("Not pushed: the configuration is being removed from this vehicle."),
+            pushed_at=now,
+        )
+        # Whatever version of ours is on the car goes: the DELETE removes our app's config.
+        TelemetryDeployment.objects.filter(
+            version__config=config,
+            vehicle_id__in=vehicle_ids,
+            status__in=TelemetryDeployment.ON_CAR,
+        ).exclude(version=version).update(status=Status.SUPERSEDED)
+        for vehicle in vehicles:
+            link = links.get(vehicle.pk)
+            TelemetryDeployment.objects.update_or_create(
+                vehicle=vehicle,
+                version=version,
+                defaults={
+                    "run": run,
+                    "link_id": link.pk if link else None,
+                    "status": Status.REMOVING if link else Status.FAILED,
+                    "reason": "",
+                    "error": "" if link else _("No linked owner account lists this vehicle."),
+                },
+            )
+        TelemetryAssignment.objects.filter(config=config, vehicle_id__in=vehicle_ids).delete()
+        run.links_total = len({links[v.pk].pk for v in vehicles if v.pk in links})
+        if not run.links_total:
+            run.status, run.finished_at = TelemetryRun.Status.DONE, now
+        run.save(update_fields=["links_total", "status", "finished_at"])
+        audit.record(
+            action=Action.REMOVED,
+            config=config,
+            user=user,
+            version=version,
+            vins=[v.vin for v in vehicles],
+            outcome=_("queued for the worker"),
+        )
+        if not run.links_total:
+            audit.record_run_end(run)
+    if run.links_total:
+        runs.enqueue(telemetry_push, run.pk, run_id=run.pk)
+    return run
+
+
+def signed_token(version: TelemetryConfigVersion) -> str:
+    return jws.sign(partner_selectors.partner_private_key(), version.payload)
+
+
+def telemetry_push_link(*, run_id: int, link_id: int, final: bool = True) -> str:
+    """Push (or remove) one run's config for one link's vehicles; record each vehicle.
+
+    Transient Tesla errors propagate (the task retries) unless `final`, when they are recorded
+    as failures.
+    """
+    run = TelemetryRun.objects.select_related("version").filter(pk=run_id).first()
+    if run is None or run.status != TelemetryRun.Status.RUNNING:
+        # Superseded by a newer push, failed, or already finished (a re-queued duplicate).
+        return "closed"
+    runs.telemetry_run_heartbeat(run_id=run.pk)
+    waiting = Status.REMOVING if run.kind == TelemetryRun.Kind.REMOVE else Status.PENDING
+    # Plain tuples, not model rows: at fleet sizes building Vehicle objects costs more CPU
+    # than the call to Tesla (bench_telemetry).
+    rows = [
+        Row(*values)
+        for values in TelemetryDeployment.objects.filter(run=run, link_id=link_id, status=waiting)
+        .order_by("vehicle__vin")
+        .values_list("pk", "vehicle_id", "vehicle__vin")
+    ]
+    if rows:
+        link = TeslaLink.objects.get(pk=link_id)
+        if run.kind == TelemetryRun.Kind.REMOVE:
+            _remove_rows(link, rows, final=final)
+        else:
+            _push_rows(run, link, rows, final=final)
+    return runs.link_done(run)
+
+
+class Row(NamedTuple):
+    pk: int
+    vehicle_id: int
+    vin: str
+
+
+def _push_rows(run: TelemetryRun, link: TeslaLink, rows: list[Row], *, final: bool) -> None:
+    try:
+        token = signed_token(run.version)
+    except PartnerKeyMissing as exc:
+        _fail(rows, str(exc))
+        return
+    size = _batch_size()
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        vins = [row.vin for row in chunk]
+        try:
+            answer = link_fleet_call(
+                link=link, call=lambda c, v=vins: c.fleet_telemetry_config_jws(v, token)
+            )
+        except LinkBroken as exc:
+            _fail(chunk, _("The Tesla account needs a relink: %(why)s") % {"why": exc})
+            continue
+        except TransientError as exc:
+            if not final:
+                raise
+            _fail(chunk, str(exc))
+            continue
+        except TeslaError as exc:
+            _fail(chunk, str(exc))
+            continue
+        _record_answer(run, chunk, answer)
+
+
+def _record_answer(run: TelemetryRun, rows: list[Row], answer: dict[str, Any]) -> None:
+    """updated_vehicles is a count: every VIN not listed as skipped counts as updated."""
+    skipped: dict[str, list[int]] = defaultdict(list)
+    reasons = {}
+    for reason, vins in (answer.get("skipped_vehicles") or {}).items():
+        for vin in vins or []:
+            reasons[str(vin)] = str(reason)[:32]
+    updated_ids, updated_vehicles = [], []
+    for row in rows:
+        if row.vin in reasons:
+            skipped[reasons[row.vin]].append(row.pk)
+        else:
+            updated_ids.append(row.pk)
+            updated_vehicles.append(row.vehicle_id)
+    now = timezone.now()
+    common = {"pushed_at": now, "checked_at": None, "error": ""}
+    # Tesla's answer is recorded on the rows still this run's: a newer push may have taken
+    # some over (or replaced them) while this call was in flight.
+    ours = TelemetryDeployment.objects.filter(run_id=run.pk).exclude(status=Status.SUPERSEDED)
+    with transaction.atomic():
+        # One UPDATE per outcome, whatever the number of VINs in the call.
+        ours.filter(pk__in=updated_ids).update(status=Status.UPDATED, reason="", **common)
+        for reason, ids in skipped.items():
+            ours.filter(pk__in=ids).update(status=Status.SKIPPED, reason=reason, **common)
+        # The car now holds (or will hold) this version instead of any older one of ours;
+        # unless a newer push replaced this run meanwhile, whose version must stay current.
+        if TelemetryRun.objects.filter(pk=run.pk, status=TelemetryRun.Status.RUNNING).exists():
+            TelemetryDeployment.objects.filter(
+                vehicle_id__in=updated_vehicles,
+                status__in=TelemetryDeployment.ON_CAR,
+            ).exclude(version=run.version).update(status=Status.SUPERSEDED)
+        TelemetryRun.objects.filter(pk=run.pk).update(heartbeat_at=now)
+
+
+def _remove_rows(link: TeslaLink, rows: list[Row], *, final: bool) -> None:
+    for row in rows:
+        try:
+            link_fleet_call(link=link, call=lambda c, v=row.vin: c.fleet_telemetry_config_delete(v))
+        except LinkBroken as exc:
+            _fail([row], _("The Tesla account needs a relink: %(why)s") % {"why": exc})
+            continue
+        except TransientError as exc:
+            if not final:
+                raise
+            _fail([row], str(exc))
+            continue
+        except TeslaError as exc:
+            _fail([row], str(exc))
+            continue
+        now = timezone.now()
+        TelemetryDeployment.objects.filter(pk=row.pk).update(
+            status=Status.REMOVED, removed_at=now, checked_at=now, error=""
+        )
+
+
+def _fail(rows: list[Row], error: str) -> None:
+    TelemetryDeployment.objects.filter(pk__in=[r.pk for r in rows]).update(
+        status=Status.FAILED, error=error[:2000], pushed_at=timezone.now()
+    )
