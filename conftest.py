@@ -92,6 +92,17 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A test that renders Chinese must not leave the next one speaking it (translation
+    activation is per thread and outlives a request in the test client)."""
+    from django.conf import settings
+    from django.utils import translation
+
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 # --- Browser tests: Playwright driving Debian's Chromium -------------------------------------
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
