@@ -6,7 +6,7 @@ import re
 
 from django.utils.safestring import SafeString, mark_safe
 
-from accounts import tesla
+from fleetportal import tesla
 from partners import selectors
 
 # ISO 3779 VIN: 17 characters, no I, O or Q.
