@@ -270,8 +270,6 @@ def telemetry_push_start(
     as "superseded"; its cars the new push covers go with it, the others are marked not pushed.
     Raises QueueUnavailable, with nothing changed, when the broker does not answer.
     """
-    from telemetry.tasks import telemetry_push
-
     # Before any write: a push resets its cars' deployments to pending, which a failed
     # queueing could not undo.
     queueing.broker_check()
@@ -362,7 +360,7 @@ def telemetry_push_start(
         if not pending_links:
             _finish_audit(run)
     if pending_links:
-        _enqueue(telemetry_push, run.pk, run_id=run.pk)
+        _enqueue(PUSH_TASK, run.pk, run_id=run.pk)
     return run
 
 
@@ -400,7 +398,12 @@ def _supersede_pushes(*, config: TelemetryConfig, by: TelemetryRun, vehicle_ids:
         _finish_audit(run)
 
 
-def _enqueue(task: Any, *args: Any, run_id: int) -> None:
+# Queued by name: telemetry.tasks imports these services, never the other way round.
+PUSH_TASK = "telemetry.tasks.telemetry_push"
+PUSH_LINK_TASK = "telemetry.tasks.telemetry_push_link"
+
+
+def _enqueue(task: str, *args: Any, run_id: int) -> None:
     """Queue a run's task; if the broker refuses it, the run fails at once (nothing queued)."""
     queueing.enqueue(
         task,
@@ -415,8 +418,6 @@ def telemetry_remove_start(
     *, config: TelemetryConfig, user: User | None, vehicle_ids: list[int]
 ) -> TelemetryRun:
     """Remove the config from these vehicles (DELETE on each car) and unassign them."""
-    from telemetry.tasks import telemetry_push
-
     # Before any write: a removal unassigns its cars, which a failed queueing could not undo.
     queueing.broker_check()
     version = telemetry_version_current(config=config, user=user)
@@ -479,7 +480,7 @@ def telemetry_remove_start(
         if not run.links_total:
             _finish_audit(run)
     if run.links_total:
-        _enqueue(telemetry_push, run.pk, run_id=run.pk)
+        _enqueue(PUSH_TASK, run.pk, run_id=run.pk)
     return run
 
 
@@ -734,8 +735,6 @@ def telemetry_runs_sweep() -> dict[str, int]:
     times, then the run fails. A re-queued task that turns out to be a duplicate is harmless:
     the link task skips rows already recorded and closed runs.
     """
-    from telemetry.tasks import telemetry_push, telemetry_push_link
-
     now = timezone.now()
     cutoff = now - _run_stale()
     stale = TelemetryRun.objects.filter(status__in=TelemetryRun.ACTIVE).filter(
@@ -757,7 +756,7 @@ def telemetry_runs_sweep() -> dict[str, int]:
             continue
         try:
             if run.status == TelemetryRun.Status.QUEUED:
-                _enqueue(telemetry_push, run.pk, run_id=run.pk)
+                _enqueue(PUSH_TASK, run.pk, run_id=run.pk)
                 counts["requeued"] += 1
                 continue
             link_ids = _links_with_work(run.pk)
@@ -771,7 +770,7 @@ def telemetry_runs_sweep() -> dict[str, int]:
                 counts["closed"] += _close_if_finished(run.pk)
                 continue
             for link_id in link_ids:
-                _enqueue(telemetry_push_link, run.pk, link_id, run_id=run.pk)
+                _enqueue(PUSH_LINK_TASK, run.pk, link_id, run_id=run.pk)
             counts["requeued"] += 1
         except queueing.QueueUnavailable:
             counts["failed"] += 1
