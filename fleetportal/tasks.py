@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from celery import Task
+from celery.contrib.django.task import DjangoTask
 from celery.exceptions import Retry
 from django.conf import settings
 
@@ -24,12 +24,13 @@ def retry_countdown(retries: int, retry_after: float | None) -> float:
     return random.uniform(0, min(cap, 10 * 2**retries))  # noqa: S311 - jitter, not crypto
 
 
-class TeslaTask(Task):
+class TeslaTask(DjangoTask):
     """Base of a task that calls Tesla: `@shared_task(bind=True, base=TeslaTask)`.
 
     Its transient errors (429, 5xx, timeouts) retry after `retry_countdown`: 429 carries
     Retry-After (spec 4.5), honoured up to the cap. How many tries an app allows is its own
-    setting, read at run time through `final_try`.
+    setting, read at run time through `final_try`. A DjangoTask like every other task of the
+    app, so it keeps `delay_on_commit`.
     """
 
     abstract = True

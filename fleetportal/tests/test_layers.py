@@ -33,3 +33,5 @@ def test_every_import_contract_is_kept():
 def test_every_task_that_calls_tesla_retries_through_the_one_base_task():
     for task in (link_refresh, vehicles_sync_link, telemetry_push_link):
         assert isinstance(task, TeslaTask), task.name
+        # Still the app's Django task: sweeps queue it with delay_on_commit.
+        assert callable(task.delay_on_commit), task.name

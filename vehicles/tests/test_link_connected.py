@@ -30,9 +30,7 @@ def test_linking_an_account_queues_its_vehicle_sync(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_linking_with_the_broker_down_still_links_and_fails_only_the_sync(
-    owner_client, tesla_apps
-):
+def test_linking_with_the_broker_down_still_links_and_fails_only_the_sync(owner_client, tesla_apps):
     try:
         with broker_down():
             response = tesla_flow.link(owner_client, "alice@example.com")
