@@ -34,9 +34,12 @@ test: install
 e2e: install
 	$(BIN)/pytest e2e
 
+# lint-imports checks the import graph against the contracts in pyproject.toml (the layers of
+# docs/architecture.md).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -66,7 +69,7 @@ compile-messages: install
 	$(BIN)/python scripts/compile_messages.py
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .import_linter_cache
 
 # Benchmarks print figures (never part of `make test`). They run on the production stack:
 # PostgreSQL and Redis on 127.0.0.1, in throwaway databases.

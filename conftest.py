@@ -198,13 +198,14 @@ def configure_tesla(settings, tesla_sandbox, _partner_key_server):
     `portal_url`, registered as partner in every region (Tesla answers 412 to a user call in a
     region where the app is not registered)."""
 
+    from fleetportal import tesla
     from sandbox.testing import register_partner
 
     def configure(portal_url: str = "http://testserver") -> dict[str, dict[str, str]]:
         apps = {}
         settings.TESLA_ENV = "sandbox"
         settings.TESLA_SANDBOX_URL = tesla_sandbox.url
-        for server, provider in (("global", "tesla"), ("cn", "tesla_cn")):
+        for server, provider in tesla.AUTH_SERVER_PROVIDER.items():
             apps[server] = tesla_sandbox.control.register_client(
                 server=server,
                 redirect_uris=[

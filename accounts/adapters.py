@@ -14,13 +14,14 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from accounts import services, tesla
+from accounts import services
 from accounts.providers.tesla.views import (
     IssuerMismatch,
     IssuerMissing,
     ProfileLookupFailed,
     TokenExchangeFailed,
 )
+from fleetportal import tesla
 from teslafleet.fleet import NotRegisteredInRegion
 
 

@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts import tesla
+from fleetportal import tesla
 from teslafleet.regions import normalise_base_url
 
 

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from fleetportal import tesla
 from fleetportal.crypto import EncryptedTextField
 
 
@@ -123,7 +124,7 @@ class TeslaLink(models.Model):
 
     @property
     def provider_id(self) -> str:
-        return "tesla_cn" if self.auth_server == self.AuthServer.CN else "tesla"
+        return tesla.provider_id(self.auth_server)
 
     @property
     def missing_scopes(self) -> list[str]:

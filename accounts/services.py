@@ -15,8 +15,9 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import tesla
 from accounts.models import RefreshAttempt, TeslaLink, User
+from accounts.signals import link_connected
+from fleetportal import queueing, tesla
 from teslafleet import oauth
 from teslafleet.fleet import BaseURLNotAllowed, FleetClient, Unauthorized
 
@@ -62,11 +63,8 @@ def tesla_profile(*, auth_server_key: str, tokens: oauth.TokenSet) -> dict[str, 
     if "user_data" not in claims.scp:
         # Both user endpoints need user_data (spec 1.5); ou_code is the best we have.
         return profile
-    with FleetClient(
-        start.base_url,
-        tokens.access_token,
-        allowed_base_urls=allowlist,
-        session=tesla.http_session(),
+    with tesla.user_fleet_client(
+        base_url=start.base_url, access_token=tokens.access_token, auth_server_key=auth_server_key
     ) as client:
         answer = client.user_region()
         region = table.region_for_base_url(answer.fleet_api_base_url)
@@ -110,28 +108,22 @@ def link_store(
         link.fleet_api_base_url = profile["fleet_api_base_url"]
         link.email = profile.get("email", "")
         link.full_name = profile.get("full_name", "")
-        link.scopes = list(profile.get("scopes", []))
-        link.access_token = access_token
-        link.refresh_token = refresh_token
-        # A refresh in flight sent the old chain's token: its answer must not replace this pair.
+        # A new chain: a refresh in flight sent the old chain's token, its answer must not
+        # replace this pair.
         link.refresh_lease_token, link.refresh_lease_until = "", None
-        link.access_token_expires_at = expires_at or now + dt.timedelta(hours=8)
-        link.refresh_token_issued_at = now
-        link.last_refreshed_at = now
-        link.token_version += 1
-        missing = [s for s in settings.TESLA_REQUIRED_SCOPES if s not in link.scopes]
-        if missing or not refresh_token:
-            link.health = TeslaLink.Health.NEEDS_RELINK
-            link.health_reason = "missing scopes: " + ", ".join(missing or ["offline_access"])
-        else:
-            link.health = TeslaLink.Health.OK
-            link.health_reason = ""
-        link.health_changed_at = now
+        _pair_store(
+            link,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            expires_at=expires_at,
+            scopes=list(profile.get("scopes", [])),
+            now=now,
+            new_chain=True,
+        )
         link.save()
-        from vehicles.services import vehicles_sync_queue
-
-        # The new link's vehicles appear without waiting for the hourly sweep.
-        vehicles_sync_queue(link=link, trigger="link")
+        # Whoever cares (vehicles: the new link's cars appear without waiting for the hourly
+        # sweep) hears of it once the link is committed, so its workers can read it.
+        transaction.on_commit(lambda: link_connected.send(sender=TeslaLink, link=link))
     return link
 
 
@@ -151,35 +143,60 @@ def _margin() -> dt.timedelta:
     return dt.timedelta(seconds=settings.TESLA_REFRESH_MARGIN_SECONDS)
 
 
-def _set_health(link: TeslaLink, health: str, reason: str = "") -> None:
+def _set_health(link: TeslaLink, health: str, reason: str = "", *, notify: bool = True) -> None:
     """Change health; entering "needs relink" queues the one notification for it."""
-    entering_broken = health in TeslaLink.BROKEN and not link.is_broken
+    entering_broken = notify and health in TeslaLink.BROKEN and not link.is_broken
     if link.health != health:
         link.health_changed_at = timezone.now()
     link.health = health
     link.health_reason = reason
     if entering_broken:
-        from accounts.tasks import link_notify_needs_relink
-
         # Sent once: only the transition queues it, and only if the transition commits.
-        link_notify_needs_relink.delay_on_commit(link.pk)
+        # Queued by name: accounts.tasks imports these services, never the other way round.
+        queueing.task_named("accounts.tasks.link_notify_needs_relink").delay_on_commit(link.pk)
 
 
-def _store_pair(link: TeslaLink, tokens: oauth.TokenSet, now: dt.datetime) -> None:
-    link.access_token = tokens.access_token
-    if tokens.refresh_token:
-        link.refresh_token = tokens.refresh_token
+def _pair_store(
+    link: TeslaLink,
+    *,
+    access_token: str,
+    refresh_token: str,
+    expires_at: dt.datetime | None,
+    scopes: list[str],
+    now: dt.datetime,
+    new_chain: bool,
+) -> None:
+    """The one writer of a token pair, for a new link, a relink (`new_chain`) and a refresh.
+
+    The refresh token: one Tesla sent replaces the link's; without one, a refresh keeps the
+    link's (a rotation need not send one), while a new chain has none. The scopes: a new
+    chain's replace the link's; a refresh's replace them when its token names any, since users
+    can narrow consent at Tesla and new access tokens carry the new scopes (spec 2.4). A link
+    missing a required scope, or left without a refresh token (no offline_access), needs a
+    relink. The caller saves the link, in its transaction.
+    """
+    link.access_token = access_token
+    if refresh_token or new_chain:
+        link.refresh_token = refresh_token
         link.refresh_token_issued_at = now
-    link.access_token_expires_at = now + dt.timedelta(seconds=tokens.expires_in or 28800)
+    link.access_token_expires_at = expires_at or now + dt.timedelta(hours=8)
     link.last_refreshed_at = now
     link.token_version += 1
     link.refresh_queued_at = None
-    if tokens.claims.scp:
-        # Users can narrow consent at Tesla; new access tokens carry the new scopes (spec 2.4).
-        link.scopes = list(tokens.claims.scp)
+    if scopes or new_chain:
+        link.scopes = list(scopes)
     missing = link.missing_scopes
+    if not link.refresh_token and "offline_access" not in missing:
+        missing.append("offline_access")
     if missing:
-        _set_health(link, TeslaLink.Health.NEEDS_RELINK, "missing scopes: " + ", ".join(missing))
+        # Entering "needs relink" on a refresh emails the owner; a new chain's owner is on
+        # the page that says so.
+        _set_health(
+            link,
+            TeslaLink.Health.NEEDS_RELINK,
+            "missing scopes: " + ", ".join(missing),
+            notify=not new_chain,
+        )
     else:
         _set_health(link, TeslaLink.Health.OK)
 
@@ -285,7 +302,15 @@ def _refresh_record(
             outcome, error = RefreshAttempt.Outcome.OK, ""
             if applies:
                 # Committed by this block before anything uses the new pair.
-                _store_pair(link, tokens, now)
+                _pair_store(
+                    link,
+                    access_token=tokens.access_token,
+                    refresh_token=tokens.refresh_token,
+                    expires_at=now + dt.timedelta(seconds=tokens.expires_in or 28800),
+                    scopes=list(tokens.claims.scp),
+                    now=now,
+                    new_chain=False,
+                )
         if ours:
             link.refresh_lease_token, link.refresh_lease_until = "", None
         link.save()
@@ -376,17 +401,12 @@ def links_claim_due(*, limit: int | None = None) -> list[int]:
     return ids
 
 
-def _fleet_client(link: TeslaLink) -> FleetClient:
-    return FleetClient(
-        link.fleet_api_base_url,
-        link.access_token,
-        allowed_base_urls=tesla.region_table().fleet_allowlist(link.auth_server),
-        session=tesla.http_session(),
-    )
-
-
 def _call_once(link: TeslaLink, call: Callable[[FleetClient], T]) -> T:
-    client = _fleet_client(link)
+    client = tesla.user_fleet_client(
+        base_url=link.fleet_api_base_url,
+        access_token=link.access_token,
+        auth_server_key=link.auth_server,
+    )
     try:
         return call(client)
     finally:

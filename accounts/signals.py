@@ -1,14 +1,22 @@
-"""Keep accounts.TeslaLink in step with allauth's record of a connected account."""
+"""Signals accounts sends, and its receivers of allauth's.
+
+accounts sits below vehicles and telemetry: it tells them things through signals, it never
+imports them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from allauth.socialaccount.signals import social_account_removed
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from accounts.models import TeslaLink
-from accounts.tesla import PROVIDER_AUTH_SERVER
+from fleetportal.tesla import PROVIDER_AUTH_SERVER
+
+# A link was stored with a newly issued token pair (a new link or a relink). Sent once the
+# transaction that stored it has committed; arguments: sender=TeslaLink, link.
+link_connected = Signal()
 
 
 @receiver(social_account_removed)

@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-import random
-
 from celery import shared_task
 from django.conf import settings
 
 from accounts import notifications, services
+from fleetportal.tasks import TeslaTask
 from teslafleet.errors import TransientError
 
 
-def retry_countdown(retries: int, retry_after: float | None) -> float:
-    """Seconds before the next try: Tesla's Retry-After when given, else exponential backoff
-    with full jitter; both capped so no task sits in the queue for long."""
-    cap = settings.TESLA_REFRESH_RETRY_CAP_SECONDS
-    if retry_after:
-        return min(float(retry_after), cap)
-    return random.uniform(0, min(cap, 10 * 2**retries))  # noqa: S311 - jitter, not crypto
-
-
-@shared_task(bind=True, max_retries=None)
+@shared_task(bind=True, base=TeslaTask)
 def link_refresh(self, link_id: int, force: bool = False) -> str:
     try:
         return services.link_refresh_tokens(link_id=link_id, force=force)
     except TransientError as exc:
-        if self.request.retries >= settings.TESLA_REFRESH_MAX_RETRIES:
+        if self.final_try(settings.TESLA_REFRESH_MAX_RETRIES):
             # The link stays "retrying"; the next sweep tries again while it is still due.
             return "gave_up"
-        raise self.retry(
-            exc=exc,
-            countdown=retry_countdown(self.request.retries, getattr(exc, "retry_after", None)),
-        ) from exc
+        raise self.retry_transient(exc) from exc
 
 
 @shared_task

@@ -9,9 +9,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts import selectors, services, tesla
+from accounts import selectors, services
 from accounts.forms import PasteCallbackForm
 from accounts.models import TeslaLink
+from fleetportal import tesla
 from fleetportal.permissions import VIEW_LINK_STATUS, staff_permission_required
 
 

@@ -139,7 +139,7 @@ def user_tokens(client: dict[str, str], email: str) -> Any:
     (the bench client must have BENCH_REDIRECT registered)."""
     from urllib.parse import parse_qs, urlsplit
 
-    from accounts import tesla
+    from fleetportal import tesla
     from sandbox.testing import consent
     from teslafleet import oauth
 

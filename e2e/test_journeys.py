@@ -77,7 +77,7 @@ def test_an_owner_signs_up_links_global_and_china_pairs_a_key_and_relinks(
 
 
 def link_client_id(link) -> str:
-    from accounts import tesla
+    from fleetportal import tesla
 
     return tesla.credentials(link.auth_server).client_id
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from csp.middleware import CSPMiddleware, PolicyParts
-from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
-from teslafleet import regions
+from fleetportal import tesla
 
 
 def tesla_authorize_origins() -> list[str]:
-    table = regions.get_table(settings.TESLA_ENV, settings.TESLA_SANDBOX_URL)
+    table = tesla.region_table()
     origins = set()
     for server in table.auth_servers:
         parts = urlsplit(server.authorize_url)

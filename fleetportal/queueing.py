@@ -11,6 +11,11 @@ things would leave it "queued" or "running" for ever:
   runs sweep (beat) queues the run's remaining work again, and fails the run after a bound.
   Broker redelivery (acks_late) is not relied upon: the filesystem transport has none, and
   Redis only redelivers after its visibility timeout.
+
+Services and tasks point one way in every app: a task imports its app's services and calls
+one; a service that queues a task names it ("vehicles.tasks.vehicles_sync_link", Celery's
+name for it) and `enqueue` or `task_named` finds it in the Celery app's registry. The retry
+policy tasks share is in fleetportal/tasks.py.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from celery import current_app
+from celery import Task, current_app
 from django.db import transaction
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
@@ -69,14 +74,28 @@ def broker_check() -> None:
         raise QueueUnavailable(error_class(exc)) from exc
 
 
-def enqueue(task: Any, *args: Any, on_error: Callable[[str], None], **kwargs: Any) -> None:
-    """Queue `task` once the current transaction has committed (the worker must see the run).
+def task_named(name: str) -> Task:
+    """The registered task called `name` ("<app>.tasks.<function>")."""
+    app = current_app
+    if name not in app.tasks:
+        # Not imported yet in this process (a web process imports no tasks module itself):
+        # the same discovery a worker runs at start-up.
+        app.loader.import_default_modules()
+    return app.tasks[name]
+
+
+def enqueue(task: str | Task, *args: Any, on_error: Callable[[str], None], **kwargs: Any) -> None:
+    """Queue `task` (a task or its name) once the current transaction has committed (the
+    worker must see the run).
 
     Outside a transaction it is queued at once: when the broker refuses, `on_error` marks the
     run (given the error class) and QueueUnavailable tells the caller. Inside a caller's
     transaction it is queued when that commits; a refusal then only marks the run, since the
     caller's work (e.g. linking an account) has committed and must not turn into an error.
     """
+
+    if isinstance(task, str):
+        task = task_named(task)
 
     def send() -> None:
         task.delay(*args, **kwargs)

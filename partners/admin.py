@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy
 
 from fleetportal.permissions import MANAGE_PARTNER, has_staff_permission
 from partners import services
+from partners.advice import advice_for
 from partners.models import PartnerAuditEntry, PartnerKey, PartnerRegistration
 
 
@@ -59,7 +60,7 @@ class PartnerRegistrationAdmin(PartnerAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("What to do"))
     def advice(self, obj: PartnerRegistration) -> str:
-        return obj.advice
+        return advice_for(obj)
 
     @admin.action(
         description=gettext_lazy("Register again with Tesla"), permissions=["manage_partner"]

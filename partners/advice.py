@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from accounts import tesla
+from fleetportal import tesla
+from partners import selectors
 from partners.models import PartnerRegistration
 
 Problem = PartnerRegistration.Problem
@@ -14,7 +15,7 @@ State = PartnerRegistration.State
 def advice_for(registration: PartnerRegistration) -> str:
     region = registration.region
     domain = registration.domain
-    server = "cn" if region == "CN" else "global"
+    server = selectors.auth_server_for(region)
     client_id, secret = tesla.credential_settings(server)
     portal = "developer.tesla.cn" if server == "cn" else "developer.tesla.com"
     values = {

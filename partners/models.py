@@ -83,12 +83,6 @@ class PartnerRegistration(models.Model):
     def __str__(self) -> str:
         return f"{self.region} {self.domain} ({self.get_state_display()})"
 
-    @property
-    def advice(self) -> str:
-        from partners.advice import advice_for
-
-        return advice_for(self)
-
 
 class PartnerToken(models.Model):
     """A cached partner (client-credentials) token for one region, encrypted at rest."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.safestring import SafeString, mark_safe
 
-from accounts import tesla
+from fleetportal import tesla
 from fleetportal.vin import is_well_formed_vin
 from partners import selectors
 

@@ -9,8 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from accounts import tesla
-from fleetportal import hostnames
+from fleetportal import hostnames, tesla
 from partners import keys
 from partners.models import PartnerAuditEntry, PartnerKey, PartnerRegistration
 

@@ -25,8 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import tesla
-from fleetportal import hostnames
+from fleetportal import hostnames, tesla
 from partners import keys, selectors
 from partners.keys import KeyRejected
 from partners.models import PartnerAuditEntry, PartnerKey, PartnerRegistration, PartnerToken
@@ -42,7 +41,8 @@ from teslafleet.fleet import (
 )
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    # The user model is accounts', a sibling app partners does not import: any user will do.
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 __all__ = [
     "Actor",
@@ -70,7 +70,7 @@ T = TypeVar("T")
 # Who asks: a signed-in user (page, admin), or a description of a command line
 # ("manage.py tesla_keygen (os user deploy)"). None is recorded as "system": code that named
 # no actor, such as tests and scripts.
-Actor: TypeAlias = "User | str | None"
+Actor: TypeAlias = "AbstractBaseUser | str | None"
 
 # A cached partner token is replaced this long before it expires, so a call never starts
 # with a token that dies on the way.
@@ -291,17 +291,10 @@ def _credentials_or_refuse(server_key: str) -> tesla.ClientCredentials:
 
 def _with_partner_client(region: str, call: Callable[[FleetClient], T]) -> T:
     """Run `call` with a Fleet API client holding the region's partner token."""
-    base_url = tesla.region_table().region(region).base_url
     for attempt in (1, 2):
         token = partner_token_get(region=region)
         try:
-            # The allowlist is the region itself: a partner token is minted for one region.
-            with FleetClient(
-                base_url,
-                token,
-                allowed_base_urls=frozenset({base_url}),
-                session=tesla.http_session(),
-            ) as client:
+            with tesla.partner_fleet_client(region=region, access_token=token) as client:
                 return call(client)
         except Unauthorized:
             # A cached token Tesla no longer takes (revoked, clocks apart): drop it and try

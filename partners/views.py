@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from fleetportal.permissions import MANAGE_PARTNER, staff_permission_required
 from partners import pairing, selectors, services
+from partners.advice import advice_for
 from partners.forms import CheckForm, KeyGenerateForm, PairingForm, RegisterForm
 from partners.models import PartnerRegistration
 
@@ -123,7 +124,7 @@ def _report(
             % {
                 "region": region,
                 "state": registration.get_state_display(),
-                "advice": registration.advice,
+                "advice": advice_for(registration),
             },
         )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from accounts.tasks import retry_countdown
 from fleetportal.queueing import run_failure_handler
+from fleetportal.tasks import TeslaTask
 from telemetry import services
 from teslafleet.errors import TransientError
 
@@ -33,18 +33,15 @@ def telemetry_push(run_id: int) -> int:
     return len(link_ids)
 
 
-@shared_task(bind=True, max_retries=None, on_failure=_fail_run)
+@shared_task(bind=True, base=TeslaTask, on_failure=_fail_run)
 def telemetry_push_link(self, run_id: int, link_id: int) -> str:
     """One link's share of a run; 429/5xx/timeouts retry with backoff, then count as failed."""
-    final = self.request.retries >= _max_retries()
+    final = self.final_try(_max_retries())
     try:
         return services.telemetry_push_link(run_id=run_id, link_id=link_id, final=final)
     except TransientError as exc:
         services.telemetry_run_heartbeat(run_id=run_id)
-        raise self.retry(
-            exc=exc,
-            countdown=retry_countdown(self.request.retries, getattr(exc, "retry_after", None)),
-        ) from exc
+        raise self.retry_transient(exc) from exc
 
 
 @shared_task

@@ -85,6 +85,9 @@ class SyncResult:
 
 # --- queueing -----------------------------------------------------------------------------
 
+# Queued by name: vehicles.tasks imports these services, never the other way round.
+SYNC_TASK = "vehicles.tasks.vehicles_sync_link"
+
 
 # --- a sync run's states -------------------------------------------------------------------
 # queued -> running -> done | failed; running -> retrying (a transient error: the task tries
@@ -128,8 +131,6 @@ def vehicles_sync_queue(*, link: TeslaLink, trigger: str) -> SyncRun | None:
     Raises QueueUnavailable when the broker refuses the task; the run is then already marked
     failed, so nothing stays queued and the next "Sync now" starts afresh.
     """
-    from vehicles.tasks import vehicles_sync_link
-
     if link.is_broken:
         return None
     with transaction.atomic():
@@ -141,11 +142,11 @@ def vehicles_sync_queue(*, link: TeslaLink, trigger: str) -> SyncRun | None:
         if active is not None:
             return None
         run = SyncRun.objects.create(link=link, trigger=trigger, heartbeat_at=timezone.now())
-    _enqueue(vehicles_sync_link, link.pk, run_id=run.pk)
+    _enqueue(SYNC_TASK, link.pk, run_id=run.pk)
     return run
 
 
-def _enqueue(task, link_id: int, *, run_id: int) -> None:
+def _enqueue(task: str, link_id: int, *, run_id: int) -> None:
     queueing.enqueue(
         task,
         link_id,
@@ -207,8 +208,6 @@ def vehicles_sync_runs_sweep() -> dict[str, int]:
     filesystem broker loses the message; Redis gives it back only after its visibility
     timeout): it is queued again, up to VEHICLES_SYNC_MAX_REDISPATCHES times, then fails.
     """
-    from vehicles.tasks import vehicles_sync_link
-
     counts = {"requeued": 0, "failed": 0}
     stale = SyncRun.objects.filter(status__in=SyncRun.ACTIVE).exclude(_recent())
     for run in stale.order_by("pk"):
@@ -230,7 +229,7 @@ def vehicles_sync_runs_sweep() -> dict[str, int]:
         if not claimed:
             continue
         try:
-            _enqueue(vehicles_sync_link, run.link_id, run_id=run.pk)
+            _enqueue(SYNC_TASK, run.link_id, run_id=run.pk)
         except queueing.QueueUnavailable:
             counts["failed"] += 1
             break

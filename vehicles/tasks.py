@@ -5,8 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from accounts.tasks import retry_countdown
 from fleetportal.queueing import run_failure_handler
+from fleetportal.tasks import TeslaTask
 from teslafleet.errors import TransientError
 from vehicles import services
 
@@ -27,7 +27,7 @@ _fail_run = run_failure_handler(
 )
 
 
-@shared_task(bind=True, max_retries=None, on_failure=_fail_run)
+@shared_task(bind=True, base=TeslaTask, on_failure=_fail_run)
 def vehicles_sync_link(self, link_id: int, run_id: int | None = None) -> str:
     """Sync one link's vehicles; transient Tesla errors (429, 5xx, timeouts) retry with backoff."""
     if run_id is None:
@@ -38,18 +38,12 @@ def vehicles_sync_link(self, link_id: int, run_id: int | None = None) -> str:
     try:
         return services.vehicles_sync(link_id=link_id, run_id=run_id).status
     except TransientError as exc:
-        final = self.request.retries >= _max_retries()
+        final = self.final_try(_max_retries())
         services.vehicles_sync_mark_retrying(run_id=run_id, error=str(exc), final=final)
         if final:
             # The next beat sweep starts a fresh sync; nothing is lost by stopping here.
             return "gave_up"
-        # 429 carries Retry-After (spec 4.5), honoured up to the cap; otherwise jittered backoff.
-        raise self.retry(
-            args=[link_id],
-            kwargs={"run_id": run_id},
-            exc=exc,
-            countdown=retry_countdown(self.request.retries, getattr(exc, "retry_after", None)),
-        ) from exc
+        raise self.retry_transient(exc, args=[link_id], kwargs={"run_id": run_id}) from exc
 
 
 @shared_task

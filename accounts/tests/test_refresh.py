@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts import services, tasks
 from accounts.models import RefreshAttempt, TeslaLink
 from accounts.tests.tesla_flow import link, token_calls
+from fleetportal.tasks import retry_countdown
 from teslafleet.fleet import Unauthorized
 from teslafleet.oauth import TransientOAuthError
 
@@ -209,7 +210,7 @@ def test_retry_countdown_honours_retry_after_up_to_a_cap_and_backs_off(
 ):
     settings.TESLA_REFRESH_RETRY_CAP_SECONDS = 300
     for _ in range(20):
-        assert low <= tasks.retry_countdown(retries, retry_after) <= high
+        assert low <= retry_countdown(retries, retry_after) <= high
 
 
 @pytest.mark.worker

@@ -61,8 +61,6 @@ def telemetry_push_start(
     as "superseded"; its cars the new push covers go with it, the others are marked not pushed.
     Raises QueueUnavailable, with nothing changed, when the broker does not answer.
     """
-    from telemetry.tasks import telemetry_push
-
     # Before any write: a push resets its cars' deployments to pending, which a failed
     # queueing could not undo.
     queueing.broker_check()
@@ -153,7 +151,7 @@ def telemetry_push_start(
         if not pending_links:
             audit.record_run_end(run)
     if pending_links:
-        runs.enqueue(telemetry_push, run.pk, run_id=run.pk)
+        runs.enqueue(runs.PUSH_TASK, run.pk, run_id=run.pk)
     return run
 
 
@@ -195,8 +193,6 @@ def telemetry_remove_start(
     *, config: TelemetryConfig, user: User | None, vehicle_ids: list[int]
 ) -> TelemetryRun:
     """Remove the config from these vehicles (DELETE on each car) and unassign them."""
-    from telemetry.tasks import telemetry_push
-
     # Before any write: a removal unassigns its cars, which a failed queueing could not undo.
     queueing.broker_check()
     version = configs.telemetry_version_current(config=config, user=user)
@@ -259,7 +255,7 @@ def telemetry_remove_start(
         if not run.links_total:
             audit.record_run_end(run)
     if run.links_total:
-        runs.enqueue(telemetry_push, run.pk, run_id=run.pk)
+        runs.enqueue(runs.PUSH_TASK, run.pk, run_id=run.pk)
     return run
 
 

@@ -28,7 +28,12 @@ def _run_stale() -> dt.timedelta:
     return dt.timedelta(seconds=settings.TELEMETRY_RUN_STALE_SECONDS)
 
 
-def enqueue(task: Any, *args: Any, run_id: int) -> None:
+# Queued by name: telemetry.tasks imports these services, never the other way round.
+PUSH_TASK = "telemetry.tasks.telemetry_push"
+PUSH_LINK_TASK = "telemetry.tasks.telemetry_push_link"
+
+
+def enqueue(task: str, *args: Any, run_id: int) -> None:
     """Queue a run's task; if the broker refuses it, the run fails at once (nothing queued)."""
     queueing.enqueue(
         task,
@@ -129,8 +134,6 @@ def telemetry_runs_sweep() -> dict[str, int]:
     times, then the run fails. A re-queued task that turns out to be a duplicate is harmless:
     the link task skips rows already recorded and closed runs.
     """
-    from telemetry.tasks import telemetry_push, telemetry_push_link
-
     now = timezone.now()
     cutoff = now - _run_stale()
     stale = TelemetryRun.objects.filter(status__in=TelemetryRun.ACTIVE).filter(
@@ -152,7 +155,7 @@ def telemetry_runs_sweep() -> dict[str, int]:
             continue
         try:
             if run.status == TelemetryRun.Status.QUEUED:
-                enqueue(telemetry_push, run.pk, run_id=run.pk)
+                enqueue(PUSH_TASK, run.pk, run_id=run.pk)
                 counts["requeued"] += 1
                 continue
             link_ids = links_with_work(run.pk)
@@ -166,7 +169,7 @@ def telemetry_runs_sweep() -> dict[str, int]:
                 counts["closed"] += close_if_finished(run.pk)
                 continue
             for link_id in link_ids:
-                enqueue(telemetry_push_link, run.pk, link_id, run_id=run.pk)
+                enqueue(PUSH_LINK_TASK, run.pk, link_id, run_id=run.pk)
             counts["requeued"] += 1
         except queueing.QueueUnavailable:
             counts["failed"] += 1

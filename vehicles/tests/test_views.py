@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from accounts import tesla
+from fleetportal import tesla
 from teslafleet import regions
 from vehicles import services
 from vehicles.models import RosterEntry, SyncRun, Vehicle

@@ -30,7 +30,6 @@ class TeslaAccount(ProviderAccount):
 class TeslaProvider(OAuth2Provider):
     id = "tesla"
     name = "Tesla"
-    auth_server = "global"
     account_class = TeslaAccount
     oauth2_adapter_class = TeslaOAuth2Adapter
     pkce_enabled_default = True
@@ -115,7 +114,6 @@ class TeslaProvider(OAuth2Provider):
 class TeslaChinaProvider(TeslaProvider):
     id = "tesla_cn"
     name = "Tesla China"
-    auth_server = "cn"
     oauth2_adapter_class = TeslaChinaOAuth2Adapter
 
     @classmethod

@@ -14,7 +14,8 @@ from allauth.socialaccount.providers.oauth2.views import (
 )
 from django.http import HttpRequest
 
-from accounts import services, tesla
+from accounts import services
+from fleetportal import tesla
 from teslafleet import oauth
 from teslafleet.errors import TeslaError
 from teslafleet.regions import normalise_base_url
@@ -46,7 +47,8 @@ class ProfileLookupFailed(ProviderException):
 
 class TeslaOAuth2Adapter(OAuth2Adapter):
     provider_id = "tesla"
-    auth_server_key = "global"
+    # Which authorization server this provider talks to: fleetportal.tesla holds the mapping.
+    auth_server_key = tesla.PROVIDER_AUTH_SERVER[provider_id]
     # Tesla's cancel redirect says error=login_cancelled (spec 1.3), not access_denied.
     login_cancelled_error = "login_cancelled"
 
@@ -113,7 +115,7 @@ class TeslaOAuth2Adapter(OAuth2Adapter):
 
 class TeslaChinaOAuth2Adapter(TeslaOAuth2Adapter):
     provider_id = "tesla_cn"
-    auth_server_key = "cn"
+    auth_server_key = tesla.PROVIDER_AUTH_SERVER[provider_id]
 
 
 oauth2_login = OAuth2LoginView.adapter_view(TeslaOAuth2Adapter)

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from partners import selectors, services
+from partners.advice import advice_for
 from partners.models import PartnerRegistration
 
 
@@ -51,6 +52,6 @@ class Command(BaseCommand):
             self.stdout.write(self.style.ERROR(line))
             if row.tesla_message:
                 self.stdout.write(f"  Tesla: {row.tesla_message}")
-            self.stdout.write(f"  To do: {row.advice}")
+            self.stdout.write(f"  To do: {advice_for(row)}")
         if failed:
             raise CommandError(f"{failed} region(s) not registered")

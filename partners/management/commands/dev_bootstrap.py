@@ -10,7 +10,7 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.tesla import http_session
+from fleetportal.tesla import http_session
 from partners import selectors, services
 from partners.models import PartnerRegistration
 

@@ -1,4 +1,10 @@
-"""Django-side glue to the framework-free Tesla library: settings → region table, clients."""
+"""The glue between Django and the framework-free Tesla library, in one place.
+
+Settings → the region table, the application's credentials per authorization server, which
+allauth provider belongs to which server, the one HTTP session factory, and the only place a
+`FleetClient` (with its bearer-token allowlist) is built. Apps import this module; nothing
+else reads the TESLA_* settings or constructs a Tesla client.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ import requests
 from django.conf import settings
 
 from teslafleet import regions
+from teslafleet.fleet import FleetClient
 from teslafleet.http import make_session
 
-# allauth provider id → authorization server key of the region table.
+# allauth provider id → authorization server key of the region table. The providers
+# (accounts/providers/tesla), a link's provider id and the login buttons all read this.
 PROVIDER_AUTH_SERVER = {"tesla": "global", "tesla_cn": "cn"}
 AUTH_SERVER_PROVIDER = {server: provider for provider, server in PROVIDER_AUTH_SERVER.items()}
 
@@ -24,6 +32,11 @@ class ClientCredentials:
     @property
     def configured(self) -> bool:
         return bool(self.client_id and self.client_secret)
+
+
+def provider_id(auth_server_key: str) -> str:
+    """The allauth provider that links accounts of this authorization server."""
+    return AUTH_SERVER_PROVIDER[auth_server_key]
 
 
 def region_table() -> regions.RegionTable:
@@ -68,3 +81,25 @@ def default_audience(auth_server_key: str) -> str:
 def http_session() -> requests.Session:
     """Every outbound Tesla call goes through this one factory (timeouts, User-Agent)."""
     return make_session(timeout=settings.TESLA_HTTP_TIMEOUT)
+
+
+def user_fleet_client(*, base_url: str, access_token: str, auth_server_key: str) -> FleetClient:
+    """A client for a Tesla user's token: it may only ever be sent to (and re-routed by a 421
+    within) the Fleet API regions of the authorization server that minted it."""
+    return FleetClient(
+        base_url,
+        access_token,
+        allowed_base_urls=region_table().fleet_allowlist(auth_server_key),
+        session=http_session(),
+    )
+
+
+def partner_fleet_client(*, region: str, access_token: str) -> FleetClient:
+    """A client for a partner token: minted for one region, so that region is its allowlist."""
+    base_url = region_table().region(region).base_url
+    return FleetClient(
+        base_url,
+        access_token,
+        allowed_base_urls=frozenset({base_url}),
+        session=http_session(),
+    )
