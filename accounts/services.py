@@ -60,7 +60,7 @@ def tesla_profile(*, auth_server_key: str, tokens: oauth.TokenSet) -> dict[str, 
         "full_name": "",
     }
     if "user_data" not in claims.scp:
-        # Both user endpoints need user_data (spec 1.5); ou_code is the best we have.
+        # Both user endpoints need user_data (§1.5); ou_code is the best we have.
         return profile
     with FleetClient(
         start.base_url,
@@ -175,7 +175,7 @@ def _store_pair(link: TeslaLink, tokens: oauth.TokenSet, now: dt.datetime) -> No
     link.token_version += 1
     link.refresh_queued_at = None
     if tokens.claims.scp:
-        # Users can narrow consent at Tesla; new access tokens carry the new scopes (spec 2.4).
+        # Users can narrow consent at Tesla; new access tokens carry the new scopes (§2.4).
         link.scopes = list(tokens.claims.scp)
     missing = link.missing_scopes
     if missing:

@@ -74,7 +74,7 @@ def is_loopback(host: str) -> bool:
 
 
 def domain_problem(domain: str) -> str | None:
-    """Why `domain` cannot be registered (spec 3.2: lowercase bare host), or None."""
+    """Why `domain` cannot be registered (§3.2: lowercase bare host), or None."""
     if not domain:
         return _("No partner domain: set TESLA_PARTNER_DOMAIN (or PORTAL_PUBLIC_URL).")
     if "://" in domain:
@@ -99,7 +99,7 @@ def domain_problem(domain: str) -> str | None:
 
 
 def root_host(host: str) -> str:
-    """The registrable root Tesla compares (spec 3.2 "same root"): last two labels."""
+    """The registrable root Tesla compares (§3.2 "same root"): last two labels."""
     host = host.lower().strip(".")
     try:
         ipaddress.ip_address(host)

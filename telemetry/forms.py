@@ -14,7 +14,7 @@ from telemetry import catalogue, validation
 from telemetry.models import TelemetryConfig, TelemetryField
 
 ALERT_TYPES = [("service", gettext_lazy("Service alerts"))]
-# Tesla documents no maximum for `exp` (spec 8.4); a year keeps the re-sign sweep rare.
+# Tesla documents no maximum for `exp` (§8.4); a year keeps the re-sign sweep rare.
 DEFAULT_LIFETIME = dt.timedelta(days=365)
 
 

@@ -1,6 +1,6 @@
 """Writes for telemetry: versions, assignments, signed pushes, reconcile, removal, re-sign.
 
-Tesla's flow (spec 5.2-5.4): sign the config as a Tesla.SS256 JWS with the partner key, POST
+Tesla's flow (§5.2-5.4): sign the config as a Tesla.SS256 JWS with the partner key, POST
 it with the owner's token to `fleet_telemetry_config_jws` (one call per linked account with
 that account's VINs), then poll `GET fleet_telemetry_config` until the car has adopted it.
 """
@@ -49,7 +49,7 @@ RUN_WAITING = (Status.PENDING, Status.REMOVING)
 
 
 def _batch_size() -> int:
-    # Tesla suggests few VINs per call (spec 5.3); one call per link up to this many.
+    # Tesla suggests few VINs per call (§5.3); one call per link up to this many.
     return settings.TELEMETRY_PUSH_BATCH
 
 
@@ -69,7 +69,7 @@ def _run_stale() -> dt.timedelta:
 
 
 def config_payload(config: TelemetryConfig) -> dict[str, Any]:
-    """The config body Tesla receives, before the signer adds iss and aud (spec 5.3)."""
+    """The config body Tesla receives, before the signer adds iss and aud (§5.3)."""
     fields: dict[str, dict[str, Any]] = {}
     for field in config.fields.order_by("name"):
         spec: dict[str, Any] = {"interval_seconds": field.interval_seconds}
@@ -225,7 +225,7 @@ def location_problems(
 
 def _owner_links(vehicle_ids: list[int]) -> dict[int, OwnerLink]:
     """Vehicle id → the link to push through: an owner's (DRIVER accounts make Tesla refuse
-    the whole request, spec 4.2), still listing the car, healthy first."""
+    the whole request, §4.2), still listing the car, healthy first."""
     rows = (
         VehicleAccess.objects.filter(
             vehicle_id__in=vehicle_ids,
@@ -810,7 +810,7 @@ def _our_issuer() -> str | None:
 
 def telemetry_deployment_reconcile(*, deployment_id: int) -> str:
     """Ask Tesla where one deployment stands; synced needs `synced` true AND a non-null
-    config that matches ours (spec 5.4, 9)."""
+    config that matches ours (§5.4, §9)."""
     row = (
         TelemetryDeployment.objects.select_related("vehicle", "version", "link")
         .filter(pk=deployment_id)
@@ -913,7 +913,7 @@ def telemetry_config_resign(*, config_id: int) -> TelemetryRun | None:
 
 # --- error inbox ---------------------------------------------------------------------------
 
-# Substrings of the errors cars report (spec 5.4) and what to do about them.
+# Substrings of the errors cars report (§5.4) and what to do about them.
 KNOWN_ERRORS: tuple[tuple[str, str], ...] = (
     ("unknown issuer", "unknown_issuer"),
     ("only NIST-P256", "wrong_key_type"),
@@ -1042,7 +1042,7 @@ def telemetry_partner_errors() -> list[dict[str, Any]]:
         except (PartnerSetupError, TeslaError) as exc:
             problem = str(exc)
         else:
-            # Shape UNKNOWN (spec 3.3): a list, or an object holding one.
+            # Shape UNKNOWN (§3.3): a list, or an object holding one.
             if isinstance(body, dict):
                 body = body.get("fleet_telemetry_errors") or []
             errors = _decorate(body if isinstance(body, list) else [])

@@ -39,7 +39,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def validate_hostname(value: str) -> str:
-    """A bare DNS name under the partner domain's root (spec 5.3); returns it lower-cased."""
+    """A bare DNS name under the partner domain's root (§5.3); returns it lower-cased."""
     host = (value or "").strip()
     if not host:
         raise ValidationError(_("Enter the host name of your telemetry server."), code="required")
@@ -79,7 +79,7 @@ def validate_hostname(value: str) -> str:
 
 
 def hostname_root_problem(host: str) -> str | None:
-    """Tesla wants the host under the registered partner domain's root (spec 5.3)."""
+    """Tesla wants the host under the registered partner domain's root (§5.3)."""
     domain = partner_selectors.partner_domain()
     if not domain or partner_selectors.domain_problem(domain):
         return None  # onboarding reports the bad domain itself

@@ -43,7 +43,7 @@ def vehicles_sync_link(self, link_id: int, run_id: int | None = None) -> str:
         if final:
             # The next beat sweep starts a fresh sync; nothing is lost by stopping here.
             return "gave_up"
-        # 429 carries Retry-After (spec 4.5), honoured up to the cap; otherwise jittered backoff.
+        # 429 carries Retry-After (§4.5), honoured up to the cap; otherwise jittered backoff.
         raise self.retry(
             args=[link_id],
             kwargs={"run_id": run_id},

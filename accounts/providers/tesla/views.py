@@ -47,7 +47,7 @@ class ProfileLookupFailed(ProviderException):
 class TeslaOAuth2Adapter(OAuth2Adapter):
     provider_id = "tesla"
     auth_server_key = "global"
-    # Tesla's cancel redirect says error=login_cancelled (spec 1.3), not access_denied.
+    # Tesla's cancel redirect says error=login_cancelled (§1.3), not access_denied.
     login_cancelled_error = "login_cancelled"
 
     def __init__(self, request: HttpRequest) -> None:
@@ -71,7 +71,7 @@ class TeslaOAuth2Adapter(OAuth2Adapter):
     ) -> dict[str, Any]:
         server = tesla.auth_server(self.auth_server_key)
         issuer = request.GET.get("issuer")
-        # Tesla appends `issuer` to the callback (spec 1.3). The state already binds the flow
+        # Tesla appends `issuer` to the callback (§1.3). The state already binds the flow
         # to its provider; a missing or foreign issuer is refused as well, before the code is
         # spent.
         if not issuer:
