@@ -1,4 +1,4 @@
-"""The seed workflow (spec/seed-workflow.md) end to end against the Tesla sandbox.
+"""The manual seed workflow end to end against the Tesla sandbox.
 
     python -m sandbox.demo [--sandbox-url URL] [--embedded] [--keep-config]
 

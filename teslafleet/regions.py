@@ -1,7 +1,7 @@
 """Where Tesla lives: authorization servers, Fleet API regions and pairing links.
 
 One table for production (§1.1) and one for the local sandbox emulator. The
-Fleet API base URL doubles as the token `audience` (§1.1 notes, 2.1) and as the unit of
+Fleet API base URL doubles as the token `audience` (§1.1, §2.1) and as the unit of
 the bearer-token allowlist: a token minted by one authorization server may only ever be
 sent to the Fleet API regions that server serves.
 """
