@@ -78,7 +78,7 @@ BENCH_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/fleetportal_bench \
 bench: install
 	$(BENCH_ENV) $(BIN)/python -m bench
 
-# The seed workflow (../shared/spec/seed-workflow.md) against a fresh in-process sandbox,
-# using only teslafleet/.
+# The manual seed workflow (the curl steps the portal replaces, listed in sandbox/demo.py)
+# against a fresh in-process sandbox, using only teslafleet/.
 demo: install
 	$(BIN)/python -m sandbox.demo --embedded

@@ -61,7 +61,7 @@ def tesla_profile(*, auth_server_key: str, tokens: oauth.TokenSet) -> dict[str, 
         "full_name": "",
     }
     if "user_data" not in claims.scp:
-        # Both user endpoints need user_data (spec 1.5); ou_code is the best we have.
+        # Both user endpoints need user_data (§1.5); ou_code is the best we have.
         return profile
     with tesla.user_fleet_client(
         base_url=start.base_url, access_token=tokens.access_token, auth_server_key=auth_server_key
@@ -171,7 +171,7 @@ def _pair_store(
     The refresh token: one Tesla sent replaces the link's; without one, a refresh keeps the
     link's (a rotation need not send one), while a new chain has none. The scopes: a new
     chain's replace the link's; a refresh's replace them when its token names any, since users
-    can narrow consent at Tesla and new access tokens carry the new scopes (spec 2.4). A link
+    can narrow consent at Tesla and new access tokens carry the new scopes (§2.4). A link
     missing a required scope, or left without a refresh token (no offline_access), needs a
     relink. The caller saves the link, in its transaction.
     """

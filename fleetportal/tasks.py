@@ -28,7 +28,7 @@ class TeslaTask(DjangoTask):
     """Base of a task that calls Tesla: `@shared_task(bind=True, base=TeslaTask)`.
 
     Its transient errors (429, 5xx, timeouts) retry after `retry_countdown`: 429 carries
-    Retry-After (spec 4.5), honoured up to the cap. How many tries an app allows is its own
+    Retry-After (§4.5), honoured up to the cap. How many tries an app allows is its own
     setting, read at run time through `final_try`. A DjangoTask like every other task of the
     app, so it keeps `delay_on_commit`.
     """

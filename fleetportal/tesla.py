@@ -71,7 +71,7 @@ def credential_settings(auth_server_key: str) -> tuple[str, str]:
 def default_audience(auth_server_key: str) -> str:
     """The Fleet API audience asked for at code exchange: the server's first region.
 
-    The global server's tokens carry every global region in `aud` (spec 2.7); the user's own
+    The global server's tokens carry every global region in `aud` (§2.7); the user's own
     region comes from /users/region right after, and a 421 re-routes if needed.
     """
     table = region_table()

@@ -1,6 +1,6 @@
 """The application key: parsing, checking and encoding EC P-256 keys (no database here).
 
-Tesla's vehicles only support prime256v1 (spec 3.1); its tooling reads SEC1
+Tesla's vehicles only support prime256v1 (§3.1); its tooling reads SEC1
 (`EC PRIVATE KEY`) or unencrypted PKCS#8 private keys and serves/accepts PKIX public keys.
 """
 
@@ -94,14 +94,14 @@ def key_private_pem(key: ec.EllipticCurvePrivateKey) -> str:
 
 
 def public_pem(public_key: ec.EllipticCurvePublicKey) -> str:
-    """PKIX (SubjectPublicKeyInfo) PEM: `-----BEGIN PUBLIC KEY-----` (spec 3.1)."""
+    """PKIX (SubjectPublicKeyInfo) PEM: `-----BEGIN PUBLIC KEY-----` (§3.1)."""
     return public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
 
 
 def public_hex(public_key: ec.EllipticCurvePublicKey) -> str:
-    """The 65-byte uncompressed point in hex: how Tesla reports a registered key (spec 3.3)."""
+    """The 65-byte uncompressed point in hex: how Tesla reports a registered key (§3.3)."""
     return public_key.public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     ).hex()

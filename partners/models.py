@@ -13,7 +13,7 @@ class PartnerKey(models.Model):
     """The application's EC P-256 key pair: one per portal (row pk=1).
 
     Tesla holds the public half per domain and region; the vehicles hold it as the portal's
-    virtual key, and telemetry configs are signed with the private half (spec 3.1).
+    virtual key, and telemetry configs are signed with the private half (§3.1).
     """
 
     SINGLETON_PK = 1
@@ -22,7 +22,7 @@ class PartnerKey(models.Model):
     private_key = EncryptedTextField(blank=True)
     private_key_file = models.CharField(_("private key file"), max_length=500, blank=True)
     public_key_pem = models.TextField(_("public key (PEM)"))
-    # Hex of the 65-byte uncompressed point: the form Tesla answers with (spec 3.2, 3.3).
+    # Hex of the 65-byte uncompressed point: the form Tesla answers with (§3.2, §3.3).
     public_key_hex = models.CharField(_("public key (hex)"), max_length=130)
     fingerprint = models.CharField(_("fingerprint (SHA-256)"), max_length=95)
     created_at = models.DateTimeField(_("created"))

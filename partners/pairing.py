@@ -1,4 +1,4 @@
-"""Virtual-key pairing links (spec 3.4) and their QR codes, rendered server-side as SVG."""
+"""Virtual-key pairing links (§3.4) and their QR codes, rendered server-side as SVG."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Writes for partner onboarding: the key pair, partner tokens, registration per region.
 
-Tesla's flow (spec 3.1-3.3): serve the P-256 public key at the well-known URL, get a partner
+Tesla's flow (§3.1-3.3): serve the P-256 public key at the well-known URL, get a partner
 (client-credentials) token per region, POST `partner_accounts` with the domain (Tesla then
 fetches the key), and read `partner_accounts/public_key` back to see which key Tesla holds.
 """

@@ -6,7 +6,7 @@ from partners import views
 from partners.selectors import PUBLIC_KEY_PATH
 
 urlpatterns = [
-    # Tesla fetches it here, with no redirect allowed (spec 3.1).
+    # Tesla fetches it here, with no redirect allowed (§3.1).
     path(PUBLIC_KEY_PATH.lstrip("/"), views.public_key_pem, name="partner_public_key"),
     path("staff/partner/", views.partner_status, name="partner_status"),
     path("staff/partner/key/", views.partner_key_generate, name="partner_key_generate"),

@@ -58,7 +58,7 @@ def _not_found(exc: Exception) -> Response:
 
 
 def _not_allowed(exc: Exception) -> Response:
-    # Tesla's 405 error value (spec 4.3).
+    # Tesla's 405 error value (§4.3).
     if request.path.startswith("/fleet/"):
         return fleet_error(405, "invalid_method")
     return json_response({"error": "invalid_method"}, 405)

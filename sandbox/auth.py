@@ -1,6 +1,6 @@
 """The two authorization servers: `/auth/global/oauth2/v3/...` and `/auth/cn/oauth2/v3/...`.
 
-Authorize (spec 1.2-1.4), token (spec 2.1-2.5), OIDC metadata and JWKS (spec 2.7).
+Authorize (§1.2-1.4), token (§2.1-2.5), OIDC metadata and JWKS (§2.7).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from sandbox.state import Data, token_hash
 
 bp = Blueprint("auth", __name__, url_prefix="/auth/<server>/oauth2/v3")
 
-CODE_TTL = 600  # UNKNOWN (spec 2.3): 10 minutes, documented in README
+CODE_TTL = 600  # UNKNOWN (§2.3): 10 minutes, documented in README
 KNOWN_SCOPES = [
     "openid",
     "offline_access",
@@ -55,7 +55,7 @@ def _check_server(endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 
 def _authorize_error(message: str) -> ResponseReturnValue:
-    """Tesla's authorize-time error shape (spec 1.4)."""
+    """Tesla's authorize-time error shape (§1.4)."""
     body = {
         "error": {
             "message": message,
@@ -72,7 +72,7 @@ def _authorize_params(server: str, source: Any) -> tuple[dict[str, Any] | None, 
     with world().read() as data:
         client = data["clients"].get(source.get("client_id", ""))
         if client is None or client["server"] != server:
-            # A .com client id at .cn endpoints fails with client_not_found (spec 7).
+            # A .com client id at .cn endpoints fails with client_not_found (§7).
             return None, _authorize_error("client_not_found")
         if source.get("redirect_uri") not in client["redirect_uris"]:
             return None, _authorize_error(UNREGISTERED_REDIRECT)
@@ -88,7 +88,7 @@ def _authorize_params(server: str, source: Any) -> tuple[dict[str, Any] | None, 
         return None, _authorize_error(f"invalid scope: {' '.join(unknown)}")
     method = source.get("code_challenge_method", "")
     if source.get("code_challenge") and method not in ("", "S256"):
-        # Spec 1.2: method UNKNOWN, S256 assumed; the stricter sandbox refuses `plain`.
+        # §1.2: method UNKNOWN, S256 assumed; the stricter sandbox refuses `plain`.
         return None, _authorize_error("code_challenge_method must be S256")
     params = {
         name: source.get(name, "")
@@ -229,7 +229,7 @@ def _authenticate_client(data: Data, server: str) -> dict[str, Any] | None:
 
 
 def _unauthorized_client() -> ResponseReturnValue:
-    # Spec 2.5: 400 per conventions, 401 observed; the brief fixes 401.
+    # §2.5: 400 per conventions, 401 observed; the brief fixes 401.
     return oauth_error(
         401,
         "unauthorized_client",
@@ -347,7 +347,7 @@ def _grant_client_credentials(server: str) -> ResponseReturnValue:
     if error is not None:
         return error
     scopes = request.form.get("scope", "openid").split()
-    # UNKNOWN (spec 2.7): partner-token aud is only the requested region (stricter), so a
+    # UNKNOWN (§2.7): partner-token aud is only the requested region (stricter), so a
     # partner token cannot be replayed against the other region of the same server.
     access, _ = tokens.mint_access(
         w,

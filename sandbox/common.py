@@ -31,12 +31,12 @@ def fleet_base(region: str) -> str:
 
 
 def server_audiences(server: str) -> list[str]:
-    """The Fleet base URLs a token of this server is minted for (spec 1.1, 2.7)."""
+    """The Fleet base URLs a token of this server is minted for (§1.1, §2.7)."""
     return [fleet_base(r) for r in SERVER_REGIONS[server]]
 
 
 def developer_site(region: str) -> str:
-    # China error texts point at developer.tesla.cn (spec 5.2, 7).
+    # China error texts point at developer.tesla.cn (§5.2, §7).
     return "https://developer.tesla.cn" if region == "CN" else "https://developer.tesla.com"
 
 
@@ -54,7 +54,7 @@ def txid() -> str:
 
 
 def envelope(response: Any, status: int = 200, **extra: Any) -> Response:
-    """Fleet API success envelope (spec 4.1): `response` plus `txid` (and e.g. `count`)."""
+    """Fleet API success envelope (§4.1): `response` plus `txid` (and e.g. `count`)."""
     body = {"response": response, **extra, "txid": txid()}
     return json_response(body, status, {"x-txid": txid()})
 
@@ -82,7 +82,7 @@ def reference_id() -> str:
 
 
 def oauth_error(status: int, error: str, description: str, *, error_uri: bool = False) -> Response:
-    """Token-endpoint error body (spec 2.5): error, error_description, referenceID."""
+    """Token-endpoint error body (§2.5): error, error_description, referenceID."""
     ref = reference_id()
     body: dict[str, Any] = {"error": error, "error_description": description, "referenceID": ref}
     if error_uri:

@@ -1,7 +1,7 @@
 """The control API under `/control/...` (JSON) and the pairing page `/_ak/<domain>`.
 
 The control API exists for tests and demos; it is unauthenticated and never faulted or
-logged. The pairing page stands in for the Tesla app's virtual-key approval (spec 3.4).
+logged. The pairing page stands in for the Tesla app's virtual-key approval (§3.4).
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def update_settings() -> ResponseReturnValue:
         if expected in (int, float) and value < 0:
             return _bad(f"{name} must not be negative")
     if "offline_status" in body and body["offline_status"] not in (408, 500, 503):
-        return _bad("offline_status must be 408, 500 or 503 (spec 4.4)")
+        return _bad("offline_status must be 408, 500 or 503 (§4.4)")
     if "pagination_next" in body and body["pagination_next"] not in ("number", "string"):
         return _bad("pagination_next must be 'number' or 'string'")
     with world().transaction() as data:
@@ -248,7 +248,7 @@ def advance_clock() -> ResponseReturnValue:
 
 @bp.post("/users/<key>/revoke_consent")
 def revoke_consent(key: str) -> ResponseReturnValue:
-    """The user revokes the app: chains die, configs go, keys go (spec 2.4, 3.4, 5.1)."""
+    """The user revokes the app: chains die, configs go, keys go (§2.4, §3.4, §5.1)."""
     client_id = _body().get("client_id", "")
     with world().transaction() as data:
         user = _user(data, key)
@@ -277,7 +277,7 @@ def revoke_consent(key: str) -> ResponseReturnValue:
 
 @bp.post("/users/<key>/reset_password")
 def reset_password(key: str) -> ResponseReturnValue:
-    """A password reset kills every token chain of the user (spec 2.4)."""
+    """A password reset kills every token chain of the user (§2.4)."""
     with world().transaction() as data:
         user = _user(data, key)
         chains = [
@@ -393,10 +393,10 @@ def pairing_page(domain: str) -> ResponseReturnValue:
         fleet.tick(data, vehicle, world().now())
         partner = _partner_for_domain(data, vehicle["region"], domain)
         if partner is None:
-            # What the Tesla app shows when the key is not registered/hosted (spec 3.1).
+            # What the Tesla app shows when the key is not registered/hosted (§3.1).
             return _pairing(domain, vehicle, f"{domain} application has not registered.", 400)
         if vehicle["state"] != "online":
-            # The car must be online to accept a key (spec 3.4).
+            # The car must be online to accept a key (§3.4).
             return _pairing(domain, vehicle, "The vehicle is not online. Wake it and retry.", 409)
         if request.method == "GET":
             return _pairing(domain, vehicle, "", 200, can_pair=True)

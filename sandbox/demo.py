@@ -1,4 +1,4 @@
-"""The seed workflow (spec/seed-workflow.md) end to end against the Tesla sandbox.
+"""The manual seed workflow end to end against the Tesla sandbox.
 
     python -m sandbox.demo [--sandbox-url URL] [--embedded] [--keep-config]
 
@@ -49,7 +49,7 @@ REGION = "CN"
 USER = "wei@example.cn"
 VIN = "LRW3E7FS0RC257863"
 # The seed workflow's scope list minus `vehicle_specs`: that name appears in one
-# third-party doc only (spec 2.6, UNVERIFIED) and the sandbox rejects unknown scopes.
+# third-party doc only (§2.6, UNVERIFIED) and the sandbox rejects unknown scopes.
 SCOPES: tuple[str, ...] = (
     "openid",
     "offline_access",
@@ -93,7 +93,7 @@ def public_pem(private_key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def public_hex(private_key: ec.EllipticCurvePrivateKey) -> str:
-    """The form Tesla reports keys in: hex of the 65-byte uncompressed point (spec 3.2)."""
+    """The form Tesla reports keys in: hex of the 65-byte uncompressed point (§3.2)."""
     point = private_key.public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
@@ -242,7 +242,7 @@ class SeedWorkflow:
         self.control.session.close()
 
     def user_client(self) -> FleetClient:
-        # Rebuilt from the newest access token: a refresh revokes the older ones (spec 2.4).
+        # Rebuilt from the newest access token: a refresh revokes the older ones (§2.4).
         return FleetClient(
             self.region.base_url,
             self.tokens.access_token,
@@ -344,7 +344,7 @@ class SeedWorkflow:
         callback = consent_as(self.browser, self.authorize_url, USER)
         _expect("error" not in callback, f"consent refused: {callback.get('error_description')}")
         # The callback must answer *our* request (state) from the server we sent it to
-        # (issuer, spec 1.3): otherwise the code could be an attacker's or another region's.
+        # (issuer, §1.3): otherwise the code could be an attacker's or another region's.
         _expect(callback.get("state") == self.state, "callback state does not match ours")
         _expect(
             callback.get("issuer") == self.server.issuer,
@@ -437,7 +437,7 @@ class SeedWorkflow:
     def telemetry_claims(self) -> dict[str, Any]:
         # exp on the sandbox clock, which the control API may have moved past wall time.
         exp = int(self.control.now()) + 30 * 86400
-        # hostname must share the registered domain's root (spec 5.3): here 127.0.0.1.
+        # hostname must share the registered domain's root (§5.3): here 127.0.0.1.
         hostname = self.domain.partition(":")[0]
         return {
             "hostname": hostname,
@@ -471,7 +471,7 @@ class SeedWorkflow:
         return f"synced={answer.synced} key_paired={answer.key_paired}"
 
     def pick_up(self) -> str:
-        # The sandbox's stand-in for the car connecting to Tesla (spec 5.4 "next connects").
+        # The sandbox's stand-in for the car connecting to Tesla (§5.4 "next connects").
         picked = self.control.telemetry_pickup(VIN)
         _expect(self.client_id in picked, f"car picked up {picked}, not our config")
         return f"{VIN} connected and adopted the pending config"

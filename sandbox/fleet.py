@@ -1,4 +1,4 @@
-"""The regional Fleet APIs under `/fleet/<na|eu|cn>` (spec 3.2-3.5, 4.1-4.4, 5.2-5.7)."""
+"""The regional Fleet APIs under `/fleet/<na|eu|cn>` (§3.2-3.5, §4.1-4.4, §5.2-5.7)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ bp = Blueprint("fleet", __name__, url_prefix="/fleet/<region>")
 REGIONS = ("NA", "EU", "CN")
 PUBLIC_KEY_PATH = "/.well-known/appspecific/com.tesla.3p.public-key.pem"
 KEY_FETCH_TIMEOUT = 5
-MIN_JWS_FIRMWARE = (2024, 26)  # spec 5.1, 5.4: proxy/JWS configs need >= 2024.26
+MIN_JWS_FIRMWARE = (2024, 26)  # §5.1, §5.4: proxy/JWS configs need >= 2024.26
 UNKNOWN_ISSUER = "error loading config file: InvalidSignature: unknown issuer"
 _HOST_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
@@ -42,7 +42,7 @@ def _pull_region(endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 @bp.get("/status")
 def status() -> ResponseReturnValue:
-    # Plain `ok`, no auth (spec 1.1).
+    # Plain `ok`, no auth (§1.1).
     return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 
@@ -94,7 +94,7 @@ def authenticate(
         # UNKNOWN: Tesla's answer to a partner token on a user endpoint; sandbox choice.
         raise Denied(fleet_error(403, "Expected third-party token"))
     client_id = claims["azp"]
-    # Spec 4.3: registration (412) is checked before the user's region (421) - stricter.
+    # §4.3: registration (412) is checked before the user's region (421) - stricter.
     if need_registration and client_id not in data["partners"][region]:
         raise Denied(
             fleet_error(
@@ -114,7 +114,7 @@ def authenticate(
         g.log_extra = {**getattr(g, "log_extra", {}), "user": user["email"]}
         if user["region"] != region:
             right = fleet_base(user["region"])
-            # Spec 4.3: body and Alt-Svc; the full base URL because of path prefixes.
+            # §4.3: body and Alt-Svc; the full base URL because of path prefixes.
             raise Denied(
                 fleet_error(
                     421,
@@ -130,7 +130,7 @@ def authenticate(
 
 def _json_body() -> dict[str, Any]:
     if request.mimetype != "application/json":
-        # 2023 docs: 406 not_a_JSON_request (spec 4.1, 4.3).
+        # 2023 docs: 406 not_a_JSON_request (§4.1, §4.3).
         raise Denied(fleet_error(406, "not_a_JSON_request"))
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -166,7 +166,7 @@ def tick(data: Data, vehicle: dict[str, Any], now: float) -> None:
 def pick_up(data: Data, vehicle: dict[str, Any], client_id: str, now: float) -> None:
     """The car adopts the pending config, rejecting one not signed by the partner's key.
 
-    Spec 5.4: Fleet API accepts a wrongly signed config; the *vehicle* rejects it and reports
+    §5.4: Fleet API accepts a wrongly signed config; the *vehicle* rejects it and reports
     `unknown issuer` via fleet_telemetry_errors, GET then shows synced true, config null.
     """
     record = vehicle["telemetry"][client_id]
@@ -249,7 +249,7 @@ def _firmware(version: str) -> tuple[int, ...]:
 
 @bp.get("/api/1/users/region")
 def users_region() -> ResponseReturnValue:
-    # Scope UNKNOWN today (2023: user_data, spec 1.5): required here (stricter).
+    # Scope UNKNOWN today (2023: user_data, §1.5): required here (stricter).
     with world().read() as data:
         caller = authenticate(data, kind="user", scopes=("user_data",))
     region = caller.user["region"]  # type: ignore[index]
@@ -290,7 +290,7 @@ def vehicles_list() -> ResponseReturnValue:
         caller = authenticate(data, kind="user", scopes=("vehicle_device_data",))
         uid = caller.user["id"]  # type: ignore[index]
         page = _int_arg("page", 1)
-        # "paginated with a default page size of 100" (spec 4.2); larger pages refused.
+        # "paginated with a default page size of 100" (§4.2); larger pages refused.
         per_page = min(_int_arg("per_page", 100), 100)
         mine = [v for v in data["vehicles"].values() if uid in v["access"]]
         for vehicle in mine:
@@ -363,7 +363,7 @@ def _climate_state(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
 def _drive_state(v: dict[str, Any], ts: int, loc: bool) -> dict[str, Any]:
     state: dict[str, Any] = {"shift_state": None, "speed": None, "power": 0, "timestamp": ts}
     if loc:
-        # Location only with location_data + vehicle_location (spec 4.2, 2.6).
+        # Location only with location_data + vehicle_location (§4.2, §2.6).
         state.update(latitude=37.4925, longitude=-121.9447, heading=90, gps_as_of=ts // 1000)
     return state
 
@@ -399,10 +399,10 @@ _STATE_BUILDERS = {
 
 @bp.post("/api/1/vehicles/<tag>/wake_up")
 def wake_up(tag: str) -> ResponseReturnValue:
-    """Returns the car immediately with its current state; clients poll (spec 4.2)."""
+    """Returns the car immediately with its current state; clients poll (§4.2)."""
     w = world()
     with w.transaction() as data:
-        # "vehicle_cmds: ... wake up" (spec 2.6) - stricter than the 2023 vehicle_device_data.
+        # "vehicle_cmds: ... wake up" (§2.6) - stricter than the 2023 vehicle_device_data.
         caller = authenticate(data, kind="user", scopes=("vehicle_cmds",))
         vehicle = user_vehicle(data, caller, tag)
         if vehicle["state"] == "asleep" and vehicle["wake_at"] is None:
@@ -437,7 +437,7 @@ def _vehicle_info(vehicle: dict[str, Any], *, single: bool) -> dict[str, Any]:
         "total_number_of_keys": 2 + len(vehicle["paired_keys"]),
     }
     if single:
-        info["discounted_device_data"] = False  # only on single-VIN calls (spec 3.5)
+        info["discounted_device_data"] = False  # only on single-VIN calls (§3.5)
     return info
 
 
@@ -445,7 +445,7 @@ def _vin_vehicle(data: Data, caller: Caller, vin: str, *, owner_only: bool) -> d
     vehicle = data["vehicles"].get(vin)
     uid = caller.user["id"] if caller.user else None
     access = vehicle["access"].get(uid) if vehicle and vehicle["region"] == g.region else None
-    # DRIVER accounts get `<VIN> not_found` on telemetry create (spec 4.2 notes).
+    # DRIVER accounts get `<VIN> not_found` on telemetry create (§4.2 notes).
     if access is None or (owner_only and access != "OWNER"):
         raise Denied(fleet_error(404, f"{vin} not_found"))
     tick(data, vehicle, world().now())  # type: ignore[arg-type]
@@ -457,7 +457,7 @@ def _vin_vehicle(data: Data, caller: Caller, vin: str, *, owner_only: bool) -> d
 
 @bp.post("/api/1/vehicles/fleet_telemetry_config")
 def telemetry_config_direct() -> ResponseReturnValue:
-    # Only legacy CSR apps may call this directly; the sandbox has none (spec 5.2).
+    # Only legacy CSR apps may call this directly; the sandbox has none (§5.2).
     with world().read() as data:
         authenticate(data, kind="user", scopes=("vehicle_device_data",))
     site = developer_site(g.region)
@@ -484,7 +484,7 @@ def _is_ip(host: str) -> bool:
 
 
 def _check_config(config: dict[str, Any], caller: Caller, partner: dict[str, Any]) -> None:
-    """The schema checks of spec 5.3; 400 invalid_field on the first problem."""
+    """The schema checks of §5.3; 400 invalid_field on the first problem."""
     problems = []
     if not isinstance(config.get("hostname"), str) or not config["hostname"]:
         problems.append("hostname is required")
@@ -525,7 +525,7 @@ def telemetry_config_jws() -> ResponseReturnValue:
         try:
             config = verify(token)
         except (InvalidToken, ValueError) as exc:
-            # Sandbox choice: an unverifiable JWS is a 400 (spec 5.4 leaves it UNKNOWN).
+            # Sandbox choice: an unverifiable JWS is a 400 (§5.4 leaves it UNKNOWN).
             raise Denied(
                 fleet_error(400, "invalid_jws", f"invalid Tesla.SS256 JWS: {exc}")
             ) from exc
@@ -599,7 +599,7 @@ def telemetry_config_delete(tag: str) -> ResponseReturnValue:
     with world().transaction() as data:
         caller = authenticate(data, kind="any", scopes=())
         if caller.partner:
-            # A partner token removes the config from any vehicle (spec 5.4).
+            # A partner token removes the config from any vehicle (§5.4).
             vehicle = _find_vehicle(data, tag)
             if vehicle is None or vehicle["region"] != g.region:
                 raise Denied(fleet_error(404, "not_found"))
@@ -665,7 +665,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _domain_problem(domain: Any, allowed_origins: list[str]) -> str | None:
-    """Spec 3.2: a lowercase bare host with the root of one of the allowed origins."""
+    """§3.2: a lowercase bare host with the root of one of the allowed origins."""
     if not isinstance(domain, str) or not domain:
         return "domain is required"
     host, _, port = domain.partition(":")
@@ -692,7 +692,7 @@ def _fetch_public_key(domain: str) -> tuple[str | None, str | None]:
     scheme = "http" if _is_loopback(host) else "https"
     url = f"{scheme}://{domain}{PUBLIC_KEY_PATH}"
     try:
-        # No redirects: the key "must be hosted directly" (spec 3.1).
+        # No redirects: the key "must be hosted directly" (§3.1).
         resp = requests.get(url, timeout=KEY_FETCH_TIMEOUT, allow_redirects=False)
     except requests.RequestException as exc:
         return None, f"could not fetch the public key from {url}: {type(exc).__name__}"
@@ -735,7 +735,7 @@ def partner_public_key() -> ResponseReturnValue:
 
 @bp.get("/api/1/partner_accounts/fleet_telemetry_errors")
 def partner_telemetry_errors() -> ResponseReturnValue:
-    # Response shape UNKNOWN (spec 3.3): the per-vehicle element type, all vehicles.
+    # Response shape UNKNOWN (§3.3): the per-vehicle element type, all vehicles.
     with world().read() as data:
         caller = authenticate(data, kind="partner")
         errors = [

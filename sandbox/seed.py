@@ -11,7 +11,7 @@ from typing import Any
 
 NAMESPACE = uuid.UUID("6f0d5c2e-4b1a-4f57-9a53-3c1f7d0c2a11")
 
-# Which Fleet regions each authorization server serves (spec 1.1: global = NA + EU).
+# Which Fleet regions each authorization server serves (§1.1: global = NA + EU).
 SERVER_REGIONS: dict[str, tuple[str, ...]] = {"global": ("NA", "EU"), "cn": ("CN",)}
 REGION_SERVER: dict[str, str] = {r: s for s, rs in SERVER_REGIONS.items() for r in rs}
 
@@ -69,7 +69,7 @@ VEHICLES: list[tuple[str, str, int, str, str, dict[str, str], str, bool]] = [
         False,
     ),
     (
-        # Pre-2021 Model S with the Intel Atom MCU: unsupported_hardware (spec 5.1, 5.4).
+        # Pre-2021 Model S with the Intel Atom MCU: unsupported_hardware (§5.1, §5.4).
         "5YJSA1E26KF000003",
         "Model S",
         2019,
@@ -80,7 +80,7 @@ VEHICLES: list[tuple[str, str, int, str, str, dict[str, str], str, bool]] = [
         True,
     ),
     (
-        # Firmware below 2024.26: unsupported_firmware for JWS configs (spec 5.1, 5.4).
+        # Firmware below 2024.26: unsupported_firmware for JWS configs (§5.1, §5.4).
         "5YJXCBE20NF000004",
         "Model X",
         2022,
@@ -91,7 +91,7 @@ VEHICLES: list[tuple[str, str, int, str, str, dict[str, str], str, bool]] = [
         False,
     ),
     (
-        # Bob only drives this car: DRIVER access (spec 4.2 notes, telemetry 404).
+        # Bob only drives this car: DRIVER access (§4.2 notes, telemetry 404).
         "5YJ3E1EB5NF000005",
         "Model 3",
         2022,
@@ -158,7 +158,7 @@ def make_vehicle(
     region: str,
 ) -> dict[str, Any]:
     return {
-        # Tesla ids can exceed 2^53 (spec 4.2: use id_s); these do too.
+        # Tesla ids can exceed 2^53 (§4.2: use id_s); these do too.
         "id": 3_744_000_000_000_000_000 + number,
         "vehicle_id": 1_492_000_000 + number,
         "vin": vin,
@@ -171,9 +171,9 @@ def make_vehicle(
         "display_name": display_name,
         "legacy_hardware": legacy_hardware,
         "region": region,
-        # domain -> public key hex paired on the car (spec 3.4)
+        # domain -> public key hex paired on the car (§3.4)
         "paired_keys": {},
-        # client_id -> telemetry config record (spec 5.4)
+        # client_id -> telemetry config record (§5.4)
         "telemetry": {},
         "telemetry_errors": [],
     }

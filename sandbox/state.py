@@ -34,22 +34,22 @@ from sandbox import seed
 STATE_FILE = "state.json"
 REQUEST_LOG_CAP = 500
 DEFAULT_SETTINGS: dict[str, Any] = {
-    # Spec 4.4: 408 is documented, 500/503 observed; 503 can be chosen per world.
+    # §4.4: 408 is documented, 500/503 observed; 503 can be chosen per world.
     "offline_status": 408,
-    # Spec 5.1: sync takes "minutes to hours"; the car picks a config up this many sandbox
+    # §5.1: sync takes "minutes to hours"; the car picks a config up this many sandbox
     # seconds after the push, and only while online.
     "telemetry_sync_delay": 60.0,
-    # Spec 5.3 CONFLICT (3 vs 5 apps per car): the stricter 3.
+    # §5.3 CONFLICT (3 vs 5 apps per car): the stricter 3.
     "max_configs": 3,
     # Seconds (sandbox clock) an asleep car needs after wake_up before it is online.
     "wake_delay": 5.0,
-    # Spec 2.4 CONFLICT: the 2024 announcement says a refresh also kills the access tokens
+    # §2.4 CONFLICT: the 2024 announcement says a refresh also kills the access tokens
     # of the previous refresh token; the stricter reading is the default.
     "revoke_access_on_refresh": True,
     # Added to every non-control request, in seconds.
     "latency": 0.0,
     # How the vehicle list writes `pagination.next`: "number" (2) or "string" ("2"). Tesla
-    # documents no type for it (spec 4.2), so clients are tested against both.
+    # documents no type for it (§4.2), so clients are tested against both.
     "pagination_next": "number",
 }
 
@@ -76,7 +76,7 @@ def new_signing_key() -> dict[str, str]:
     der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    # Tesla's kid looks like 27 url-safe characters (spec 2.7): a SHA-1 thumbprint does.
+    # Tesla's kid looks like 27 url-safe characters (§2.7): a SHA-1 thumbprint does.
     kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")  # noqa: S324
     return {"private_pem": pem, "kid": kid}
 

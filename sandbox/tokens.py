@@ -1,4 +1,4 @@
-"""Access/id tokens (RS256 JWTs, spec 2.7) and refresh-token chains (spec 2.4).
+"""Access/id tokens (RS256 JWTs, §2.7) and refresh-token chains (§2.4).
 
 A *chain* is one consent grant of a user to a client. It holds the refresh token that may
 be used next (`current`), the most recently used one (`used`, accepted for 24 h) and the
@@ -16,9 +16,9 @@ import jwt
 from sandbox.common import issuer, server_audiences
 from sandbox.state import Data, World, token_hash
 
-ACCESS_TTL = 28800  # 8 h: expires_in and exp - iat of real tokens (spec 2.2, 2.3)
-PARTNER_TTL = 28800  # UNKNOWN (spec 2.3): assume 8 h like user tokens
-REFRESH_TTL = 90 * 86400  # "valid for 3 months" (spec 2.3)
+ACCESS_TTL = 28800  # 8 h: expires_in and exp - iat of real tokens (§2.2, §2.3)
+PARTNER_TTL = 28800  # UNKNOWN (§2.3): assume 8 h like user tokens
+REFRESH_TTL = 90 * 86400  # "valid for 3 months" (§2.3)
 REFRESH_GRACE = 86400  # "most recently used refresh token is valid for up to 24 hours" (2.4)
 
 
@@ -53,7 +53,7 @@ def mint_access(
         "iss": iss,
         "azp": client_id,
         "sub": sub,
-        # A list, never a string: Tesla's proxy rejects a string aud (spec 1.6).
+        # A list, never a string: Tesla's proxy rejects a string aud (§1.6).
         "aud": [*(audiences or server_audiences(server)), f"{iss}/userinfo"],
         "scp": scopes,
         "amr": ["pwd"],
@@ -235,7 +235,7 @@ def revoke_chain(data: Data, chain: dict[str, Any]) -> None:
 
 
 def find_refresh_chain(w: World, data: Data, token: str) -> dict[str, Any]:
-    """Apply the emulator rotation rules of spec 2.4 and mark the presented token used.
+    """Apply the emulator rotation rules of §2.4 and mark the presented token used.
 
     Raises TokenRejected("login_required") for anything that may not be refreshed.
     """

@@ -1,4 +1,4 @@
-"""The Fleet Telemetry field catalogue (spec section 6), read once from the bundled copy."""
+"""The Fleet Telemetry field catalogue (§6), read once from the bundled copy."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-# The fields that need the `vehicle_location` scope (spec section 6), for this app's users.
+# The fields that need the `vehicle_location` scope (§6), for this app's users.
 from teslafleet.telemetry import LOCATION_FIELDS  # noqa: F401
 
 FIELDS_FILE = Path(__file__).resolve().parent / "data" / "telemetry-fields.txt"
 
 # Enum values that name no signal: `Unknown` (0), removed fields kept for wire compatibility,
-# and experiments Tesla never documented (spec section 6).
+# and experiments Tesla never documented (§6).
 PLACEHOLDER_RE = re.compile(r"Unknown|Deprecated_\d+|Experimental_\d+")
 
 # Picked for a new config: the handful most fleets start with, at intervals that do not flood

@@ -1,10 +1,10 @@
-"""What to do about the errors cars report about a telemetry config (spec 5.4)."""
+"""What to do about the errors cars report about a telemetry config (§5.4)."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-# Substrings of the errors cars report (spec 5.4) and what to do about them.
+# Substrings of the errors cars report (§5.4) and what to do about them.
 KNOWN_ERRORS: tuple[tuple[str, str], ...] = (
     ("unknown issuer", "unknown_issuer"),
     ("only NIST-P256", "wrong_key_type"),

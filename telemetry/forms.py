@@ -18,7 +18,7 @@ from telemetry.models import TelemetryConfig, TelemetryField
 from telemetry.selectors import revision_of
 
 ALERT_TYPES = [("service", gettext_lazy("Service alerts"))]
-# Tesla documents no maximum for `exp` (spec 8.4); a year keeps the re-sign sweep rare.
+# Tesla documents no maximum for `exp` (§8.4); a year keeps the re-sign sweep rare.
 DEFAULT_LIFETIME = dt.timedelta(days=365)
 
 

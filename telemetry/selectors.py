@@ -144,7 +144,7 @@ def location_problems(
 
 def owner_links(vehicle_ids: list[int]) -> dict[int, OwnerLink]:
     """Vehicle id → the link to push through: an owner's (DRIVER accounts make Tesla refuse
-    the whole request, spec 4.2), still listing the car, healthy first."""
+    the whole request, §4.2), still listing the car, healthy first."""
     rows = (
         VehicleAccess.objects.filter(
             vehicle_id__in=vehicle_ids,

@@ -1,8 +1,8 @@
 """A thin Fleet API client: one method per endpoint, the envelope unwrapped, typed errors.
 
-Tesla docs: https://developer.tesla.com/docs/fleet-api (spec section 4). The bearer token
+Tesla docs: https://developer.tesla.com/docs/fleet-api (§4). The bearer token
 only ever goes to a URL under a base URL in `allowed_base_urls`; a 421 "wrong region" may
-move the client to another allowlisted base URL once, never anywhere else (spec 4.3).
+move the client to another allowlisted base URL once, never anywhere else (§4.3).
 """
 
 from __future__ import annotations
@@ -62,11 +62,11 @@ class FleetError(TeslaError):
 
 
 class Unauthorized(FleetError):
-    """401: token expired or revoked, unknown user, mobile access disabled (spec 4.3)."""
+    """401: token expired or revoked, unknown user, mobile access disabled (§4.3)."""
 
 
 class MissingScopes(FleetError):
-    """403: "Unauthorized missing scopes", location not granted, account disabled (spec 4.3)."""
+    """403: "Unauthorized missing scopes", location not granted, account disabled (§4.3)."""
 
 
 class NotFound(FleetError):
@@ -74,7 +74,7 @@ class NotFound(FleetError):
 
 
 class VehicleUnavailable(FleetError, TransientError):
-    """The car is offline or asleep: 408, or 500/503 with that text (spec 4.4)."""
+    """The car is offline or asleep: 408, or 500/503 with that text (§4.4)."""
 
 
 class NotRegisteredInRegion(FleetError):
@@ -90,7 +90,7 @@ class WrongRegion(FleetError):
 
 
 class RateLimited(FleetError, TransientError):
-    """429: wait `retry_after` seconds (spec 4.5); `ratelimit` holds the RateLimit-* headers."""
+    """429: wait `retry_after` seconds (§4.5); `ratelimit` holds the RateLimit-* headers."""
 
     def __init__(
         self,
@@ -109,7 +109,7 @@ class RateLimited(FleetError, TransientError):
 
     def _header_int(self, suffix: str) -> int | None:
         # Tesla's FAQ names `RateLimit-*-Limit` etc.; observed headers are `ratelimit-limit`
-        # (spec 4.5). Prefer the plain name, else the first `ratelimit-<x>-<suffix>`.
+        # (§4.5). Prefer the plain name, else the first `ratelimit-<x>-<suffix>`.
         names = [f"ratelimit-{suffix}"] + sorted(
             name for name in self.ratelimit if name.endswith(f"-{suffix}")
         )
@@ -166,13 +166,13 @@ class VehicleInfo:
     documented type) is None. Texts are Tesla's, not yet cleaned for storage."""
 
     firmware_version: str | None = None
-    # None: the car cannot run the telemetry client (spec 3.5).
+    # None: the car cannot run the telemetry client (§3.5).
     fleet_telemetry_version: str | None = None
     total_number_of_keys: int | None = None
     vehicle_command_protocol_required: bool | None = None
     safety_screen_streaming_toggle_enabled: bool | None = None
     discounted_device_data: bool | None = None
-    # Only single-VIN calls carry discounted_device_data (spec 3.5).
+    # Only single-VIN calls carry discounted_device_data (§3.5).
     has_discounted_device_data: bool = False
 
     @classmethod
@@ -291,7 +291,7 @@ class TelemetryError:
     @classmethod
     def list_from_json(cls, body: Any) -> list[TelemetryError]:
         """A list, or an object holding one under `fleet_telemetry_errors` (the partner
-        endpoint's shape is not documented, spec 3.3); entries that are not objects go."""
+        endpoint's shape is not documented, §3.3); entries that are not objects go."""
         if isinstance(body, dict):
             body = body.get("fleet_telemetry_errors") or []
         if not isinstance(body, list):
@@ -428,7 +428,7 @@ class FleetClient:
 
     def partner_register(self, domain: str) -> JSONObject:
         """Register the app's domain and key in this region; https://developer.tesla.com/docs/fleet-api/endpoints/partner-endpoints#register"""
-        # Lower-case host without scheme (spec 3.2); once per region served.
+        # Lower-case host without scheme (§3.2); once per region served.
         return self._call("POST", "/api/1/partner_accounts", body={"domain": domain.lower()})
 
     def partner_public_key(self, domain: str) -> PartnerPublicKey:
@@ -439,7 +439,7 @@ class FleetClient:
 
     def partner_fleet_telemetry_errors(self, domain: str | None = None) -> list[TelemetryError]:
         """Recent telemetry errors across the fleet; https://developer.tesla.com/docs/fleet-api/endpoints/partner-endpoints#fleet-telemetry-errors"""
-        # Response shape and whether `domain` is required are UNKNOWN (spec 3.3, 8.8): a
+        # Response shape and whether `domain` is required are UNKNOWN (§3.3, §8.8): a
         # list, or an object holding one, are both read.
         params = {"domain": domain.lower()} if domain else None
         body = self._call("GET", "/api/1/partner_accounts/fleet_telemetry_errors", params)
@@ -478,7 +478,7 @@ class FleetClient:
         response = self._request(method, path, params, body)
         envelope = _json_or_none(response)
         if not isinstance(envelope, dict) or "response" not in envelope:
-            # Real responses always wrap the value in `response` (spec 4.1).
+            # Real responses always wrap the value in `response` (§4.1).
             raise TransportError(
                 f"Fleet API {method} {path} -> {response.status_code}: not a JSON envelope",
                 status=response.status_code,
@@ -496,7 +496,7 @@ class FleetClient:
         response = self._send(method, path, params=params, body=body)
         if response.status_code == 421:
             self.base_url = self._reroute_target(response, f"{method} {path}")
-            # Exactly one retry, as Tesla's proxy does (spec 4.3); a second 421 is final.
+            # Exactly one retry, as Tesla's proxy does (§4.3); a second 421 is final.
             response = self._send(method, path, params=params, body=body)
             if response.status_code == 421:
                 raise self._wrong_region(response, f"{method} {path}", "again after rerouting")
@@ -518,7 +518,7 @@ class FleetClient:
         # The one gate every request passes: the bearer token goes nowhere but an
         # allowlisted Fleet API (ARCHITECTURE "Rules that hold everywhere").
         self._check_destination(base, url)
-        headers = {"Content-Type": "application/json"}  # Tesla: 406 without it (spec 4.1)
+        headers = {"Content-Type": "application/json"}  # Tesla: 406 without it (§4.1)
         if authenticated:
             headers["Authorization"] = f"Bearer {self._access_token}"
         try:
@@ -573,7 +573,7 @@ _UNAVAILABLE_TEXTS = ("offline or asleep", "vehicle is offline", "vehicle is not
 
 
 def suggested_base_urls(response: requests.Response) -> list[str]:
-    """Base URLs a 421 points at: the body's "use base URL: <url>", then Alt-Svc (spec 4.3)."""
+    """Base URLs a 421 points at: the body's "use base URL: <url>", then Alt-Svc (§4.3)."""
     found: list[str] = []
     body_match = _USE_BASE_URL.search(response.text or "")
     # Tesla's proxy reads `Alt-Svc: h2=https://<host>` (non-standard form) on 421.
@@ -589,7 +589,7 @@ def suggested_base_urls(response: requests.Response) -> list[str]:
 def error_for_response(
     response: requests.Response, what: str, *, redact: str | None = None
 ) -> FleetError:
-    """The typed error for a non-2xx (or unusable) Fleet API response (spec 4.3, 4.4)."""
+    """The typed error for a non-2xx (or unusable) Fleet API response (§4.3, §4.4)."""
     status = response.status_code
     error, description = _error_fields(response, redact=redact)
     message = f"Fleet API {what} -> {status} {error}".rstrip()
@@ -621,7 +621,7 @@ def error_for_response(
     if status == 540:
         return DeviceError(message, **kwargs)
     if status in (500, 503) and any(marker in text for marker in _UNAVAILABLE_TEXTS):
-        # Tesla reports a sleeping car as 408, 500 or 503 depending on the day (spec 4.4).
+        # Tesla reports a sleeping car as 408, 500 or 503 depending on the day (§4.4).
         return VehicleUnavailable(message, **kwargs)
     if status >= 500:
         return ServerError(message, **kwargs)
@@ -670,7 +670,7 @@ def _json_or_none(response: requests.Response) -> Any:
 def vehicle_pages(
     fetch: Callable[[int, int], VehiclePage], *, per_page: int = 100
 ) -> Iterator[VehiclePage]:
-    """Each page of the vehicle list in order, `fetch(page, per_page)` getting one (spec 4.2).
+    """Each page of the vehicle list in order, `fetch(page, per_page)` getting one (§4.2).
 
     For callers that work page by page, or fetch each page with a fresh client (a token may be
     refreshed between pages). The iteration ends normally only after the last page; a
@@ -690,7 +690,7 @@ def vehicle_pages(
 
 
 def _next_page(result: VehiclePage, *, page: int, per_page: int, seen: int) -> int | None:
-    """The page to fetch after `page`, or None when the list is complete (spec 4.2)."""
+    """The page to fetch after `page`, or None when the list is complete (§4.2)."""
     if result.pagination is not None and "next" in result.pagination:
         value = result.pagination["next"]
         if value is None:
@@ -753,7 +753,7 @@ def _bool_or_none(value: Any) -> bool | None:
 
 
 def _tag(tag: str | int) -> str:
-    # vehicle_tag is the numeric id or the VIN (spec 4.1); never let it add path segments.
+    # vehicle_tag is the numeric id or the VIN (§4.1); never let it add path segments.
     return quote(str(tag), safe="")
 
 

@@ -26,7 +26,7 @@ def _version() -> str:
 
 
 # China's Akamai WAF in front of auth.tesla.cn answers 403 to crawler-like or library-default
-# User-Agents (spec section 7), so every request names the product.
+# User-Agents (§7), so every request names the product.
 DEFAULT_USER_AGENT = f"FleetPortal/{_version()} (+self-hosted)"
 DEFAULT_TIMEOUT: tuple[float, float] = (5, 20)  # (connect, read) seconds
 
@@ -57,7 +57,7 @@ def make_session(
     session.headers["User-Agent"] = user_agent
     session.headers["Accept"] = "application/json"
     # requests' default is already zero retries; mount explicitly so nobody "fixes" it here:
-    # a silently retried token refresh would burn a single-use refresh token (spec 2.4).
+    # a silently retried token refresh would burn a single-use refresh token (§2.4).
     adapter = HTTPAdapter(max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -70,7 +70,7 @@ _RETRY_IN_TEXT = re.compile(r"retry in (\d+) seconds", re.IGNORECASE)
 def parse_retry_after(value: str | None, *, body_text: str = "") -> float | None:
     """Seconds from a Retry-After header (delta or HTTP date), else from "Retry in N seconds".
 
-    Tesla sends delta seconds on 429 (spec 4.5); a body text form was also observed.
+    Tesla sends delta seconds on 429 (§4.5); a body text form was also observed.
     """
     if value:
         value = value.strip()

@@ -1,4 +1,4 @@
-"""Tesla.SS256 JWS: Schnorr signatures over NIST P-256 with SHA-256 (spec section 5.6)."""
+"""Tesla.SS256 JWS: Schnorr signatures over NIST P-256 with SHA-256 (§5.6)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Tesla OAuth 2.0: authorize URL with PKCE, code exchange, refresh and partner tokens.
 
 Tesla docs: https://developer.tesla.com/docs/fleet-api/authentication/third-party-tokens and
-https://developer.tesla.com/docs/fleet-api/authentication/partner-tokens (spec sections 1-2).
+https://developer.tesla.com/docs/fleet-api/authentication/partner-tokens (§1-2).
 Errors are `PermanentOAuthError` (re-authorize or fix configuration) or `TransientOAuthError`
 (try again later); neither ever carries a token or secret in its message.
 """
@@ -73,7 +73,7 @@ class TransientOAuthError(OAuthError, TransientError):
 
 @dataclass(frozen=True)
 class TokenClaims:
-    """Claims read from a Tesla access token (spec 2.7)."""
+    """Claims read from a Tesla access token (§2.7)."""
 
     sub: str | None
     scp: tuple[str, ...]
@@ -122,7 +122,7 @@ def build_authorize_url(
     locale: str | None = None,
     nonce: str | None = None,
 ) -> str:
-    """The URL that sends the user to Tesla's consent page (spec 1.2)."""
+    """The URL that sends the user to Tesla's consent page (§1.2)."""
     params: dict[str, str] = {
         "response_type": "code",
         "client_id": client_id,
@@ -131,7 +131,7 @@ def build_authorize_url(
         "scope": " ".join(scopes),
         "state": state,
         "code_challenge": code_challenge,
-        # Tesla's Fleet docs don't say whether the method is required (spec 1.2, 8.5);
+        # Tesla's Fleet docs don't say whether the method is required (§1.2, §8.5);
         # sending it explicitly is correct PKCE and matches the legacy auth.tesla.com flow.
         "code_challenge_method": "S256",
         "prompt_missing_scopes": "true" if prompt_missing_scopes else "false",
@@ -165,13 +165,13 @@ def exchange_code(
         "grant_type": "authorization_code",
         "client_id": client_id,
         "code": code,
-        # Tesla mints the access token for this Fleet API base URL (spec 2.1a).
+        # Tesla mints the access token for this Fleet API base URL (§2.1a).
         "audience": audience,
-        # Must equal the authorize request's, else 400 invalid_redirect_url (spec 2.5).
+        # Must equal the authorize request's, else 400 invalid_redirect_url (§2.5).
         "redirect_uri": redirect_uri,
         "code_verifier": code_verifier,
     }
-    if client_secret:  # open-source (PKCE-only) apps have no secret (spec 1.2)
+    if client_secret:  # open-source (PKCE-only) apps have no secret (§1.2)
         form["client_secret"] = client_secret
     return _token_request(server, form, session, secrets=(client_secret, code, code_verifier))
 
@@ -184,8 +184,8 @@ def refresh(
     session: requests.Session | None = None,
 ) -> TokenSet:
     """Rotate a refresh token; https://developer.tesla.com/docs/fleet-api/authentication/third-party-tokens#refresh-tokens"""
-    # Tesla's documented refresh sends no secret, audience or scope (spec 2.1b). The answer
-    # carries a NEW refresh token and the presented one dies after a 24 h grace (spec 2.4):
+    # Tesla's documented refresh sends no secret, audience or scope (§2.1b). The answer
+    # carries a NEW refresh token and the presented one dies after a 24 h grace (§2.4):
     # the caller must persist the new pair before doing anything else.
     form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token}
     return _token_request(server, form, session, secrets=(refresh_token,))
@@ -221,7 +221,7 @@ def _token_request(
     own_session = session is None
     http = session or make_session()
     try:
-        # Form-encoded (spec 2.1). No redirects: a 307/308 would replay the secret elsewhere.
+        # Form-encoded (§2.1). No redirects: a 307/308 would replay the secret elsewhere.
         response = http.post(server.token_url, data=form, allow_redirects=False)
     except requests.Timeout as exc:
         raise TransientOAuthError(
@@ -246,7 +246,7 @@ def _parse_token_response(response: requests.Response, *, secrets: list[str]) ->
     access_token = body.get("access_token")
     if not isinstance(access_token, str) or not access_token:
         # A 2xx without a token is a garbled answer, not a refusal. Transient is safe even
-        # for a refresh: the presented refresh token stays valid for 24 h (spec 2.4).
+        # for a refresh: the presented refresh token stays valid for 24 h (§2.4).
         raise TransientOAuthError(
             "Tesla token endpoint answered without an access_token",
             status=response.status_code,
@@ -266,7 +266,7 @@ def _parse_token_response(response: requests.Response, *, secrets: list[str]) ->
         id_token=body.get("id_token") or None,
         expires_in=_expires_in(body.get("expires_in"), claims),
         token_type=str(body.get("token_type") or "Bearer"),
-        # China's partner-token answer omits `scope` (spec 2.1c, 7).
+        # China's partner-token answer omits `scope` (§2.1c, §7).
         scope=body.get("scope") or None,
         claims=claims,
     )
@@ -291,7 +291,7 @@ def classify_oauth_error(
     *,
     retry_after: float | None = None,
 ) -> OAuthError:
-    """Map a token-endpoint failure to permanent or transient (spec 2.5).
+    """Map a token-endpoint failure to permanent or transient (§2.5).
 
     Permanent: every 4xx but 429 -- `login_required` (refresh token dead or password reset),
     `invalid_auth_code`, `unauthorized_client`, `invalid_redirect_url`, `invalid_request`...
@@ -334,7 +334,7 @@ def _error_from_response(
 def _error_fields(body: dict[str, Any]) -> tuple[str, str]:
     error = body.get("error", "")
     if isinstance(error, dict):
-        # The authorize-time shape: {"error": {"message", "code", "reason"}} (spec 1.4).
+        # The authorize-time shape: {"error": {"message", "code", "reason"}} (§1.4).
         return str(error.get("reason") or "error"), str(error.get("message") or "")
     return str(error or ""), str(body.get("error_description") or "")
 
@@ -361,8 +361,8 @@ def decode_claims(access_token: str) -> TokenClaims:
 
     The signature is deliberately NOT verified: the portal is the bearer, not the audience.
     The Fleet API verifies every token it receives; we only read `sub`, `scp`, `ou_code` and
-    `aud` to label the link and pick a region, exactly as Tesla's own proxy does (spec 1.6)
-    and as Tesla's FAQ advises for scopes (spec 2.6). Nothing here grants access.
+    `aud` to label the link and pick a region, exactly as Tesla's own proxy does (§1.6)
+    and as Tesla's FAQ advises for scopes (§2.6). Nothing here grants access.
     """
     try:
         payload = jwt.decode(access_token, options={"verify_signature": False})
@@ -372,7 +372,7 @@ def decode_claims(access_token: str) -> TokenClaims:
         sub=_str_or_none(payload.get("sub")),
         scp=_as_tuple(payload.get("scp")),
         ou_code=_str_or_none(payload.get("ou_code")),
-        # Tesla sends `aud` as a list of Fleet API base URLs plus the userinfo URL (spec 2.7).
+        # Tesla sends `aud` as a list of Fleet API base URLs plus the userinfo URL (§2.7).
         aud=_as_tuple(payload.get("aud")),
         exp=_int_or_none(payload.get("exp")),
         iat=_int_or_none(payload.get("iat")),

@@ -1,7 +1,7 @@
 """Where Tesla lives: authorization servers, Fleet API regions and pairing links.
 
-One table for production (spec section 1.1) and one for the local sandbox emulator. The
-Fleet API base URL doubles as the token `audience` (spec 1.1 notes, 2.1) and as the unit of
+One table for production (§1.1) and one for the local sandbox emulator. The
+Fleet API base URL doubles as the token `audience` (§1.1, §2.1) and as the unit of
 the bearer-token allowlist: a token minted by one authorization server may only ever be
 sent to the Fleet API regions that server serves.
 """
@@ -38,7 +38,7 @@ class AuthServer:
     key: str
     authorize_url: str
     token_url: str
-    # The value Tesla appends as `issuer` to the OAuth callback (spec 1.3).
+    # The value Tesla appends as `issuer` to the OAuth callback (§1.3).
     issuer: str
     region_codes: tuple[str, ...]
 
@@ -49,12 +49,12 @@ class FleetRegion:
 
     code: str
     base_url: str
-    # Prefix of the virtual-key pairing link; the developer domain follows (spec 3.4).
+    # Prefix of the virtual-key pairing link; the developer domain follows (§3.4).
     pairing_base: str
 
     @property
     def audience(self) -> str:
-        # Tesla mints tokens for a Fleet API with the base URL itself as `audience` (spec 1.1).
+        # Tesla mints tokens for a Fleet API with the base URL itself as `audience` (§1.1).
         return self.base_url
 
 
@@ -73,7 +73,7 @@ class RegionTable:
         raise KeyError(f"unknown Tesla auth server {key!r}")
 
     def region(self, code: str) -> FleetRegion:
-        # `/users/region` answers lower case ("eu"), `ou_code` upper case ("EU") (spec 1.5, 2.7).
+        # `/users/region` answers lower case ("eu"), `ou_code` upper case ("EU") (§1.5, §2.7).
         wanted = code.upper()
         for region in self.regions:
             if region.code == wanted:
@@ -105,7 +105,7 @@ class RegionTable:
         return None
 
     def pairing_link(self, region_code: str, domain: str, vin: str | None = None) -> str:
-        """The link that opens the Tesla app to add the portal's virtual key (spec 3.4)."""
+        """The link that opens the Tesla app to add the portal's virtual key (§3.4)."""
         link = f"{self.region(region_code).pairing_base}{quote(domain.lower(), safe='.-')}"
         if vin:
             link += f"?vin={quote(vin, safe='')}"
@@ -118,9 +118,9 @@ PRODUCTION = RegionTable(
         AuthServer(
             key="global",
             # Every live copy of Tesla's docs and every client checked authorize on
-            # auth.tesla.com; one newer copy shows fleet-auth (spec 1.1, 8.1).
+            # auth.tesla.com; one newer copy shows fleet-auth (§1.1, §8.1).
             authorize_url="https://auth.tesla.com/oauth2/v3/authorize",
-            # Partners must use fleet-auth for token exchange since August 2025 (spec 1.1).
+            # Partners must use fleet-auth for token exchange since August 2025 (§1.1).
             token_url="https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token",
             issuer="https://auth.tesla.com/oauth2/v3",
             region_codes=("NA", "EU"),
@@ -147,7 +147,7 @@ PRODUCTION = RegionTable(
         FleetRegion(
             code="CN",
             base_url="https://fleet-api.prd.cn.vn.cloud.tesla.cn",
-            # UNVERIFIED (spec 3.4, 7): only community code uses www.tesla.cn/_ak/; Tesla
+            # UNVERIFIED (§3.4, §7): only community code uses www.tesla.cn/_ak/; Tesla
             # publishes no China pairing page. Re-check before relying on it.
             pairing_base="https://www.tesla.cn/_ak/",
         ),

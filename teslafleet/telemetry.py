@@ -1,4 +1,4 @@
-"""Fleet Telemetry protocol facts shared by the portal and the sandbox (spec section 6)."""
+"""Fleet Telemetry protocol facts shared by the portal and the sandbox (§6)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ class Vehicle(models.Model):
     # The Fleet API region whose account last listed it (NA, EU, CN): where to pair and push.
     region = models.CharField(_("region"), max_length=4, blank=True, db_index=True)
 
-    # fleet_status (spec 3.5). None means "not known yet" (never asked, or the car was away).
+    # fleet_status (§3.5). None means "not known yet" (never asked, or the car was away).
     key_paired = models.BooleanField(_("key paired"), null=True, blank=True)
     command_protocol_required = models.BooleanField(
         _("command protocol required"), null=True, blank=True
@@ -92,7 +92,7 @@ class VehicleAccess(models.Model):
 
     link = models.ForeignKey(TeslaLink, on_delete=models.CASCADE, related_name="vehicle_accesses")
     vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="accesses")
-    # Tesla's id as a string: it may exceed 2^53, hence id_s (spec 4.2).
+    # Tesla's id as a string: it may exceed 2^53, hence id_s (§4.2).
     tesla_id = models.CharField(_("Tesla id"), max_length=32, blank=True)
     display_name = models.CharField(_("name"), max_length=200, blank=True)
     access_type = models.CharField(

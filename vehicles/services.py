@@ -34,7 +34,7 @@ from vehicles.models import RosterEntry, SyncRun, Vehicle, VehicleAccess
 
 logger = logging.getLogger(__name__)
 
-PER_PAGE = 100  # Tesla's page size and its maximum (spec 4.2)
+PER_PAGE = 100  # Tesla's page size and its maximum (§4.2)
 
 
 def _stale() -> dt.timedelta:
@@ -70,7 +70,7 @@ _STATUS_FIELDS = [
 
 def _status_batch() -> int:
     # Tesla recommends single-VIN fleet_status calls (only they carry discounted_device_data,
-    # spec 3.5), but one call per car makes a 5,000-car sync 5,000 requests; batches keep it
+    # §3.5), but one call per car makes a 5,000-car sync 5,000 requests; batches keep it
     # to one per 50 cars, and a one-car account still gets the single-VIN answer.
     return settings.VEHICLES_FLEET_STATUS_BATCH
 
@@ -512,12 +512,12 @@ def _status_values(
     vehicle.key_paired = paired
     vehicle.command_protocol_required = info.vehicle_command_protocol_required
     vehicle.firmware_version = _tesla_text(info.firmware_version, 40)
-    # null means the car cannot run the telemetry client (spec 3.5).
+    # null means the car cannot run the telemetry client (§3.5).
     vehicle.telemetry_version = _tesla_text(info.fleet_telemetry_version, 40)
     keys = info.total_number_of_keys
     # A PositiveSmallIntegerField: a number beyond it would fail the whole batch's update.
     vehicle.total_keys = keys if keys is not None and 0 <= keys <= 32767 else None
-    # Only single-VIN calls carry it (spec 3.5): keep the last known value otherwise.
+    # Only single-VIN calls carry it (§3.5): keep the last known value otherwise.
     if info.has_discounted_device_data:
         vehicle.discounted_device_data = info.discounted_device_data
     vehicle.safety_screen_streaming = info.safety_screen_streaming_toggle_enabled
@@ -558,7 +558,7 @@ def _fleet_status(link: TeslaLink, vins: list[str]) -> dict[str, Any]:
         status = link_fleet_call(link=link, call=lambda c: c.fleet_status(vins))
     except VehicleUnavailable:
         # Tesla has answered fleet_status with the "offline or asleep" error for sleeping
-        # cars (spec 4.4): keep the last known values and say why they are old.
+        # cars (§4.4): keep the last known values and say why they are old.
         return dict.fromkeys(vins, "vehicle offline or asleep")
     except NotFound:
         # One VIN Tesla no longer shows this account fails the whole request: ask singly.
@@ -574,7 +574,7 @@ def _fleet_status(link: TeslaLink, vins: list[str]) -> dict[str, Any]:
         if exc.status in (401, 403, 412):
             raise  # the link or the app is misconfigured: the whole sync fails, visibly
         return dict.fromkeys(vins, f"{exc.status} {exc.error}".strip())
-    # Tesla's shapes (spec 3.5) are checked by the client: one odd answer must not fail the sync.
+    # Tesla's shapes (§3.5) are checked by the client: one odd answer must not fail the sync.
     answers: dict[str, Any] = {}
     for vin in vins:
         if not status.mentions(vin):

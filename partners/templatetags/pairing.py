@@ -1,4 +1,4 @@
-"""`{% load pairing %}`: the pairing link and its QR code for a vehicle (spec 3.4).
+"""`{% load pairing %}`: the pairing link and its QR code for a vehicle (§3.4).
 
 {% pairing_link vehicle.region vehicle.vin as link %}
 <a href="{{ link }}">{{ link }}</a> {% pairing_qr link %}

@@ -75,7 +75,7 @@ def test_import_accepts_sec1_and_pkcs8_p256_keys(make):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl binary")
 def test_import_accepts_the_key_exactly_as_teslas_openssl_recipe_writes_it(tmp_path):
     path = tmp_path / "private-key.pem"
-    # Spec 3.1; without -noout openssl also writes an EC PARAMETERS block first.
+    # §3.1; without -noout openssl also writes an EC PARAMETERS block first.
     subprocess.run(
         ["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-out", str(path)], check=True
     )

@@ -1,4 +1,4 @@
-"""Authorize page, consent form and callback (spec 1.2-1.4)."""
+"""Authorize page, consent form and callback (§1.2-1.4)."""
 
 from __future__ import annotations
 

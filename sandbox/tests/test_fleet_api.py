@@ -1,4 +1,4 @@
-"""Regional Fleet API: bearer checks, users, vehicles, pagination, offline cars (spec 4)."""
+"""Regional Fleet API: bearer checks, users, vehicles, pagination, offline cars (§4)."""
 
 from __future__ import annotations
 

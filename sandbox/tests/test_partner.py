@@ -1,4 +1,4 @@
-"""Partner endpoints: registration fetches the hosted key (spec 3.1-3.3)."""
+"""Partner endpoints: registration fetches the hosted key (§3.1-3.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Refresh-token rotation and chain killing (spec 2.4 emulator rules)."""
+"""Refresh-token rotation and chain killing (§2.4 emulator rules)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_consent_revocation_kills_the_chain(sandbox):
 
 
 def test_refresh_revokes_the_previous_access_token_by_default(sandbox, registered):
-    # Stricter reading of the 2024-02-01 announcement (spec 2.4, README).
+    # Stricter reading of the 2024-02-01 announcement (§2.4, README).
     tokens = login(sandbox)
     newer = refresh(sandbox, tokens["refresh_token"]).json()
     assert api(sandbox, "na", "GET", "/api/1/users/me", tokens["access_token"]).status_code == 401

@@ -1,4 +1,4 @@
-"""Telemetry config push via JWS, pickup, rejection, delete (spec 5.2-5.7)."""
+"""Telemetry config push via JWS, pickup, rejection, delete (§5.2-5.7)."""
 
 from __future__ import annotations
 

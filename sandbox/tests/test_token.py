@@ -1,4 +1,4 @@
-"""Token endpoint: code exchange, errors, partner tokens (spec 2.1-2.5, 2.7)."""
+"""Token endpoint: code exchange, errors, partner tokens (§2.1-2.5, §2.7)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ Action = TelemetryAuditEntry.Action
 
 
 def config_payload(config: TelemetryConfig) -> dict[str, Any]:
-    """The config body Tesla receives, before the signer adds iss and aud (spec 5.3)."""
+    """The config body Tesla receives, before the signer adds iss and aud (§5.3)."""
     fields: dict[str, dict[str, Any]] = {}
     for field in config.fields.order_by("name"):
         spec: dict[str, Any] = {"interval_seconds": field.interval_seconds}

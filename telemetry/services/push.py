@@ -1,7 +1,7 @@
 """Pushes and removals: start a run (one active push per config), then each link task
 signs the config and sends it with the owner's token, recording every vehicle.
 
-Tesla's flow (spec 5.2-5.4): sign the config as a Tesla.SS256 JWS with the partner key, POST
+Tesla's flow (§5.2-5.4): sign the config as a Tesla.SS256 JWS with the partner key, POST
 it with the owner's token to `fleet_telemetry_config_jws` (one call per linked account with
 that account's VINs), then poll `GET fleet_telemetry_config` until the car has adopted it."""
 
@@ -39,7 +39,7 @@ Action = TelemetryAuditEntry.Action
 
 
 def _batch_size() -> int:
-    # Tesla suggests few VINs per call (spec 5.3); one call per link up to this many.
+    # Tesla suggests few VINs per call (§5.3); one call per link up to this many.
     return settings.TELEMETRY_PUSH_BATCH
 
 

@@ -56,7 +56,7 @@ def _our_issuer() -> str | None:
 
 def telemetry_deployment_reconcile(*, deployment_id: int) -> str:
     """Ask Tesla where one deployment stands; synced needs `synced` true AND a non-null
-    config that matches ours (spec 5.4, 9)."""
+    config that matches ours (§5.4, §9)."""
     row = (
         TelemetryDeployment.objects.select_related("vehicle", "version", "link")
         .filter(pk=deployment_id)

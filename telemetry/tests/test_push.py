@@ -84,7 +84,7 @@ def test_a_config_signed_with_a_key_the_car_does_not_hold_is_rejected_with_unkno
     config, manager, tesla_sandbox, portal_key
 ):
     tesla_sandbox.control.pair(GOOD, portal_key.domain)
-    # A new key the portal never registered: Fleet API still accepts the push (spec 5.4).
+    # A new key the portal never registered: Fleet API still accepts the push (§5.4).
     partner_services.partner_key_generate(force=True)
     run_inline(services.telemetry_push_start(config=config, user=manager))
     row = TelemetryDeployment.objects.get(vehicle__vin=GOOD)

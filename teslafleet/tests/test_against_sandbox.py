@@ -326,7 +326,7 @@ def test_vehicles_follows_every_page_beyond_one_hundred(
 def test_asleep_car_raises_vehicle_unavailable(
     sandbox: SandboxHandle, table: RegionTable, http: requests.Session, app: App, status: int
 ) -> None:
-    # Tesla reports a sleeping car as 408, 500 or 503 (spec 4.4); all mean the same.
+    # Tesla reports a sleeping car as 408, 500 or 503 (§4.4); all mean the same.
     sandbox.control.settings(offline_status=status)
     register(sandbox, table, http, app, "NA")
     tokens = login(sandbox, table, http)
@@ -451,7 +451,7 @@ def test_config_signed_with_another_key_ends_null_with_unknown_issuer(
     stranger = ec.generate_private_key(ec.SECP256R1())
     client = fleet(table, http, "NA", tokens)
 
-    # Fleet API accepts it; only the car notices the unknown issuer (spec 5.4).
+    # Fleet API accepts it; only the car notices the unknown issuer (§5.4).
     answer = client.fleet_telemetry_config_jws(
         [READY_VIN], jws.sign(stranger, telemetry_claims(sandbox))
     )

@@ -195,7 +195,7 @@ def test_refresh_sends_no_secret_audience_or_scope_and_returns_the_rotated_pair(
 def test_partner_token_uses_client_credentials_with_default_scopes(mocked):
     mocked.post(
         CHINA.token_url,
-        # China's partner answer omits `scope` and `refresh_token` (spec 7).
+        # China's partner answer omits `scope` and `refresh_token` (§7).
         json={"access_token": make_access_token(sub="client-123"), "expires_in": 28800},
         match=[
             matchers.urlencoded_params_matcher(

@@ -49,7 +49,7 @@ class TeslaOAuth2Adapter(OAuth2Adapter):
     provider_id = "tesla"
     # Which authorization server this provider talks to: fleetportal.tesla holds the mapping.
     auth_server_key = tesla.PROVIDER_AUTH_SERVER[provider_id]
-    # Tesla's cancel redirect says error=login_cancelled (spec 1.3), not access_denied.
+    # Tesla's cancel redirect says error=login_cancelled (§1.3), not access_denied.
     login_cancelled_error = "login_cancelled"
 
     def __init__(self, request: HttpRequest) -> None:
@@ -73,7 +73,7 @@ class TeslaOAuth2Adapter(OAuth2Adapter):
     ) -> dict[str, Any]:
         server = tesla.auth_server(self.auth_server_key)
         issuer = request.GET.get("issuer")
-        # Tesla appends `issuer` to the callback (spec 1.3). The state already binds the flow
+        # Tesla appends `issuer` to the callback (§1.3). The state already binds the flow
         # to its provider; a missing or foreign issuer is refused as well, before the code is
         # spent.
         if not issuer:
