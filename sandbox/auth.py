@@ -229,7 +229,7 @@ def _authenticate_client(data: Data, server: str) -> dict[str, Any] | None:
 
 
 def _unauthorized_client() -> ResponseReturnValue:
-    # §2.5: 400 per conventions, 401 observed; the brief fixes 401.
+    # §2.5: 400 per conventions, 401 observed: the emulator answers what was observed.
     return oauth_error(
         401,
         "unauthorized_client",
