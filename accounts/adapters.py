@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.base.constants import AuthError, AuthProcess
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts import services
 from accounts.providers.tesla.views import (
@@ -23,6 +27,23 @@ from accounts.providers.tesla.views import (
 )
 from fleetportal import tesla
 from teslafleet.fleet import NotRegisteredInRegion
+
+
+class PortalSite:
+    """What allauth's emails call the site ("Hello from …", "Thank you for using …"): the
+    portal's name and the host of PORTAL_PUBLIC_URL, not the host the request came in on."""
+
+    def __init__(self) -> None:
+        self.name = settings.PORTAL_NAME or gettext_lazy("Fleet Portal")
+        self.domain = urlsplit(settings.PORTAL_PUBLIC_URL).netloc or settings.PORTAL_PUBLIC_URL
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        super().send_mail(template_prefix, email, {"current_site": PortalSite(), **context})
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

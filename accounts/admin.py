@@ -83,7 +83,9 @@ class TeslaLinkAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    readonly_fields = tuple(f for f in fields if f not in ("health", "health_reason"))
+    # Health is the refresh machinery's finding (accounts/services.py), not an operator's
+    # choice: shown, never edited. "Refresh tokens now" is the action that re-checks it.
+    readonly_fields = fields
 
     def has_add_permission(self, request: object) -> bool:
         # Links are made by their owners through Tesla's consent, never typed in.

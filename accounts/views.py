@@ -97,3 +97,32 @@ def link_status(request: HttpRequest) -> HttpResponse:
     return render(
         request, "accounts/link_status.html", {"summary": selectors.link_status_summary()}
     )
+
+
+@require_http_methods(["POST"])
+def resend_confirmation(request: HttpRequest) -> HttpResponse:
+    """Send the confirmation email again (the "confirm your email" page's button).
+
+    The answer is the same whether or not the address waits for confirmation, so the form
+    does not tell who has an account; allauth's confirm_email rate limit spaces the emails.
+    """
+    from allauth.account.internal.flows.email_verification import (
+        send_verification_email_to_address,
+    )
+    from allauth.account.models import EmailAddress
+
+    email = request.POST.get("email", "").strip()
+    address = (
+        EmailAddress.objects.filter(email__iexact=email, verified=False).first() if email else None
+    )
+    if address is not None:
+        send_verification_email_to_address(request, address)
+    messages.info(
+        request,
+        _(
+            "If %(email)s is waiting for confirmation, a new confirmation email is on its way "
+            "(at most one every few minutes)."
+        )
+        % {"email": email},
+    )
+    return redirect("account_email_verification_sent")

@@ -123,22 +123,50 @@ def validate_server_hostname(value: str) -> str:
         )
     if not _DNS_RE.fullmatch(host):
         raise ValidationError(
-            _("%(host)s is not a valid DNS host name.") % {"host": host}, code="invalid"
+            _(
+                "%(host)s is not a valid DNS host name: give two labels or more of letters, "
+                "digits and hyphens, e.g. telemetry.example.com."
+            )
+            % {"host": host},
+            code="invalid",
         )
     return host
 
 
-def root_problem(host: str, *, domain: str) -> str | None:
-    """Why `host` is not under the root of the partner `domain`, or None.
+def allowed_hosts(domain: str) -> str | None:
+    """Which telemetry host names the partner `domain` allows, and why, in one sentence.
 
-    A missing or malformed domain gives None: onboarding reports the bad domain itself.
+    None when the domain is missing or malformed (onboarding reports that itself).
     """
     if not domain or domain_problem(domain):
         return None
-    expected = root_host(domain.partition(":")[0])
-    if root_host(host) != expected:
+    bare = domain.partition(":")[0]
+    root = root_host(bare)
+    if is_ip(root):
         return _(
-            "The host name must be under %(root)s, the root of the partner domain registered "
-            "with Tesla (%(domain)s)."
-        ) % {"root": expected, "domain": domain}
+            "With an IP address as the partner domain (%(domain)s), the telemetry host must be "
+            "that same address, %(root)s: a name cannot be placed under an IP address."
+        ) % {"domain": domain, "root": root}
+    if "." not in root:
+        return _(
+            "With %(root)s as the partner domain, the telemetry host must be %(root)s itself."
+        ) % {"root": root}
+    return _(
+        "Allowed: %(root)s or a name ending in .%(root)s (for example telemetry.%(root)s). Tesla "
+        "accepts only telemetry hosts under the root of the partner domain registered with it "
+        "(%(domain)s)."
+    ) % {"root": root, "domain": domain}
+
+
+def root_problem(host: str, *, domain: str) -> str | None:
+    """Why `host` is not under the root of the partner `domain`, or None; the message says
+    which hosts are allowed.
+
+    A missing or malformed domain gives None: onboarding reports the bad domain itself.
+    """
+    allowed = allowed_hosts(domain)
+    if allowed is None:
+        return None
+    if root_host(host) != root_host(domain.partition(":")[0]):
+        return _("%(host)s is not allowed. %(allowed)s") % {"host": host, "allowed": allowed}
     return None

@@ -69,6 +69,10 @@ class TelemetryConfigForm(forms.ModelForm):
             self.initial["revision"] = revision_of(self.instance.updated_at)
         # An integer field with min 1 / max 65535 in the browser; the server checks again.
         self.fields["port"].widget.attrs.update(min=1, max=65535)
+        # The host rule for this portal's partner domain, shown before anyone is refused.
+        allowed = hostnames.allowed_hosts(partner_selectors.partner_domain())
+        if allowed:
+            self.fields["hostname"].help_text = allowed
 
     def clean_hostname(self) -> str:
         host = hostnames.validate_server_hostname(self.cleaned_data.get("hostname", ""))

@@ -127,6 +127,9 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Fleet Portal] "
+# The name allauth's emails greet with ("Hello from …"); empty: "Fleet Portal", translated.
+PORTAL_NAME = env("PORTAL_NAME", default="")
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env("ACCOUNT_DEFAULT_HTTP_PROTOCOL", default="http")
 # allauth's per-IP rate limits must count the client's address, not the proxy's. Behind N
 # proxies you control that append X-Forwarded-For, set N; never without a proxy, since the

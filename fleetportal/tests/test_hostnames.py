@@ -120,3 +120,47 @@ def test_a_telemetry_server_under_another_root_says_which_root(production):
 @pytest.mark.parametrize("domain", ["", "https://portal.example.com"])
 def test_a_missing_or_bad_partner_domain_leaves_the_root_check_to_onboarding(production, domain):
     assert hostnames.root_problem("telemetry.other.org", domain=domain) is None
+
+
+# Issue #16 item 8: each refusal says what IS allowed, never a contradiction such as
+# "telemetry.127.0.0.1 must be under 127.0.0.1".
+
+
+@pytest.mark.parametrize("domain", ["127.0.0.1", "127.0.0.1:8000"])
+def test_a_name_under_an_ip_partner_domain_is_told_to_use_that_same_address(sandbox, domain):
+    problem = hostnames.root_problem("telemetry.127.0.0.1", domain=domain)
+
+    assert "must be under" not in problem
+    assert "the telemetry host must be that same address, 127.0.0.1" in problem
+    assert "cannot be placed under an IP address" in problem
+
+
+def test_the_ip_partner_domain_itself_is_accepted_in_the_sandbox(sandbox):
+    host = hostnames.validate_server_hostname("127.0.0.1")
+    assert hostnames.root_problem(host, domain="127.0.0.1:8000") is None
+
+
+def test_a_single_label_partner_domain_allows_only_itself(sandbox):
+    problem = hostnames.root_problem("telemetry.example.com", domain="localhost:8000")
+
+    assert "must be localhost itself" in problem
+
+
+def test_another_root_is_refused_with_the_allowed_names_and_an_example(production):
+    problem = hostnames.root_problem("telemetry.other.org", domain="portal.example.com")
+
+    assert problem.startswith("telemetry.other.org is not allowed.")
+    assert "example.com or a name ending in .example.com" in problem
+    assert "telemetry.example.com" in problem
+
+
+def test_an_invalid_dns_name_is_told_what_a_valid_one_looks_like(production):
+    with pytest.raises(ValidationError) as caught:
+        hostnames.validate_server_hostname("bad_host.example.com")
+
+    assert "letters, digits and hyphens, e.g. telemetry.example.com" in caught.value.messages[0]
+
+
+def test_allowed_hosts_is_silent_without_a_usable_partner_domain(production):
+    assert hostnames.allowed_hosts("") is None
+    assert hostnames.allowed_hosts("https://x.example.com") is None

@@ -128,6 +128,7 @@ ROUTES: dict[str, Route] = {
     "link_relink": _r(OWNER, POST, pk="link"),
     "link_paste": _r(USER, FORM),
     "link_status": _r(STAFF, READ),
+    "resend_confirmation": _r(PUBLIC, POST),  # same answer for any address; rate-limited
     # partners
     "partner_public_key": _r(PUBLIC, READ),
     "partner_status": _r(STAFF, READ),

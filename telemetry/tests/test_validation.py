@@ -40,7 +40,7 @@ CONFIG_CASES = [
     ("hostname", "localhost", "localhost is not reachable"),
     ("hostname", "Telemetry.Example.com", "must be lower case"),
     ("hostname", "bad_host.example.com", "is not a valid DNS host name"),
-    ("hostname", "telemetry.other.org", "must be under example.com"),
+    ("hostname", "telemetry.other.org", "a name ending in .example.com"),
     ("hostname", "", "This field is required."),
     ("port", "0", "from 1 to 65535"),
     ("port", "65536", "from 1 to 65535"),
@@ -150,3 +150,10 @@ def test_assign_form_splits_a_paste_as_the_vehicle_roster_does():
 
     assert form.is_valid(), form.errors
     assert form.cleaned_data["vins"] == sorted(vehicle_services.roster_parse(text)[0])
+
+
+def test_builder_form_shows_which_host_names_the_partner_domain_allows(partner_domain):
+    form = TelemetryConfigForm()
+
+    assert "a name ending in .example.com" in str(form["hostname"].help_text)
+    assert "a name ending in .example.com" in form.as_div()
