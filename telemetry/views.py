@@ -119,13 +119,22 @@ def _detail_context(config: TelemetryConfig) -> dict:
         deployment = row["deployment"]
         row["location_problem"] = problems.get(row["vehicle"].pk, "")
         row["explanation"] = explanations.explain_error(deployment.error) if deployment else ""
+        row["skip"] = (
+            explanations.explain_skip(deployment.reason)
+            if deployment and deployment.reason
+            else None
+        )
+    run = selectors.latest_run(config=config)
+    outcome = selectors.run_outcome(selectors.run_counts(run)) if run else None
     return {
         "config": config,
         "current": current,
         "rows": rows,
         # Offer a re-push when some assigned car is not on the current version.
         "stale": selectors.stale_count(rows, current),
-        "run": selectors.latest_run(config=config),
+        "run": run,
+        "run_outcome": outcome,
+        "run_outcome_text": selectors.run_outcome_text(outcome) if outcome else "",
         "audit": selectors.audit_for_config(config=config),
         "assign_form": AssignForm(),
         "fields": config.fields.all(),
@@ -216,8 +225,10 @@ def config_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @telemetry_manager_required
 @require_GET
 def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
-    run = get_object_or_404(TelemetryRun, pk=run_id)
+    run = get_object_or_404(TelemetryRun.objects.select_related("version"), pk=run_id)
     counts = selectors.run_counts(run)
+    outcome = selectors.run_outcome(counts)
+    outcome_text = selectors.run_outcome_text(outcome)
     deployments = run.deployments.select_related("vehicle").order_by("vehicle__vin")
     return JsonResponse(
         {
@@ -227,6 +238,20 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
             "active": run.active,
             "total": run.total,
             "counts": counts,
+            "outcome": outcome,
+            "outcome_text": outcome_text,
+            # The page's summary line, as detail.html words it (same msgid).
+            "summary": ngettext(
+                "%(kind)s of version %(number)s to %(total)s vehicle: %(status)s",
+                "%(kind)s of version %(number)s to %(total)s vehicles: %(status)s",
+                run.total,
+            )
+            % {
+                "kind": run.get_kind_display(),
+                "number": run.version.number,
+                "total": run.total,
+                "status": run.get_status_display(),
+            },
             "done": run.total
             - counts.get("pending", 0)
             - counts.get(TelemetryDeployment.Status.REMOVING, 0),
@@ -236,6 +261,10 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
                     "status": d.status,
                     "label": str(d.get_status_display()),
                     "reason": d.reason,
+                    "reason_label": explanations.explain_skip(d.reason)["label"]
+                    if d.reason
+                    else "",
+                    "fix": explanations.explain_skip(d.reason)["fix"] if d.reason else "",
                     "error": d.error,
                 }
                 for d in deployments
@@ -252,7 +281,15 @@ def error_inbox(request: HttpRequest) -> HttpResponse:
         {"row": row, "explanation": explanations.explain_error(row.error)}
         for row in selectors.recorded_errors(limit=200)
     ]
-    return render(request, "telemetry/errors.html", {"regions": regions, "recorded": recorded})
+    skipped = [
+        {"row": row, "skip": explanations.explain_skip(row.reason)}
+        for row in selectors.skipped_deployments(limit=200)
+    ]
+    return render(
+        request,
+        "telemetry/errors.html",
+        {"regions": regions, "recorded": recorded, "skipped": skipped},
+    )
 
 
 @login_required
