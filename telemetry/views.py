@@ -331,5 +331,9 @@ def vehicle_telemetry(request: HttpRequest, pk: int) -> HttpResponse:
             "errors": errors,
             "problem": problem,
             "can_manage": selectors.can_manage(request.user),
+            # Where a manager goes back to: the car's config, or the one its last push was of.
+            "config_id": state["assignment"].config_id
+            if state["assignment"]
+            else (deployment.version.config_id if deployment else None),
         },
     )
