@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -8,6 +9,7 @@ from django.core.exceptions import BadRequest
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -176,10 +178,7 @@ VEHICLE_ID = re.compile(r"[0-9]{1,18}")
 def _vehicle_ids(request: HttpRequest) -> list[int]:
     """The vehicle ids ticked on the config page. Anything but ASCII digits that fit a
     bigint is a forged form: 400 (`str.isdigit` takes "²", which `int` refuses)."""
-    values = request.POST.getlist("vehicle")
-    if not all(VEHICLE_ID.fullmatch(v) for v in values):
-        raise BadRequest("vehicle ids are integers")
-    return [int(v) for v in values]
+    return _vehicle_ids_from(request.POST.getlist("vehicle"))
 
 
 @telemetry_manager_required
@@ -202,14 +201,32 @@ def config_push(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("telemetry:detail", pk=config.pk)
 
 
+def _vehicle_ids_from(values: list[str]) -> list[int]:
+    if not all(VEHICLE_ID.fullmatch(v) for v in values):
+        raise BadRequest("vehicle ids are integers")
+    return [int(v) for v in values]
+
+
 @telemetry_manager_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def config_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """Removing a config from cars asks first: GET lists the cars, a POST with `confirm`
+    removes. The config page's POST (no `confirm`) is sent to the GET page."""
     config = _get_config(pk)
-    ids = _vehicle_ids(request)
+    source = request.POST if request.method == "POST" else request.GET
+    ids = _vehicle_ids_from(source.getlist("vehicle"))
     if not ids:
         messages.error(request, _("Choose the vehicles to remove the config from."))
         return redirect("telemetry:detail", pk=config.pk)
+    if request.method == "GET":
+        rows = [r for r in selectors.config_deployments(config=config) if r["vehicle"].pk in ids]
+        if not rows:
+            messages.error(request, _("Choose the vehicles to remove the config from."))
+            return redirect("telemetry:detail", pk=config.pk)
+        return render(request, "telemetry/remove_confirm.html", {"config": config, "rows": rows})
+    if not request.POST.get("confirm"):
+        query = urlencode([("vehicle", i) for i in ids])
+        return redirect(f"{reverse('telemetry:remove', args=[config.pk])}?{query}")
     try:
         run = services.telemetry_remove_start(config=config, user=request.user, vehicle_ids=ids)
     except QueueUnavailable:
