@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import TeslaLink, User
 from fleetportal.permissions import MANAGE_TELEMETRY, has_staff_permission
-from telemetry import catalogue
+from telemetry import catalogue, explanations
 from telemetry.models import (
     TelemetryAssignment,
     TelemetryAuditEntry,
@@ -209,6 +209,31 @@ def run_outcome(counts: dict[str, int]) -> dict[str, int]:
 def run_outcome_text(outcome: dict[str, int]) -> str:
     """ "1 accepted, 5 skipped, 0 failed", translated."""
     return _("%(accepted)d accepted, %(skipped)d skipped, %(failed)d failed") % outcome
+
+
+def audit_outcome(entry: TelemetryAuditEntry) -> str:
+    """An audit entry's outcome in the reader's language: a run's end from its counts
+    ("2 accepted, 4 skipped, 0 failed — key not paired: 4"), other outcomes as recorded
+    (in English, translated when they are one of the portal's messages)."""
+    counts = entry.counts or {}
+    if "statuses" not in counts:
+        return _(entry.outcome) if entry.outcome else ""
+    text = run_outcome_text(run_outcome(counts["statuses"]))
+    pending = counts["statuses"].get(TelemetryDeployment.Status.PENDING, 0)
+    if pending:
+        text += ", " + _("%(n)d not answered") % {"n": pending}
+    reasons = counts.get("reasons") or {}
+    if reasons:
+        text += " — " + ", ".join(
+            f"{explanations.explain_skip(reason)['label']}: {n}"
+            for reason, n in sorted(reasons.items())
+        )
+    ended = counts.get("ended")
+    if ended and ended != TelemetryRun.Status.DONE and ended in TelemetryRun.Status.values:
+        label = str(TelemetryRun.Status(ended).label)
+        error = counts.get("error") or ""
+        text = f"{label}: {error}; {text}" if error else f"{label}; {text}"
+    return text
 
 
 def vehicle_state(*, vehicle: Vehicle, viewer: User) -> dict[str, Any]:

@@ -24,3 +24,9 @@ def telemetry_state(vehicle, viewer) -> dict:
 def skip_reason(reason: str) -> dict[str, str]:
     """Tesla's skip reason code → {"label", "fix"} in plain, translated words (§5.4)."""
     return explanations.explain_skip(reason)
+
+
+@register.filter
+def audit_outcome(entry) -> str:
+    """An audit entry's outcome worded in the reader's language."""
+    return selectors.audit_outcome(entry)
