@@ -124,7 +124,7 @@ class TelemetryAuditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "action",
         "config_name",
         "version_number",
-        "outcome",
+        "readable_outcome",
     )
     list_filter = ("action",)
     search_fields = ("actor_email", "config_name", "vins")
@@ -132,3 +132,7 @@ class TelemetryAuditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def get_actions(self, request):
         return {}
+
+    @admin.display(description=_("outcome"))
+    def readable_outcome(self, entry: TelemetryAuditEntry) -> str:
+        return selectors.audit_outcome(entry)

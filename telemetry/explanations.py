@@ -38,3 +38,43 @@ def explain_error(text: str) -> str:
         if marker.lower() in lowered:
             return explanations[key]
     return ""
+
+
+def explain_skip(reason: str) -> dict[str, str]:
+    """Tesla's reason for skipping a car (§5.4) in plain words, and what fixes it (§5.1).
+
+    Returns {"label": ..., "fix": ...}; an unknown reason is shown as Tesla sent it."""
+    reasons = {
+        "missing_key": (
+            _("The portal's key is not paired on the car"),
+            _(
+                "Send the owner the pairing link and ask them to approve the key in the Tesla "
+                "app, then push again."
+            ),
+        ),
+        "unsupported_firmware": (
+            _("The car's software is too old"),
+            _(
+                "The car needs software 2024.26 or newer for a config signed by the portal: "
+                "ask the owner to update the car, then push again."
+            ),
+        ),
+        "unsupported_hardware": (
+            _("The car's hardware is not supported"),
+            _(
+                "Tesla does not stream telemetry from this car (pre-2021 Model S and X). "
+                "Nothing can fix it: remove the car from the config."
+            ),
+        ),
+        "max_configs": (
+            _("The car has no free slot for another streaming app"),
+            _(
+                "Free an app slot: the owner removes another app's telemetry config from the "
+                "car (or revokes that app), then push again."
+            ),
+        ),
+    }
+    if reason in reasons:
+        label, fix = reasons[reason]
+        return {"label": label, "fix": fix}
+    return {"label": reason, "fix": ""}

@@ -271,6 +271,9 @@ class TelemetryAuditEntry(models.Model):
     version_number = models.PositiveIntegerField(_("version"), null=True, blank=True)
     vins = models.JSONField(_("vehicles"), default=list, blank=True)
     outcome = models.TextField(_("outcome"), blank=True)
+    # A run's end, structured so pages word it in the reader's language: {"statuses":
+    # {status: n}, "reasons": {skip reason: n}, "ended": run status, "error": text}.
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
 
     objects = AuditQuerySet.as_manager()

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import TeslaLink, User
 from fleetportal.permissions import MANAGE_TELEMETRY, has_staff_permission
-from telemetry import catalogue
+from telemetry import catalogue, explanations
 from telemetry.models import (
     TelemetryAssignment,
     TelemetryAuditEntry,
@@ -98,6 +98,15 @@ def recorded_errors(*, limit: int = 200) -> QuerySet[TelemetryDeployment]:
     )
 
 
+def skipped_deployments(*, limit: int = 200) -> QuerySet[TelemetryDeployment]:
+    """The newest deployments Tesla skipped (§5.4), with their reason, for the error inbox."""
+    return (
+        TelemetryDeployment.objects.filter(status=TelemetryDeployment.Status.SKIPPED)
+        .select_related("vehicle", "version__config")
+        .order_by("-updated_at")[:limit]
+    )
+
+
 def latest_run(*, config: TelemetryConfig) -> TelemetryRun | None:
     return config.runs.select_related("version").order_by("-created_at", "-pk").first()
 
@@ -173,6 +182,58 @@ def run_counts(run: TelemetryRun) -> dict[str, int]:
     """Deployment status -> how many of the run's vehicles are in it."""
     rows = run.deployments.order_by().values_list("status").annotate(n=Count("pk"))
     return dict(rows)
+
+
+# How a run's deployment statuses count in its outcome: accepted, skipped or failed.
+OUTCOME_OF = {
+    TelemetryDeployment.Status.UPDATED: "accepted",
+    TelemetryDeployment.Status.SYNCED: "accepted",
+    TelemetryDeployment.Status.DRIFT: "accepted",
+    TelemetryDeployment.Status.REMOVED: "accepted",
+    TelemetryDeployment.Status.SKIPPED: "skipped",
+    TelemetryDeployment.Status.FAILED: "failed",
+    TelemetryDeployment.Status.REJECTED: "failed",
+    TelemetryDeployment.Status.LIMIT_REACHED: "failed",
+}
+
+
+def run_outcome(counts: dict[str, int]) -> dict[str, int]:
+    """A run's `run_counts` as accepted / skipped / failed (pending and others left out)."""
+    outcome = {"accepted": 0, "skipped": 0, "failed": 0}
+    for status, n in counts.items():
+        if status in OUTCOME_OF:
+            outcome[OUTCOME_OF[status]] += n
+    return outcome
+
+
+def run_outcome_text(outcome: dict[str, int]) -> str:
+    """ "1 accepted, 5 skipped, 0 failed", translated."""
+    return _("%(accepted)d accepted, %(skipped)d skipped, %(failed)d failed") % outcome
+
+
+def audit_outcome(entry: TelemetryAuditEntry) -> str:
+    """An audit entry's outcome in the reader's language: a run's end from its counts
+    ("2 accepted, 4 skipped, 0 failed — key not paired: 4"), other outcomes as recorded
+    (in English, translated when they are one of the portal's messages)."""
+    counts = entry.counts or {}
+    if "statuses" not in counts:
+        return _(entry.outcome) if entry.outcome else ""
+    text = run_outcome_text(run_outcome(counts["statuses"]))
+    pending = counts["statuses"].get(TelemetryDeployment.Status.PENDING, 0)
+    if pending:
+        text += ", " + _("%(n)d not answered") % {"n": pending}
+    reasons = counts.get("reasons") or {}
+    if reasons:
+        text += " — " + ", ".join(
+            f"{explanations.explain_skip(reason)['label']}: {n}"
+            for reason, n in sorted(reasons.items())
+        )
+    ended = counts.get("ended")
+    if ended and ended != TelemetryRun.Status.DONE and ended in TelemetryRun.Status.values:
+        label = str(TelemetryRun.Status(ended).label)
+        error = counts.get("error") or ""
+        text = f"{label}: {error}; {text}" if error else f"{label}; {text}"
+    return text
 
 
 def vehicle_state(*, vehicle: Vehicle, viewer: User) -> dict[str, Any]:

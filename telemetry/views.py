@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -8,6 +9,7 @@ from django.core.exceptions import BadRequest
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -119,13 +121,22 @@ def _detail_context(config: TelemetryConfig) -> dict:
         deployment = row["deployment"]
         row["location_problem"] = problems.get(row["vehicle"].pk, "")
         row["explanation"] = explanations.explain_error(deployment.error) if deployment else ""
+        row["skip"] = (
+            explanations.explain_skip(deployment.reason)
+            if deployment and deployment.reason
+            else None
+        )
+    run = selectors.latest_run(config=config)
+    outcome = selectors.run_outcome(selectors.run_counts(run)) if run else None
     return {
         "config": config,
         "current": current,
         "rows": rows,
         # Offer a re-push when some assigned car is not on the current version.
         "stale": selectors.stale_count(rows, current),
-        "run": selectors.latest_run(config=config),
+        "run": run,
+        "run_outcome": outcome,
+        "run_outcome_text": selectors.run_outcome_text(outcome) if outcome else "",
         "audit": selectors.audit_for_config(config=config),
         "assign_form": AssignForm(),
         "fields": config.fields.all(),
@@ -167,10 +178,7 @@ VEHICLE_ID = re.compile(r"[0-9]{1,18}")
 def _vehicle_ids(request: HttpRequest) -> list[int]:
     """The vehicle ids ticked on the config page. Anything but ASCII digits that fit a
     bigint is a forged form: 400 (`str.isdigit` takes "²", which `int` refuses)."""
-    values = request.POST.getlist("vehicle")
-    if not all(VEHICLE_ID.fullmatch(v) for v in values):
-        raise BadRequest("vehicle ids are integers")
-    return [int(v) for v in values]
+    return _vehicle_ids_from(request.POST.getlist("vehicle"))
 
 
 @telemetry_manager_required
@@ -193,14 +201,32 @@ def config_push(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("telemetry:detail", pk=config.pk)
 
 
+def _vehicle_ids_from(values: list[str]) -> list[int]:
+    if not all(VEHICLE_ID.fullmatch(v) for v in values):
+        raise BadRequest("vehicle ids are integers")
+    return [int(v) for v in values]
+
+
 @telemetry_manager_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def config_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """Removing a config from cars asks first: GET lists the cars, a POST with `confirm`
+    removes. The config page's POST (no `confirm`) is sent to the GET page."""
     config = _get_config(pk)
-    ids = _vehicle_ids(request)
+    source = request.POST if request.method == "POST" else request.GET
+    ids = _vehicle_ids_from(source.getlist("vehicle"))
     if not ids:
         messages.error(request, _("Choose the vehicles to remove the config from."))
         return redirect("telemetry:detail", pk=config.pk)
+    if request.method == "GET":
+        rows = [r for r in selectors.config_deployments(config=config) if r["vehicle"].pk in ids]
+        if not rows:
+            messages.error(request, _("Choose the vehicles to remove the config from."))
+            return redirect("telemetry:detail", pk=config.pk)
+        return render(request, "telemetry/remove_confirm.html", {"config": config, "rows": rows})
+    if not request.POST.get("confirm"):
+        query = urlencode([("vehicle", i) for i in ids])
+        return redirect(f"{reverse('telemetry:remove', args=[config.pk])}?{query}")
     try:
         run = services.telemetry_remove_start(config=config, user=request.user, vehicle_ids=ids)
     except QueueUnavailable:
@@ -216,8 +242,10 @@ def config_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @telemetry_manager_required
 @require_GET
 def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
-    run = get_object_or_404(TelemetryRun, pk=run_id)
+    run = get_object_or_404(TelemetryRun.objects.select_related("version"), pk=run_id)
     counts = selectors.run_counts(run)
+    outcome = selectors.run_outcome(counts)
+    outcome_text = selectors.run_outcome_text(outcome)
     deployments = run.deployments.select_related("vehicle").order_by("vehicle__vin")
     return JsonResponse(
         {
@@ -227,6 +255,20 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
             "active": run.active,
             "total": run.total,
             "counts": counts,
+            "outcome": outcome,
+            "outcome_text": outcome_text,
+            # The page's summary line, as detail.html words it (same msgid).
+            "summary": ngettext(
+                "%(kind)s of version %(number)s to %(total)s vehicle: %(status)s",
+                "%(kind)s of version %(number)s to %(total)s vehicles: %(status)s",
+                run.total,
+            )
+            % {
+                "kind": run.get_kind_display(),
+                "number": run.version.number,
+                "total": run.total,
+                "status": run.get_status_display(),
+            },
             "done": run.total
             - counts.get("pending", 0)
             - counts.get(TelemetryDeployment.Status.REMOVING, 0),
@@ -236,6 +278,10 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
                     "status": d.status,
                     "label": str(d.get_status_display()),
                     "reason": d.reason,
+                    "reason_label": explanations.explain_skip(d.reason)["label"]
+                    if d.reason
+                    else "",
+                    "fix": explanations.explain_skip(d.reason)["fix"] if d.reason else "",
                     "error": d.error,
                 }
                 for d in deployments
@@ -252,7 +298,15 @@ def error_inbox(request: HttpRequest) -> HttpResponse:
         {"row": row, "explanation": explanations.explain_error(row.error)}
         for row in selectors.recorded_errors(limit=200)
     ]
-    return render(request, "telemetry/errors.html", {"regions": regions, "recorded": recorded})
+    skipped = [
+        {"row": row, "skip": explanations.explain_skip(row.reason)}
+        for row in selectors.skipped_deployments(limit=200)
+    ]
+    return render(
+        request,
+        "telemetry/errors.html",
+        {"regions": regions, "recorded": recorded, "skipped": skipped},
+    )
 
 
 @login_required
@@ -294,5 +348,9 @@ def vehicle_telemetry(request: HttpRequest, pk: int) -> HttpResponse:
             "errors": errors,
             "problem": problem,
             "can_manage": selectors.can_manage(request.user),
+            # Where a manager goes back to: the car's config, or the one its last push was of.
+            "config_id": state["assignment"].config_id
+            if state["assignment"]
+            else (deployment.version.config_id if deployment else None),
         },
     )

@@ -29,6 +29,7 @@ def record(
     version: TelemetryConfigVersion | None = None,
     vins: Iterable[str] = (),
     outcome: str = "",
+    counts: dict | None = None,
 ) -> TelemetryAuditEntry:
     return TelemetryAuditEntry.objects.create(
         actor=user,
@@ -39,6 +40,7 @@ def record(
         version_number=version.number if version else None,
         vins=sorted(vins),
         outcome=outcome,
+        counts=counts or {},
     )
 
 
@@ -72,4 +74,10 @@ def record_run_end(run: TelemetryRun) -> None:
         version=run.version,
         vins=run.deployments.values_list("vehicle__vin", flat=True),
         outcome=outcome or _("nothing to do"),
+        counts={
+            "statuses": counts,
+            "reasons": reasons,
+            "ended": run.status,
+            "error": run.error,
+        },
     )

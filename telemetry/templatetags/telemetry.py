@@ -18,3 +18,15 @@ def telemetry_state(vehicle, viewer) -> dict:
         "explanation": explanations.explain_error(deployment.error) if deployment else "",
         "link": True,
     }
+
+
+@register.filter
+def skip_reason(reason: str) -> dict[str, str]:
+    """Tesla's skip reason code → {"label", "fix"} in plain, translated words (§5.4)."""
+    return explanations.explain_skip(reason)
+
+
+@register.filter
+def audit_outcome(entry) -> str:
+    """An audit entry's outcome worded in the reader's language."""
+    return selectors.audit_outcome(entry)

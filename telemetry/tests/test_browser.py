@@ -47,11 +47,16 @@ def test_push_progress_updates_each_vehicle_without_a_reload(live_server, page, 
     # Locator assertions, not wait_for_function: Playwright evaluates a string predicate with
     # eval, which the portal's Content-Security-Policy refuses.
     status_cell = page.locator(f'tr[data-vin="{cars[0].vin}"] .vehicle-status')
-    expect(status_cell).to_contain_text("missing_key", timeout=15_000)
+    # The skip reason in words, and what fixes it in the Problem column (not "missing_key").
+    expect(status_cell).to_contain_text("key is not paired", timeout=15_000)
+    problem_cell = page.locator(f'tr[data-vin="{cars[0].vin}"] .vehicle-problem')
+    expect(problem_cell).to_contain_text("Send the owner the pairing link")
     TelemetryDeployment.objects.filter(vehicle=cars[1]).update(status="updated")
     TelemetryRun.objects.filter(pk=run.pk).update(status="done")
     expect(page.locator("#run-progress")).to_have_js_property("value", 2, timeout=15_000)
     assert "Done" in page.locator("#run-summary").inner_text()
+    # Counts by outcome, not "2 / 2".
+    expect(page.locator("#run-outcome")).to_have_text("1 accepted, 1 skipped, 0 failed")
 
 
 def test_catalogue_search_and_click_fill_a_field_row(live_server, page, manager, settings):

@@ -193,7 +193,9 @@ def test_a_removal_with_the_broker_down_says_so_and_leaves_the_cars_assigned(
     car = Vehicle.objects.get(vin=GOOD)
     with broker_down():
         response = manager_client.post(
-            f"/telemetry/{config.pk}/remove/", {"vehicle": [car.pk]}, follow=True
+            f"/telemetry/{config.pk}/remove/",
+            {"vehicle": [car.pk], "confirm": "1"},
+            follow=True,
         )
 
     assert "The task queue is not answering, so nothing was queued." in response.content.decode()
