@@ -39,12 +39,15 @@ def vehicle_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     runs = selectors.sync_runs_for_user(user=request.user)
+    # An empty page says why: the filters matched nothing, or the user has no car at all.
+    has_vehicles = bool(page.object_list) or selectors.current_accesses(user=request.user).exists()
     return render(
         request,
         "vehicles/list.html",
         {
             "form": form,
             "page": page,
+            "has_vehicles": has_vehicles,
             "query": query.urlencode(),
             "runs": runs,
             "syncing": any(run.active for run in runs),
