@@ -93,7 +93,8 @@ def get_vehicle_for_user(
 def sync_runs_for_user(*, user: User) -> list[SyncRun]:
     """The latest sync of each of the user's links (a handful of rows: one per link)."""
     latest: dict[int, SyncRun] = {}
-    for run in SyncRun.objects.filter(link__user=user).order_by("-created_at")[:20]:
+    runs = SyncRun.objects.filter(link__user=user).select_related("link").order_by("-created_at")
+    for run in runs[:20]:
         latest.setdefault(run.link_id, run)
     return list(latest.values())
 

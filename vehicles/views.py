@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -117,6 +118,13 @@ def vehicle_sync_status(request: HttpRequest) -> JsonResponse:
             "runs": [
                 {
                     "link": run.link_id,
+                    "account": run.link.email or run.link.full_name,
+                    "started_at": run.started_at,
+                    "finished_at": run.finished_at,
+                    # The same line as the page's, already escaped: one wording, one home.
+                    "html": render_to_string(
+                        "vehicles/_sync_run.html", {"run": run}, request=request
+                    ).strip(),
                     "status": run.status,
                     "label": str(run.get_status_display()),
                     "pages": run.pages,

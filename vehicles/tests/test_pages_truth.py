@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
 
+from vehicles.models import SyncRun
 from vehicles.tests.factories import make_link, make_vehicles
 
 pytestmark = pytest.mark.django_db
@@ -27,3 +30,42 @@ def test_user_without_cars_is_told_to_link_an_account(owner_client):
     body = response.content.decode()
     assert "Link a Tesla account" in body
     assert "No vehicles match these filters" not in body
+
+
+@pytest.fixture
+def two_finished_syncs(owner):
+    """Two links of the owner, each with a finished sync, so the lines must say whose is whose."""
+    finished = dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC)
+    for email, seen in (("alice@example.com", 5), ("carol@example.com", 2)):
+        link = make_link(owner)
+        link.email = email
+        link.save(update_fields=["email"])
+        SyncRun.objects.create(
+            link=link, status="done", pages=1, seen=seen, started_at=finished, finished_at=finished
+        )
+
+
+def test_sync_lines_name_the_account_and_the_finish_time_in_the_portal_timezone(
+    owner_client, two_finished_syncs, settings
+):
+    settings.TIME_ZONE = "Asia/Shanghai"  # UTC+8: 03:04 UTC is 11:04 there
+
+    body = owner_client.get(reverse("vehicles:list")).content.decode()
+
+    assert "<strong>alice@example.com</strong> · Sync: Done — 1 page, 5 vehicles" in body
+    assert "<strong>carol@example.com</strong> · Sync: Done — 1 page, 2 vehicles" in body
+    assert body.count("finished Jan. 2, 2026, 11:04 a.m.") == 2
+
+
+def test_sync_status_json_names_the_account_and_time_like_the_page(
+    owner_client, two_finished_syncs, settings
+):
+    settings.TIME_ZONE = "Asia/Shanghai"
+
+    runs = owner_client.get(reverse("vehicles:sync_status")).json()["runs"]
+
+    assert sorted(run["account"] for run in runs) == ["alice@example.com", "carol@example.com"]
+    html = {run["account"]: run["html"] for run in runs}
+    assert html["alice@example.com"].startswith("<strong>alice@example.com</strong> · Sync: Done")
+    assert "finished Jan. 2, 2026, 11:04 a.m." in html["carol@example.com"]
+    assert all(run["finished_at"] for run in runs)
