@@ -19,7 +19,7 @@ from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
 from fleetportal import queueing
 from fleetportal.vin import split_vins
-from teslafleet.errors import TransientError
+from teslafleet.errors import TeslaError, TransientError
 from teslafleet.fleet import (
     FleetError,
     NotFound,
@@ -584,6 +584,41 @@ def _fleet_status(link: TeslaLink, vins: list[str]) -> dict[str, Any]:
             continue
         answers[vin] = (status.vehicle_info.get(vin) or VehicleInfo(), status.key_paired(vin))
     return answers
+
+
+@dataclass(frozen=True)
+class StatusCheck:
+    """One car's fleet_status asked again: `problem` is empty when Tesla answered for it."""
+
+    checked: bool
+    problem: str = ""
+
+
+def vehicle_status_check(*, access: VehicleAccess) -> StatusCheck:
+    """Ask Tesla's fleet_status (§3.5) for one car through the access's own link, and store
+    the answer (key pairing above all: Tesla sends nothing back after pairing, §3.4).
+
+    The caller has already fetched `access` for the viewer (`get_vehicle_for_user`): no other
+    user's link is ever used.
+    """
+    vehicle = access.vehicle
+    try:
+        answers = _fleet_status(access.link, [vehicle.vin])
+    except LinkBroken:
+        return StatusCheck(False, "the Tesla account needs to be linked again")
+    except TeslaError as exc:
+        return StatusCheck(False, f"{exc.status or ''} {exc.error}".strip() or "no answer")
+    answer = answers.get(vehicle.vin)
+    if answer is None:
+        return StatusCheck(False, "not in Tesla's answer")
+    if isinstance(answer, str):
+        vehicle.status_error = _tesla_text(answer, 200)
+        vehicle.save(update_fields=["status_error"])
+        return StatusCheck(False, answer)
+    info, paired = answer
+    _status_values(vehicle, info, paired, timezone.now())
+    vehicle.save(update_fields=_STATUS_FIELDS)
+    return StatusCheck(True)
 
 
 # --- the roster -----------------------------------------------------------------------------

@@ -3,7 +3,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
@@ -70,6 +76,38 @@ def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "pairing_link": _pairing_link(vehicle, access),
         },
     )
+
+
+@login_required
+def vehicle_check(request: HttpRequest, pk: int) -> HttpResponse:
+    """Check again: ask Tesla for this one car's key pairing and status, through the
+    viewer's own link (a foreign car is a 404 before any call)."""
+    # Scoped fetch first: someone else's id is a 404 whatever the method, never a 405.
+    vehicle, access = selectors.get_vehicle_for_user(user=request.user, vehicle_id=pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    result = services.vehicle_status_check(access=access)
+    if result.checked:
+        if vehicle.key_paired:
+            messages.success(request, _("Checked with Tesla: the portal's key is paired."))
+        else:
+            messages.info(request, _("Checked with Tesla: the portal's key is not paired yet."))
+    elif access.is_driver:
+        messages.error(
+            request,
+            _(
+                "Tesla refused the check through your link (%(reason)s): you have driver "
+                "access, and only the owner's linked account can see this vehicle's key state."
+            )
+            % {"reason": result.problem},
+        )
+    else:
+        messages.error(
+            request,
+            _("Tesla did not answer for this vehicle (%(reason)s). Try again later.")
+            % {"reason": result.problem},
+        )
+    return redirect("vehicles:detail", pk=vehicle.pk)
 
 
 @login_required

@@ -138,6 +138,7 @@ ROUTES: dict[str, Route] = {
     # vehicles
     "vehicles:list": _r(USER, READ),
     "vehicles:detail": _r(OWNER, READ, pk="vehicle"),
+    "vehicles:check": _r(OWNER, POST, pk="vehicle"),
     "vehicles:by_vin": _r(OWNER, READ, vin="vin"),
     "vehicles:sync": _r(USER, POST),
     "vehicles:sync_status": _r(USER, READ),

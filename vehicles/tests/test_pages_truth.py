@@ -7,7 +7,9 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from vehicles.models import SyncRun
+from vehicles import services
+from vehicles.models import SyncRun, Vehicle
+from vehicles.tests.conftest import linked
 from vehicles.tests.factories import make_link, make_vehicles
 
 pytestmark = pytest.mark.django_db
@@ -69,3 +71,58 @@ def test_sync_status_json_names_the_account_and_time_like_the_page(
     assert html["alice@example.com"].startswith("<strong>alice@example.com</strong> · Sync: Done")
     assert "finished Jan. 2, 2026, 11:04 a.m." in html["carol@example.com"]
     assert all(run["finished_at"] for run in runs)
+
+
+# --- Key pairing: "Check again" (item 10) ---------------------------------------------------
+
+MODEL_3 = "5YJ3E1EA7PF000001"  # alice owns it, never paired
+SHARED = "5YJ3E1EB5NF000005"  # alice owns it, bob drives it
+
+
+def test_check_again_shows_a_key_paired_since_the_last_sync(
+    owner_client, alice_link, tesla_sandbox, _partner_key_server
+):
+    services.vehicles_sync(link_id=alice_link.pk)
+    car = Vehicle.objects.get(vin=MODEL_3)
+    page = owner_client.get(reverse("vehicles:detail", args=[car.pk])).content.decode()
+    assert "pairing-link" in page and f'action="/vehicles/{car.pk}/check/"' in page
+    tesla_sandbox.control.pair(MODEL_3, _partner_key_server.domain)
+
+    response = owner_client.post(reverse("vehicles:check", args=[car.pk]), follow=True)
+
+    body = response.content.decode()
+    assert "Checked with Tesla: the portal&#x27;s key is paired." in body
+    assert "pairing-link" not in body
+    assert Vehicle.objects.get(pk=car.pk).key_paired is True
+
+
+def test_check_again_on_another_users_car_is_404_without_calling_tesla(
+    alice_link, other_client, tesla_sandbox
+):
+    services.vehicles_sync(link_id=alice_link.pk)
+    car = Vehicle.objects.get(vin=MODEL_3)
+    tesla_sandbox.control.clear_requests()
+
+    response = other_client.post(reverse("vehicles:check", args=[car.pk]))
+
+    assert response.status_code == 404
+    assert tesla_sandbox.control.requests() == []
+
+
+def test_check_again_through_a_drivers_link_says_tesla_refused_it(
+    other_client, tesla_apps, tesla_sandbox
+):
+    bob = linked(other_client, "bob@example.com")
+    services.vehicles_sync(link_id=bob.pk)
+    car = Vehicle.objects.get(vin=SHARED)
+    tesla_sandbox.control.fault(
+        "/api/1/vehicles/fleet_status",
+        status=404,
+        body={"response": None, "error": f"{SHARED} not_found"},
+    )
+
+    response = other_client.post(reverse("vehicles:check", args=[car.pk]), follow=True)
+
+    body = response.content.decode()
+    assert "Tesla refused the check through your link" in body
+    assert "driver access" in body
