@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone, translation
@@ -619,6 +621,74 @@ def vehicle_status_check(*, access: VehicleAccess) -> StatusCheck:
     _status_values(vehicle, info, paired, timezone.now())
     vehicle.save(update_fields=_STATUS_FIELDS)
     return StatusCheck(True)
+
+
+# --- the re-check after the pairing link was opened -----------------------------------------
+
+# Tesla sends nothing back after pairing (§3.4): the portal asks fleet_status once, this long
+# after the owner opened the pairing link (time to approve in the Tesla app; key state may also
+# lag, §3.5). Slower approvals are caught by "Check again" or the next sync.
+PAIRING_RECHECK_SECONDS = 120
+# The pairing link goes through the portal (a signed id: the phone that scans the QR code is
+# usually not logged in); it stays valid as long as the page could plausibly be left open.
+PAIRING_TOKEN_MAX_AGE = 7 * 24 * 3600
+_PAIRING_SALT = "vehicles.pairing-opened"
+
+
+def pairing_token(*, access: VehicleAccess) -> str:
+    """The signed id in the portal's pairing URL: which access's car, and nothing secret."""
+    return signing.dumps(access.pk, salt=_PAIRING_SALT, compress=True)
+
+
+def pairing_access(*, token: str) -> VehicleAccess | None:
+    """The owner access a pairing token names, if the token is genuine, not too old, and the
+    access still lets its link pair a key (current, OWNER); None otherwise."""
+    try:
+        access_id = signing.loads(token, salt=_PAIRING_SALT, max_age=PAIRING_TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(access_id, int):
+        return None
+    access = (
+        VehicleAccess.objects.filter(pk=access_id, gone_at__isnull=True)
+        .select_related("vehicle", "link")
+        .first()
+    )
+    if access is None or access.is_driver:
+        return None
+    return access
+
+
+def pairing_opened(*, access: VehicleAccess) -> bool:
+    """The pairing link was opened: queue one fleet_status re-check of the car, after
+    PAIRING_RECHECK_SECONDS. At most one is pending per access (reopening the link, or
+    anyone holding the QR code, cannot multiply calls to Tesla). False when none was queued.
+    """
+    if not cache.add(f"vehicles:pairing-recheck:{access.pk}", 1, PAIRING_RECHECK_SECONDS):
+        return False
+    try:
+        queueing.task_named("vehicles.tasks.vehicles_pairing_recheck").apply_async(
+            args=[access.pk], countdown=PAIRING_RECHECK_SECONDS
+        )
+    except queueing.QUEUE_ERRORS as exc:
+        # The owner still reaches Tesla's page; "Check again" does the same by hand.
+        logger.warning("pairing re-check not queued: %s", queueing.error_class(exc))
+        cache.delete(f"vehicles:pairing-recheck:{access.pk}")
+        return False
+    return True
+
+
+def vehicles_pairing_recheck(*, access_id: int) -> str:
+    """The delayed re-check: fleet_status for the one car, if its access is still current."""
+    access = (
+        VehicleAccess.objects.filter(pk=access_id, gone_at__isnull=True)
+        .select_related("vehicle", "link")
+        .first()
+    )
+    if access is None:
+        return "gone"
+    result = vehicle_status_check(access=access)
+    return "checked" if result.checked else "unanswered"
 
 
 # --- the roster -----------------------------------------------------------------------------

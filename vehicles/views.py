@@ -12,6 +12,7 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -26,7 +27,7 @@ from vehicles.models import Vehicle, VehicleAccess
 PAGE_SIZE = 50
 
 
-def _pairing_link(vehicle: Vehicle, access: VehicleAccess) -> str:
+def _tesla_pairing_link(vehicle: Vehicle, access: VehicleAccess) -> str:
     # Only the owner's account can add a key (DRIVER access cannot), and only an unpaired car
     # needs one; an unknown region (never synced) has no pairing base to link to.
     if access.is_driver or vehicle.key_paired or not vehicle.region:
@@ -35,6 +36,15 @@ def _pairing_link(vehicle: Vehicle, access: VehicleAccess) -> str:
         return pairing.pairing_link(region=vehicle.region, vin=vehicle.vin)
     except (KeyError, ValueError):
         return ""
+
+
+def _pairing_link(request: HttpRequest, vehicle: Vehicle, access: VehicleAccess) -> str:
+    """The portal's URL in front of Tesla's pairing link (§3.4): opening it queues a re-check
+    of the key state, since Tesla sends nothing back after pairing."""
+    if not _tesla_pairing_link(vehicle, access):
+        return ""
+    token = services.pairing_token(access=access)
+    return request.build_absolute_uri(reverse("vehicles:pairing_open", args=[token]))
 
 
 @login_required
@@ -73,9 +83,24 @@ def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "vehicle": vehicle,
             "access": access,
             "decoded": vehicle.decoded,
-            "pairing_link": _pairing_link(vehicle, access),
+            "pairing_link": _pairing_link(request, vehicle, access),
+            "recheck_minutes": services.PAIRING_RECHECK_SECONDS // 60,
         },
     )
+
+
+@require_GET
+def vehicle_pairing_open(request: HttpRequest, token: str) -> HttpResponse:
+    """The pairing link, opened (usually on the phone, not logged in: the signed token is the
+    capability): queue one re-check of the key state, then go on to Tesla's pairing link."""
+    access = services.pairing_access(token=token)
+    if access is None:
+        raise Http404
+    tesla_link = _tesla_pairing_link(access.vehicle, access)
+    if not tesla_link:
+        raise Http404  # paired meanwhile, or no region: nothing to pair
+    services.pairing_opened(access=access)
+    return redirect(tesla_link)
 
 
 @login_required

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
-from vehicles import services
+from fleetportal.tests.security_helpers import task_messages
+from vehicles import services, tasks
 from vehicles.models import SyncRun, Vehicle
 from vehicles.tests.conftest import linked
 from vehicles.tests.factories import make_link, make_vehicles
@@ -126,3 +129,56 @@ def test_check_again_through_a_drivers_link_says_tesla_refused_it(
     body = response.content.decode()
     assert "Tesla refused the check through your link" in body
     assert "driver access" in body
+
+
+# --- Key pairing: the automatic re-check after the pairing link was opened (item 10) ---------
+
+
+def _pairing_url(owner_client, car) -> str:
+    page = owner_client.get(reverse("vehicles:detail", args=[car.pk])).content.decode()
+    return re.search(r'href="(http://testserver/vehicles/pair/[^"]+)"', page).group(1)
+
+
+def test_opening_the_pairing_link_queues_one_delayed_recheck_and_goes_on_to_tesla(
+    owner_client, alice_link, monkeypatch
+):
+    services.vehicles_sync(link_id=alice_link.pk)
+    car = Vehicle.objects.get(vin=MODEL_3)
+    url = _pairing_url(owner_client, car)
+
+    with task_messages(monkeypatch) as published:
+        first = Client().get(url)  # the phone that scans the QR code is not logged in
+        again = Client().get(url)
+
+    assert first.status_code == again.status_code == 302
+    assert "/_ak/" in first["Location"]  # Tesla's pairing link (§3.4)
+    assert f"vin={MODEL_3}" in first["Location"]
+    rechecks = [m for m in published if m.task == "vehicles.tasks.vehicles_pairing_recheck"]
+    assert len(rechecks) == 1  # reopening the link does not multiply calls to Tesla
+    assert rechecks[0].headers.get("eta")  # later, not at once: time to approve on the phone
+
+
+def test_the_delayed_recheck_records_the_key_paired_meanwhile(
+    owner_client, alice_link, tesla_sandbox, _partner_key_server
+):
+    services.vehicles_sync(link_id=alice_link.pk)
+    car = Vehicle.objects.get(vin=MODEL_3)
+    access = car.accesses.get(link=alice_link)
+    tesla_sandbox.control.pair(MODEL_3, _partner_key_server.domain)
+
+    assert tasks.vehicles_pairing_recheck(access.pk) == "checked"
+
+    body = owner_client.get(reverse("vehicles:detail", args=[car.pk])).content.decode()
+    assert "pairing-link" not in body
+    assert Vehicle.objects.get(pk=car.pk).key_paired is True
+
+
+def test_a_tampered_pairing_link_is_404_and_queues_nothing(owner_client, alice_link, monkeypatch):
+    services.vehicles_sync(link_id=alice_link.pk)
+    url = _pairing_url(owner_client, Vehicle.objects.get(vin=MODEL_3))
+
+    with task_messages(monkeypatch) as published:
+        response = Client().get(url.rstrip("/") + "x/")
+
+    assert response.status_code == 404
+    assert published == []
