@@ -117,7 +117,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             self._fail(request, _("This Tesla account is already linked to another portal user."))
         token = sociallogin.token
         try:
-            services.link_store(
+            # The stored link's health is what allauth's "connected" message must not
+            # contradict (socialaccount/messages/account_connected*.txt read it).
+            request.tesla_link_stored = services.link_store(
                 user=request.user,
                 profile=sociallogin.account.extra_data,
                 access_token=token.token,

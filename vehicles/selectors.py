@@ -93,7 +93,14 @@ def get_vehicle_for_user(
 def sync_runs_for_user(*, user: User) -> list[SyncRun]:
     """The latest sync of each of the user's links (a handful of rows: one per link)."""
     latest: dict[int, SyncRun] = {}
-    for run in SyncRun.objects.filter(link__user=user).order_by("-created_at")[:20]:
+    # The link only names the account on the line: its tokens are neither decrypted nor read.
+    runs = (
+        SyncRun.objects.filter(link__user=user)
+        .select_related("link")
+        .only(*(f.name for f in SyncRun._meta.concrete_fields), "link__email", "link__full_name")
+        .order_by("-created_at")
+    )
+    for run in runs[:20]:
         latest.setdefault(run.link_id, run)
     return list(latest.values())
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone, translation
@@ -19,7 +21,7 @@ from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
 from fleetportal import queueing
 from fleetportal.vin import split_vins
-from teslafleet.errors import TransientError
+from teslafleet.errors import TeslaError, TransientError
 from teslafleet.fleet import (
     FleetError,
     NotFound,
@@ -584,6 +586,109 @@ def _fleet_status(link: TeslaLink, vins: list[str]) -> dict[str, Any]:
             continue
         answers[vin] = (status.vehicle_info.get(vin) or VehicleInfo(), status.key_paired(vin))
     return answers
+
+
+@dataclass(frozen=True)
+class StatusCheck:
+    """One car's fleet_status asked again: `problem` is empty when Tesla answered for it."""
+
+    checked: bool
+    problem: str = ""
+
+
+def vehicle_status_check(*, access: VehicleAccess) -> StatusCheck:
+    """Ask Tesla's fleet_status (§3.5) for one car through the access's own link, and store
+    the answer (key pairing above all: Tesla sends nothing back after pairing, §3.4).
+
+    The caller has already fetched `access` for the viewer (`get_vehicle_for_user`): no other
+    user's link is ever used.
+    """
+    vehicle = access.vehicle
+    try:
+        answers = _fleet_status(access.link, [vehicle.vin])
+    except LinkBroken:
+        return StatusCheck(False, "the Tesla account needs to be linked again")
+    except TeslaError as exc:
+        return StatusCheck(False, f"{exc.status or ''} {exc.error}".strip() or "no answer")
+    answer = answers.get(vehicle.vin)
+    if answer is None:
+        return StatusCheck(False, "not in Tesla's answer")
+    if isinstance(answer, str):
+        vehicle.status_error = _tesla_text(answer, 200)
+        vehicle.save(update_fields=["status_error"])
+        return StatusCheck(False, answer)
+    info, paired = answer
+    _status_values(vehicle, info, paired, timezone.now())
+    vehicle.save(update_fields=_STATUS_FIELDS)
+    return StatusCheck(True)
+
+
+# --- the re-check after the pairing link was opened -----------------------------------------
+
+# Tesla sends nothing back after pairing (§3.4): the portal asks fleet_status once, this long
+# after the owner opened the pairing link (time to approve in the Tesla app; key state may also
+# lag, §3.5). Slower approvals are caught by "Check again" or the next sync.
+PAIRING_RECHECK_SECONDS = 120
+# The pairing link goes through the portal (a signed id: the phone that scans the QR code is
+# usually not logged in); it stays valid as long as the page could plausibly be left open.
+PAIRING_TOKEN_MAX_AGE = 7 * 24 * 3600
+_PAIRING_SALT = "vehicles.pairing-opened"
+
+
+def pairing_token(*, access: VehicleAccess) -> str:
+    """The signed id in the portal's pairing URL: which access's car, and nothing secret."""
+    return signing.dumps(access.pk, salt=_PAIRING_SALT, compress=True)
+
+
+def pairing_access(*, token: str) -> VehicleAccess | None:
+    """The owner access a pairing token names, if the token is genuine, not too old, and the
+    access still lets its link pair a key (current, OWNER); None otherwise."""
+    try:
+        access_id = signing.loads(token, salt=_PAIRING_SALT, max_age=PAIRING_TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(access_id, int):
+        return None
+    access = (
+        VehicleAccess.objects.filter(pk=access_id, gone_at__isnull=True)
+        .select_related("vehicle", "link")
+        .first()
+    )
+    if access is None or access.is_driver:
+        return None
+    return access
+
+
+def pairing_opened(*, access: VehicleAccess) -> bool:
+    """The pairing link was opened: queue one fleet_status re-check of the car, after
+    PAIRING_RECHECK_SECONDS. At most one is pending per access (reopening the link, or
+    anyone holding the QR code, cannot multiply calls to Tesla). False when none was queued.
+    """
+    if not cache.add(f"vehicles:pairing-recheck:{access.pk}", 1, PAIRING_RECHECK_SECONDS):
+        return False
+    try:
+        queueing.task_named("vehicles.tasks.vehicles_pairing_recheck").apply_async(
+            args=[access.pk], countdown=PAIRING_RECHECK_SECONDS
+        )
+    except queueing.QUEUE_ERRORS as exc:
+        # The owner still reaches Tesla's page; "Check again" does the same by hand.
+        logger.warning("pairing re-check not queued: %s", queueing.error_class(exc))
+        cache.delete(f"vehicles:pairing-recheck:{access.pk}")
+        return False
+    return True
+
+
+def vehicles_pairing_recheck(*, access_id: int) -> str:
+    """The delayed re-check: fleet_status for the one car, if its access is still current."""
+    access = (
+        VehicleAccess.objects.filter(pk=access_id, gone_at__isnull=True)
+        .select_related("vehicle", "link")
+        .first()
+    )
+    if access is None:
+        return "gone"
+    result = vehicle_status_check(access=access)
+    return "checked" if result.checked else "unanswered"
 
 
 # --- the roster -----------------------------------------------------------------------------

@@ -56,3 +56,9 @@ def vehicles_sync_runs_sweep() -> dict[str, int]:
 def vehicles_sync_sweep() -> int:
     """Beat's dispatcher: one sync per usable link (skipping links with a sync in flight)."""
     return services.vehicles_sync_sweep()
+
+
+@shared_task
+def vehicles_pairing_recheck(access_id: int) -> str:
+    """Once, a short while after the pairing link was opened: is the portal's key paired now?"""
+    return services.vehicles_pairing_recheck(access_id=access_id)

@@ -3,8 +3,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -19,7 +27,7 @@ from vehicles.models import Vehicle, VehicleAccess
 PAGE_SIZE = 50
 
 
-def _pairing_link(vehicle: Vehicle, access: VehicleAccess) -> str:
+def _tesla_pairing_link(vehicle: Vehicle, access: VehicleAccess) -> str:
     # Only the owner's account can add a key (DRIVER access cannot), and only an unpaired car
     # needs one; an unknown region (never synced) has no pairing base to link to.
     if access.is_driver or vehicle.key_paired or not vehicle.region:
@@ -28,6 +36,15 @@ def _pairing_link(vehicle: Vehicle, access: VehicleAccess) -> str:
         return pairing.pairing_link(region=vehicle.region, vin=vehicle.vin)
     except (KeyError, ValueError):
         return ""
+
+
+def _pairing_link(request: HttpRequest, vehicle: Vehicle, access: VehicleAccess) -> str:
+    """The portal's URL in front of Tesla's pairing link (§3.4): opening it queues a re-check
+    of the key state, since Tesla sends nothing back after pairing."""
+    if not _tesla_pairing_link(vehicle, access):
+        return ""
+    token = services.pairing_token(access=access)
+    return request.build_absolute_uri(reverse("vehicles:pairing_open", args=[token]))
 
 
 @login_required
@@ -39,12 +56,15 @@ def vehicle_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     runs = selectors.sync_runs_for_user(user=request.user)
+    # An empty page says why: the filters matched nothing, or the user has no car at all.
+    has_vehicles = bool(page.object_list) or selectors.current_accesses(user=request.user).exists()
     return render(
         request,
         "vehicles/list.html",
         {
             "form": form,
             "page": page,
+            "has_vehicles": has_vehicles,
             "query": query.urlencode(),
             "runs": runs,
             "syncing": any(run.active for run in runs),
@@ -63,9 +83,56 @@ def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "vehicle": vehicle,
             "access": access,
             "decoded": vehicle.decoded,
-            "pairing_link": _pairing_link(vehicle, access),
+            "pairing_link": _pairing_link(request, vehicle, access),
+            "recheck_minutes": services.PAIRING_RECHECK_SECONDS // 60,
         },
     )
+
+
+@require_GET
+def vehicle_pairing_open(request: HttpRequest, token: str) -> HttpResponse:
+    """The pairing link, opened (usually on the phone, not logged in: the signed token is the
+    capability): queue one re-check of the key state, then go on to Tesla's pairing link."""
+    access = services.pairing_access(token=token)
+    if access is None:
+        raise Http404
+    tesla_link = _tesla_pairing_link(access.vehicle, access)
+    if not tesla_link:
+        raise Http404  # paired meanwhile, or no region: nothing to pair
+    services.pairing_opened(access=access)
+    return redirect(tesla_link)
+
+
+@login_required
+def vehicle_check(request: HttpRequest, pk: int) -> HttpResponse:
+    """Check again: ask Tesla for this one car's key pairing and status, through the
+    viewer's own link (a foreign car is a 404 before any call)."""
+    # Scoped fetch first: someone else's id is a 404 whatever the method, never a 405.
+    vehicle, access = selectors.get_vehicle_for_user(user=request.user, vehicle_id=pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    result = services.vehicle_status_check(access=access)
+    if result.checked:
+        if vehicle.key_paired:
+            messages.success(request, _("Checked with Tesla: the portal's key is paired."))
+        else:
+            messages.info(request, _("Checked with Tesla: the portal's key is not paired yet."))
+    elif access.is_driver:
+        messages.error(
+            request,
+            _(
+                "Tesla refused the check through your link (%(reason)s): you have driver "
+                "access, and only the owner's linked account can see this vehicle's key state."
+            )
+            % {"reason": result.problem},
+        )
+    else:
+        messages.error(
+            request,
+            _("Tesla did not answer for this vehicle (%(reason)s). Try again later.")
+            % {"reason": result.problem},
+        )
+    return redirect("vehicles:detail", pk=vehicle.pk)
 
 
 @login_required
@@ -114,6 +181,13 @@ def vehicle_sync_status(request: HttpRequest) -> JsonResponse:
             "runs": [
                 {
                     "link": run.link_id,
+                    "account": run.link.email or run.link.full_name,
+                    "started_at": run.started_at,
+                    "finished_at": run.finished_at,
+                    # The same line as the page's, already escaped: one wording, one home.
+                    "html": render_to_string(
+                        "vehicles/_sync_run.html", {"run": run}, request=request
+                    ).strip(),
                     "status": run.status,
                     "label": str(run.get_status_display()),
                     "pages": run.pages,

@@ -139,6 +139,10 @@ ROUTES: dict[str, Route] = {
     # vehicles
     "vehicles:list": _r(USER, READ),
     "vehicles:detail": _r(OWNER, READ, pk="vehicle"),
+    "vehicles:check": _r(OWNER, POST, pk="vehicle"),
+    # The pairing link behind the QR code: the signed token is the capability (the phone that
+    # scans it is usually not logged in); it only queues one key re-check and redirects.
+    "vehicles:pairing_open": _r(KEYED, READ, token="key"),
     "vehicles:by_vin": _r(OWNER, READ, vin="vin"),
     "vehicles:sync": _r(USER, POST),
     "vehicles:sync_status": _r(USER, READ),

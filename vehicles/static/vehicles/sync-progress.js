@@ -11,7 +11,8 @@
         list.innerHTML = "";
         data.runs.forEach(function (run) {
           var li = document.createElement("li");
-          li.textContent = run.label + " — " + run.pages + " / " + run.seen + (run.error ? " — " + run.error : "");
+          // The server renders (and escapes) the same line the page shows: account, outcome, time.
+          li.innerHTML = run.html;
           list.appendChild(li);
         });
         if (data.active) { setTimeout(poll, 2000); } else { window.location.reload(); }
