@@ -175,10 +175,12 @@ def config_assign(request: HttpRequest, pk: int) -> HttpResponse:
 VEHICLE_ID = re.compile(r"[0-9]{1,18}")
 
 
-def _vehicle_ids(request: HttpRequest) -> list[int]:
+def _vehicle_ids(values: list[str]) -> list[int]:
     """The vehicle ids ticked on the config page. Anything but ASCII digits that fit a
     bigint is a forged form: 400 (`str.isdigit` takes "²", which `int` refuses)."""
-    return _vehicle_ids_from(request.POST.getlist("vehicle"))
+    if not all(VEHICLE_ID.fullmatch(v) for v in values):
+        raise BadRequest("vehicle ids are integers")
+    return [int(v) for v in values]
 
 
 @telemetry_manager_required
@@ -188,7 +190,7 @@ def config_push(request: HttpRequest, pk: int) -> HttpResponse:
     if not config.fields.exists():
         messages.error(request, _("Add at least one field."))
         return redirect("telemetry:detail", pk=config.pk)
-    ids = _vehicle_ids(request) or None
+    ids = _vehicle_ids(request.POST.getlist("vehicle")) or None
     try:
         run = services.telemetry_push_start(config=config, user=request.user, vehicle_ids=ids)
     except QueueUnavailable:
@@ -201,12 +203,6 @@ def config_push(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("telemetry:detail", pk=config.pk)
 
 
-def _vehicle_ids_from(values: list[str]) -> list[int]:
-    if not all(VEHICLE_ID.fullmatch(v) for v in values):
-        raise BadRequest("vehicle ids are integers")
-    return [int(v) for v in values]
-
-
 @telemetry_manager_required
 @require_http_methods(["GET", "POST"])
 def config_remove(request: HttpRequest, pk: int) -> HttpResponse:
@@ -214,7 +210,7 @@ def config_remove(request: HttpRequest, pk: int) -> HttpResponse:
     removes. The config page's POST (no `confirm`) is sent to the GET page."""
     config = _get_config(pk)
     source = request.POST if request.method == "POST" else request.GET
-    ids = _vehicle_ids_from(source.getlist("vehicle"))
+    ids = _vehicle_ids(source.getlist("vehicle"))
     if not ids:
         messages.error(request, _("Choose the vehicles to remove the config from."))
         return redirect("telemetry:detail", pk=config.pk)
