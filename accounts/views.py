@@ -42,6 +42,7 @@ def _link_options() -> list[dict[str, object]]:
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     links = list(request.user.tesla_links.all())
+    options = _link_options()
     return render(
         request,
         "accounts/dashboard.html",
@@ -50,8 +51,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "needs_relink": [
                 link for link in links if link.health == TeslaLink.Health.NEEDS_RELINK
             ],
-            "link_options": _link_options(),
-            "paste_available": any(option["paste"] for option in _link_options()),
+            "link_options": options,
+            "paste_available": any(option["paste"] for option in options),
         },
     )
 

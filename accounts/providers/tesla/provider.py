@@ -28,7 +28,7 @@ class TeslaAccount(ProviderAccount):
 
 
 class TeslaProvider(OAuth2Provider):
-    id = "tesla"
+    id = TeslaOAuth2Adapter.provider_id
     name = "Tesla"
     account_class = TeslaAccount
     oauth2_adapter_class = TeslaOAuth2Adapter
@@ -112,7 +112,7 @@ class TeslaProvider(OAuth2Provider):
 
 
 class TeslaChinaProvider(TeslaProvider):
-    id = "tesla_cn"
+    id = TeslaChinaOAuth2Adapter.provider_id
     name = "Tesla China"
     oauth2_adapter_class = TeslaChinaOAuth2Adapter
 

@@ -46,9 +46,9 @@ class ProfileLookupFailed(ProviderException):
 
 
 class TeslaOAuth2Adapter(OAuth2Adapter):
-    provider_id = "tesla"
     # Which authorization server this provider talks to: fleetportal.tesla holds the mapping.
-    auth_server_key = tesla.PROVIDER_AUTH_SERVER[provider_id]
+    auth_server_key = "global"
+    provider_id = tesla.provider_id(auth_server_key)
     # Tesla's cancel redirect says error=login_cancelled (§1.3), not access_denied.
     login_cancelled_error = "login_cancelled"
 
@@ -114,8 +114,8 @@ class TeslaOAuth2Adapter(OAuth2Adapter):
 
 
 class TeslaChinaOAuth2Adapter(TeslaOAuth2Adapter):
-    provider_id = "tesla_cn"
-    auth_server_key = tesla.PROVIDER_AUTH_SERVER[provider_id]
+    auth_server_key = "cn"
+    provider_id = tesla.provider_id(auth_server_key)
 
 
 oauth2_login = OAuth2LoginView.adapter_view(TeslaOAuth2Adapter)
