@@ -18,7 +18,7 @@ from fleetportal.permissions import staff_permission_required
 from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
 from telemetry import catalogue, explanations, selectors, services
 from telemetry.forms import AssignForm, TelemetryConfigForm, default_field_rows, field_formset
-from telemetry.models import TelemetryConfig, TelemetryDeployment, TelemetryRun
+from telemetry.models import TelemetryConfig, TelemetryRun
 from vehicles import selectors as vehicle_selectors
 
 
@@ -171,6 +171,8 @@ def config_assign(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("telemetry:detail", pk=config.pk)
 
 
+NO_SKIP = {"label": "", "fix": ""}
+
 # A vehicle's primary key as a form sends it: ASCII digits, within a bigint.
 VEHICLE_ID = re.compile(r"[0-9]{1,18}")
 
@@ -265,22 +267,19 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
                 "total": run.total,
                 "status": run.get_status_display(),
             },
-            "done": run.total
-            - counts.get("pending", 0)
-            - counts.get(TelemetryDeployment.Status.REMOVING, 0),
+            "done": run.total - sum(counts.get(status, 0) for status in services.runs.RUN_WAITING),
             "vehicles": [
                 {
                     "vin": d.vehicle.vin,
                     "status": d.status,
                     "label": str(d.get_status_display()),
                     "reason": d.reason,
-                    "reason_label": explanations.explain_skip(d.reason)["label"]
-                    if d.reason
-                    else "",
-                    "fix": explanations.explain_skip(d.reason)["fix"] if d.reason else "",
+                    "reason_label": skip["label"],
+                    "fix": skip["fix"],
                     "error": d.error,
                 }
                 for d in deployments
+                for skip in [explanations.explain_skip(d.reason) if d.reason else NO_SKIP]
             ],
         }
     )

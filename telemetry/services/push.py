@@ -236,7 +236,7 @@ def telemetry_remove_start(
                     "link_id": link.pk if link else None,
                     "status": Status.REMOVING if link else Status.FAILED,
                     "reason": "",
-                    "error": "" if link else _("No linked owner account lists this vehicle."),
+                    "error": "" if link else runs.no_owner_link(),
                 },
             )
         TelemetryAssignment.objects.filter(config=config, vehicle_id__in=vehicle_ids).delete()

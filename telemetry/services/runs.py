@@ -24,6 +24,11 @@ Status = TelemetryDeployment.Status
 RUN_WAITING = (Status.PENDING, Status.REMOVING)
 
 
+def no_owner_link() -> str:
+    """Why a car has no link to push or remove through (stored on its deployment)."""
+    return _("No linked owner account lists this vehicle.")
+
+
 def _run_stale() -> dt.timedelta:
     return dt.timedelta(seconds=settings.TELEMETRY_RUN_STALE_SECONDS)
 
@@ -163,7 +168,7 @@ def telemetry_runs_sweep() -> dict[str, int]:
                 # Nothing a task could do (e.g. the account was unlinked): end it now.
                 TelemetryDeployment.objects.filter(run_id=run.pk, status__in=RUN_WAITING).update(
                     status=Status.FAILED,
-                    error=_("No linked owner account lists this vehicle."),
+                    error=no_owner_link(),
                     pushed_at=now,
                 )
                 counts["closed"] += close_if_finished(run.pk)

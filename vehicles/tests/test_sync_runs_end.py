@@ -121,12 +121,19 @@ def test_a_sync_with_recent_activity_is_left_to_its_task(
     alice_link, django_capture_on_commit_callbacks
 ):
     assert settings.VEHICLES_SYNC_STALE_SECONDS > settings.TESLA_REFRESH_RETRY_CAP_SECONDS
+    run = SyncRun.objects.filter(link=alice_link, status__in=SyncRun.ACTIVE).first()
+    if run is None:
+        with mock.patch.object(tasks.vehicles_sync_link, "delay"):
+            run = services.vehicles_sync_queue(link=alice_link, trigger="user")
+    assert run is not None and run.status in SyncRun.ACTIVE
     with (
         mock.patch.object(tasks.vehicles_sync_link, "delay") as requeued,
         django_capture_on_commit_callbacks(execute=True),
     ):
         assert services.vehicles_sync_runs_sweep() == {"requeued": 0, "failed": 0}
     requeued.assert_not_called()
+    run.refresh_from_db()
+    assert run.status in SyncRun.ACTIVE and run.redispatches == 0
 
 
 def test_the_sync_runs_sweep_is_on_the_beat_schedule():
