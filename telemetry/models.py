@@ -58,6 +58,8 @@ class TelemetryField(models.Model):
     resend_interval_seconds = models.PositiveIntegerField(
         _("resend interval (s)"), null=True, blank=True
     )
+    # Keep a downsampled history of this field (the owner's chart), not only its latest value.
+    keep_history = models.BooleanField(_("keep history"), default=False)
 
     class Meta:
         verbose_name = _("telemetry field")
@@ -293,3 +295,170 @@ class TelemetryAuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("the telemetry audit log is append-only")
+
+
+# --- The stream: what the cars send through the operator's fleet-telemetry server -----------
+# docs/tesla-api-notes.md §10 (topics and payloads on MQTT) and docs/streaming.md (how the
+# consumer stores them and derives each vehicle's streaming state).
+
+
+class StreamValue(models.Model):
+    """The latest value of one field of one vehicle: one row per (vehicle, field), written
+    once per consumer flush however many messages the burst held."""
+
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="stream_values")
+    field = models.CharField(_("field"), max_length=64)
+    # The parsed value (number, string, bool, object); None is the car's "invalid".
+    value = models.JSONField(_("value"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received"))
+
+    class Meta:
+        verbose_name = _("latest streamed value")
+        verbose_name_plural = _("latest streamed values")
+        constraints = [
+            models.UniqueConstraint(fields=["vehicle", "field"], name="stream_value_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vehicle_id} {self.field}"
+
+
+class StreamPoint(models.Model):
+    """History of a field whose config says "keep history", one point per bucket
+    (TELEMETRY_HISTORY_BUCKET_SECONDS): the last value received in it."""
+
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="stream_points")
+    field = models.CharField(_("field"), max_length=64)
+    at = models.DateTimeField(_("at"))
+    value = models.JSONField(_("value"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("streamed history point")
+        verbose_name_plural = _("streamed history")
+        constraints = [
+            models.UniqueConstraint(fields=["vehicle", "field", "at"], name="stream_point_unique")
+        ]
+        indexes = [models.Index(fields=["at"], name="stream_point_at")]
+
+    def __str__(self) -> str:
+        return f"{self.vehicle_id} {self.field} {self.at:%Y-%m-%d %H:%M}"
+
+
+class VehicleStream(models.Model):
+    """What the stream has shown of one vehicle: the facts its streaming state is read from."""
+
+    class Connectivity(models.TextChoices):
+        CONNECTED = "CONNECTED", _("Connected")
+        DISCONNECTED = "DISCONNECTED", _("Disconnected")
+        UNKNOWN = "UNKNOWN", _("Unknown")
+
+    vehicle = models.OneToOneField(Vehicle, on_delete=models.CASCADE, related_name="stream")
+    first_message_at = models.DateTimeField(_("first data"), null=True, blank=True)
+    last_message_at = models.DateTimeField(_("last data"), null=True, blank=True)
+    connectivity = models.CharField(
+        _("connection"), max_length=16, choices=Connectivity, blank=True
+    )
+    connectivity_at = models.DateTimeField(_("connection changed"), null=True, blank=True)
+    # The last CONNECTED event: "connected, no data" when no field message came after it.
+    connected_at = models.DateTimeField(_("last connected"), null=True, blank=True)
+    # Set when staff were told this vehicle went silent; cleared when data arrives again, so
+    # each incident is told once.
+    silent_notified_at = models.DateTimeField(_("silence reported"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("vehicle stream")
+        verbose_name_plural = _("vehicle streams")
+
+    def __str__(self) -> str:
+        return f"{self.vehicle_id} stream"
+
+
+class StreamSignalDay(models.Model):
+    """Signals (field messages, each billed by Tesla) per vehicle per UTC day."""
+
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="stream_days")
+    day = models.DateField(_("day"))
+    signals = models.PositiveBigIntegerField(_("signals"), default=0)
+
+    class Meta:
+        verbose_name = _("streamed signals per day")
+        verbose_name_plural = _("streamed signals per day")
+        constraints = [
+            models.UniqueConstraint(fields=["vehicle", "day"], name="stream_signal_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vehicle_id} {self.day}: {self.signals}"
+
+
+class StreamDrop(models.Model):
+    """Bad input the consumer set aside, counted per kind per UTC day, never stored as data."""
+
+    class Kind(models.TextChoices):
+        UNKNOWN_VIN = "unknown_vin", _("VIN the portal does not know")
+        MALFORMED = "malformed", _("Malformed payload")
+        OVERSIZED = "oversized", _("Payload over the size cap")
+        UNKNOWN_FIELD = "unknown_field", _("Field not in Tesla's list")
+        TYPE_CHANGED = "type_changed", _("Value type changed")
+        BAD_TOPIC = "bad_topic", _("Topic not from fleet-telemetry")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind)
+    day = models.DateField(_("day"))
+    count = models.PositiveBigIntegerField(_("count"), default=0)
+    # The last topic of this kind (truncated): enough for staff to find the sender.
+    last_topic = models.CharField(_("last topic"), max_length=200, blank=True)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stream input set aside")
+        verbose_name_plural = _("stream input set aside")
+        constraints = [models.UniqueConstraint(fields=["kind", "day"], name="stream_drop_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind}: {self.count}"
+
+
+class StreamEvent(models.Model):
+    """An error or an alert a car reported through the stream (for example unsupported_field
+    with the field in its tags)."""
+
+    class Kind(models.TextChoices):
+        ERROR = "error", _("Error")
+        ALERT = "alert", _("Alert")
+
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="stream_events")
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind)
+    name = models.CharField(_("name"), max_length=100)
+    body = models.TextField(_("message"), blank=True)
+    tags = models.JSONField(_("tags"), default=dict, blank=True)
+    audiences = models.JSONField(_("audiences"), default=list, blank=True)
+    # The car's own times: CreatedAt for errors, StartedAt/EndedAt for alerts.
+    occurred_at = models.DateTimeField(_("occurred"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received"), db_index=True)
+
+    class Meta:
+        verbose_name = _("stream error or alert")
+        verbose_name_plural = _("stream errors and alerts")
+        ordering = ("-received_at", "-pk")
+        indexes = [models.Index(fields=["vehicle", "kind", "name"], name="stream_event_name")]
+
+    def __str__(self) -> str:
+        return f"{self.vehicle_id} {self.kind} {self.name}"
+
+
+class StreamConsumer(models.Model):
+    """One consumer process's heartbeat, for /healthz and the staff overview."""
+
+    client_id = models.CharField(_("client id"), max_length=128, unique=True)
+    connected = models.BooleanField(_("connected"), default=False)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    last_message_at = models.DateTimeField(_("last message"), null=True, blank=True)
+    messages = models.PositiveBigIntegerField(_("messages"), default=0)
+
+    class Meta:
+        verbose_name = _("stream consumer")
+        verbose_name_plural = _("stream consumers")
+
+    def __str__(self) -> str:
+        return self.client_id

@@ -188,6 +188,27 @@ TELEMETRY_RUN_STALE_SECONDS = env.int("TELEMETRY_RUN_STALE_SECONDS", default=900
 TELEMETRY_RUN_MAX_REDISPATCHES = env.int("TELEMETRY_RUN_MAX_REDISPATCHES", default=3)
 VEHICLES_SYNC_STALE_SECONDS = env.int("VEHICLES_SYNC_STALE_SECONDS", default=1800)
 VEHICLES_SYNC_MAX_REDISPATCHES = env.int("VEHICLES_SYNC_MAX_REDISPATCHES", default=2)
+# The stream (docs/streaming.md): the consumer (`manage.py telemetry_stream`) reads the
+# operator's fleet-telemetry server output from one MQTT broker URL (mqtt:// or mqtts://, with
+# user:password@ when the broker wants them; ?version=3.1.1 for a broker without MQTT 5, such
+# as the embedded one `make run` starts). TELEMETRY_MQTT_TOPIC_BASE is the server's
+# `topic_base`; the client id is fixed so the broker keeps a persistent session; a non-empty
+# TELEMETRY_MQTT_SHARED_GROUP subscribes through $share/<group>/ so several consumers split
+# the stream.
+TELEMETRY_MQTT_URL = env("TELEMETRY_MQTT_URL", default="mqtt://127.0.0.1:1883")
+TELEMETRY_MQTT_TOPIC_BASE = env("TELEMETRY_MQTT_TOPIC_BASE", default="telemetry")
+TELEMETRY_MQTT_CLIENT_ID = env("TELEMETRY_MQTT_CLIENT_ID", default="fleet-portal-stream")
+TELEMETRY_MQTT_SHARED_GROUP = env("TELEMETRY_MQTT_SHARED_GROUP", default="")
+TELEMETRY_MQTT_CA_FILE = env("TELEMETRY_MQTT_CA_FILE", default="")
+# Payloads over this many bytes are set aside (counted, never parsed).
+TELEMETRY_STREAM_MAX_PAYLOAD = env.int("TELEMETRY_STREAM_MAX_PAYLOAD", default=65536)
+# History: one point per bucket for fields marked "keep history", kept this many days.
+TELEMETRY_HISTORY_BUCKET_SECONDS = env.int("TELEMETRY_HISTORY_BUCKET_SECONDS", default=60)
+TELEMETRY_HISTORY_RETENTION_DAYS = env.int("TELEMETRY_HISTORY_RETENTION_DAYS", default=30)
+# A vehicle is "streaming" while data came within its largest configured interval plus this
+# slack, and "silent" after SILENT_FACTOR times that window without any.
+TELEMETRY_STREAM_SLACK_SECONDS = env.int("TELEMETRY_STREAM_SLACK_SECONDS", default=120)
+TELEMETRY_STREAM_SILENT_FACTOR = env.int("TELEMETRY_STREAM_SILENT_FACTOR", default=3)
 TESLA_HTTP_TIMEOUT = (
     env.float("TESLA_CONNECT_TIMEOUT", default=5.0),
     env.float("TESLA_READ_TIMEOUT", default=20.0),
