@@ -483,8 +483,10 @@ def stream_states(
             "vehicle_id", "last_message_at", "connectivity", "connectivity_at", "connected_at"
         )
     }
+    # Only a synced car's values matter (field missing): the others' are not loaded.
+    synced = [v for v, row in current.items() if row["status"] == Status.SYNCED]
     received: dict[int, dict[str, dt.datetime]] = {}
-    for vehicle_id, name, at in StreamValue.objects.filter(vehicle_id__in=ids).values_list(
+    for vehicle_id, name, at in StreamValue.objects.filter(vehicle_id__in=synced).values_list(
         "vehicle_id", "field", "received_at"
     ):
         received.setdefault(vehicle_id, {})[name] = at
