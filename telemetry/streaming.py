@@ -248,7 +248,15 @@ def stream_state(
             "resync",
             **common,
         )
-    if deployment.status in (Status.PENDING, Status.UPDATED):
+    # Data that came after the push proves the car took a config that streams to us, before
+    # reconcile's next GET says synced (a re-push also sets the row back to "updated").
+    proven = (
+        deployment.status == Status.UPDATED
+        and last is not None
+        and deployment.pushed_at is not None
+        and last >= deployment.pushed_at
+    )
+    if deployment.status in (Status.PENDING, Status.UPDATED) and not proven:
         if deployment.status == Status.PENDING:
             explanation = _("The push is queued: Tesla has not been asked yet.")
             action = _("Wait for the push to finish.")
@@ -262,8 +270,8 @@ def stream_state(
             )
         return StreamState(State.WAITING_CAR, explanation, action, "wait", **common)
 
-    # Synced: the car holds our config. From here on the stream tells.
-    applied = deployment.synced_at or deployment.pushed_at
+    # Synced (or proven by data): the car holds our config. From here on the stream tells.
+    applied = deployment.pushed_at if proven else (deployment.synced_at or deployment.pushed_at)
     # The car may send its fields between the push and the moment reconcile saw it synced:
     # a value counts from the push on.
     since = deployment.pushed_at or deployment.synced_at

@@ -105,6 +105,18 @@ def test_pushed_but_not_synced_is_waiting_for_the_car():
         assert state(synced(status=status, synced_at=None)).state == State.WAITING_CAR
 
 
+def test_data_after_the_push_proves_the_car_took_it_before_reconcile_says_synced():
+    pushed = synced(status="updated", pushed_at=ago(600), synced_at=None)
+    stream = StreamFacts(last_message_at=ago(5))
+    assert state(pushed, stream, ALL_RECEIVED).state == State.STREAMING
+    # Data from before the push proves nothing about it.
+    before = StreamFacts(last_message_at=ago(700))
+    assert state(pushed, before, ALL_RECEIVED).state == State.WAITING_CAR
+    # Fields count from the push: one that has not come since is missing.
+    missing = state(pushed, stream, {"Soc": ago(5), "VehicleSpeed": ago(700)})
+    assert missing.state == State.FIELD_MISSING and missing.missing_fields == ["VehicleSpeed"]
+
+
 def test_synced_without_any_data_waits_then_turns_silent():
     fresh = synced(pushed_at=ago(100), synced_at=ago(60))
     assert state(fresh).state == State.WAITING_DATA
