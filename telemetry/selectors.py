@@ -265,11 +265,19 @@ def vehicle_state(*, vehicle: Vehicle, viewer: User) -> dict[str, Any]:
 
 
 def stream_events(*, vehicle: Vehicle | None = None, limit: int = 200) -> list[StreamEvent]:
-    """The newest errors and alerts cars reported through the stream (one car's, or all)."""
+    """The newest errors and alerts cars reported through the stream (one car's, or all),
+    each error with its `explanation` ("" when unknown)."""
     rows = StreamEvent.objects.select_related("vehicle").order_by("-received_at", "-pk")
     if vehicle is not None:
         rows = rows.filter(vehicle=vehicle)
-    return list(rows[:limit])
+    events = list(rows[:limit])
+    for event in events:
+        event.explanation = (
+            explanations.explain_stream_error(event.name)
+            if event.kind == StreamEvent.Kind.ERROR
+            else ""
+        )
+    return events
 
 
 def stream_drops(*, days: int = 7, today: dt.date | None = None) -> list[dict[str, Any]]:

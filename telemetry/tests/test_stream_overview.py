@@ -290,6 +290,7 @@ def test_error_inbox_shows_stream_errors_alerts_and_set_aside_input(manager_clie
         page = manager_client.get("/telemetry/errors/").content.decode()
     events = page.split('id="stream-events"', 1)[1].split("</table>", 1)[0]
     assert "unsupported_field" in events and "BMS_a066_SW_Over_Current" in events
+    assert "cannot send this field: update the car&#x27;s software" in events
     assert f'href="/telemetry/vehicles/{car.pk}/"' in events and "field=VehicleSpeed" in events
     drops = page.split('id="stream-drops"', 1)[1].split("</table>", 1)[0]
     assert re.search(r"VIN the portal does not know</td><td>7</td><td>10</td>", drops)
