@@ -8,12 +8,19 @@ from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
 from telemetry import selectors, services
 from telemetry.forms import BaseFieldFormSet, TelemetryConfigForm, TelemetryFieldForm
 from telemetry.models import (
+    StreamConsumer,
+    StreamDrop,
+    StreamEvent,
+    StreamPoint,
+    StreamSignalDay,
+    StreamValue,
     TelemetryAuditEntry,
     TelemetryConfig,
     TelemetryConfigVersion,
     TelemetryDeployment,
     TelemetryField,
     TelemetryRun,
+    VehicleStream,
 )
 
 
@@ -136,3 +143,66 @@ class TelemetryAuditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description=_("outcome"))
     def readable_outcome(self, entry: TelemetryAuditEntry) -> str:
         return selectors.audit_outcome(entry)
+
+
+# The stream's rows are written by the consumer only: admin shows them, never edits them.
+
+
+@admin.register(StreamValue)
+class StreamValueAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("vehicle", "field", "value", "received_at")
+    list_select_related = ("vehicle",)
+    search_fields = ("vehicle__vin", "field")
+    ordering = ("-received_at",)
+
+
+@admin.register(StreamPoint)
+class StreamPointAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("vehicle", "field", "at", "value")
+    list_select_related = ("vehicle",)
+    search_fields = ("vehicle__vin", "field")
+    ordering = ("-at",)
+
+
+@admin.register(VehicleStream)
+class VehicleStreamAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "vehicle",
+        "last_message_at",
+        "connectivity",
+        "connected_at",
+        "silent_notified_at",
+    )
+    list_filter = ("connectivity", ("silent_notified_at", admin.EmptyFieldListFilter))
+    list_select_related = ("vehicle",)
+    search_fields = ("vehicle__vin",)
+    ordering = ("-last_message_at",)
+
+
+@admin.register(StreamSignalDay)
+class StreamSignalDayAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("vehicle", "day", "signals")
+    list_select_related = ("vehicle",)
+    search_fields = ("vehicle__vin",)
+    date_hierarchy = "day"
+    ordering = ("-day",)
+
+
+@admin.register(StreamDrop)
+class StreamDropAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("day", "kind", "count", "last_seen_at", "last_topic")
+    list_filter = ("kind",)
+    ordering = ("-day", "kind")
+
+
+@admin.register(StreamEvent)
+class StreamEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("received_at", "vehicle", "kind", "name", "occurred_at", "ended_at")
+    list_filter = ("kind", "name")
+    list_select_related = ("vehicle",)
+    search_fields = ("vehicle__vin", "name", "body")
+
+
+@admin.register(StreamConsumer)
+class StreamConsumerAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("client_id", "connected", "heartbeat_at", "last_message_at", "messages")

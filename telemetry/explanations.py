@@ -78,3 +78,20 @@ def explain_skip(reason: str) -> dict[str, str]:
         label, fix = reasons[reason]
         return {"label": label, "fix": fix}
     return {"label": reason, "fix": ""}
+
+
+def explain_stream_error(name: str) -> str:
+    """What an error a car sent through the stream (§10.1) means and what fixes it, or ""."""
+    known = {
+        "unsupported_field": _(
+            "The car's telemetry client cannot send this field: update the car's software, or "
+            "remove the field from the config."
+        ),
+        # Tesla's spelling (fleet-telemetry #276); the corrected one is accepted too.
+        "unsuported_interval": _(
+            "The car cannot send this field as often as configured: raise the field's interval "
+            "in the config and push it again."
+        ),
+    }
+    known["unsupported_interval"] = known["unsuported_interval"]
+    return known.get(name, "")

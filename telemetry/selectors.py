@@ -8,18 +8,23 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import TeslaLink, User
 from fleetportal.permissions import MANAGE_TELEMETRY, has_staff_permission
 from telemetry import catalogue, explanations
 from telemetry.models import (
+    StreamConsumer,
+    StreamDrop,
+    StreamEvent,
     TelemetryAssignment,
     TelemetryAuditEntry,
     TelemetryConfig,
     TelemetryConfigVersion,
     TelemetryDeployment,
     TelemetryRun,
+    VehicleStream,
 )
 from vehicles.models import Vehicle, VehicleAccess
 
@@ -257,3 +262,57 @@ def vehicle_state(*, vehicle: Vehicle, viewer: User) -> dict[str, Any]:
         deployment.link is None or deployment.link.user_id == viewer.pk or can_manage(viewer)
     )
     return {"assignment": assignment, "deployment": deployment, "error_visible": error_visible}
+
+
+def stream_events(*, vehicle: Vehicle | None = None, limit: int = 200) -> list[StreamEvent]:
+    """The newest errors and alerts cars reported through the stream (one car's, or all),
+    each error with its `explanation` ("" when unknown)."""
+    rows = StreamEvent.objects.select_related("vehicle").order_by("-received_at", "-pk")
+    if vehicle is not None:
+        rows = rows.filter(vehicle=vehicle)
+    events = list(rows[:limit])
+    for event in events:
+        event.explanation = (
+            explanations.explain_stream_error(event.name)
+            if event.kind == StreamEvent.Kind.ERROR
+            else ""
+        )
+    return events
+
+
+def stream_drops(*, days: int = 7, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """Input the consumer set aside, per kind over the last `days` UTC days (today included):
+    how many today and over the period, and the last topic seen."""
+    today = today or timezone.now().astimezone(dt.UTC).date()
+    rows = StreamDrop.objects.filter(day__gt=today - dt.timedelta(days=days)).order_by(
+        "kind", "-day"
+    )
+    kinds: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = kinds.setdefault(
+            row.kind,
+            {
+                "kind": row.kind,
+                "label": row.get_kind_display(),
+                "today": 0,
+                "total": 0,
+                "last_topic": row.last_topic,
+                "last_seen_at": row.last_seen_at,
+            },
+        )
+        entry["total"] += row.count
+        if row.day == today:
+            entry["today"] += row.count
+        if row.last_seen_at and (
+            entry["last_seen_at"] is None or row.last_seen_at > entry["last_seen_at"]
+        ):
+            entry["last_seen_at"], entry["last_topic"] = row.last_seen_at, row.last_topic
+    return sorted(kinds.values(), key=lambda e: -e["total"])
+
+
+def vehicle_stream(*, vehicle: Vehicle) -> VehicleStream | None:
+    return VehicleStream.objects.filter(vehicle=vehicle).first()
+
+
+def stream_consumers() -> list[StreamConsumer]:
+    return list(StreamConsumer.objects.order_by("client_id"))

@@ -81,3 +81,9 @@ def telemetry_resign_sweep() -> int:
 def telemetry_resign(config_id: int) -> str:
     run = services.telemetry_config_resign(config_id=config_id)
     return "queued" if run else "not_due"
+
+
+@shared_task
+def telemetry_stream_watch() -> int:
+    """Beat: email staff once per incident when a streaming vehicle goes silent."""
+    return services.telemetry_stream_watch()

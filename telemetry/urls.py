@@ -17,5 +17,7 @@ urlpatterns = [
     path("<int:pk>/remove/", views.config_remove, name="remove"),
     path("runs/<int:run_id>/status/", views.run_status, name="run_status"),
     path("errors/", views.error_inbox, name="errors"),
+    path("overview/", views.stream_overview, name="overview"),
     path("vehicles/<int:pk>/", views.vehicle_telemetry, name="vehicle"),
+    path("vehicles/<int:pk>/resync/", views.vehicle_resync, name="vehicle_resync"),
 ]

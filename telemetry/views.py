@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
+from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,10 +17,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from fleetportal.permissions import staff_permission_required
 from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
-from telemetry import catalogue, explanations, selectors, services
+from telemetry import catalogue, explanations, selectors, services, streaming
 from telemetry.forms import AssignForm, TelemetryConfigForm, default_field_rows, field_formset
 from telemetry.models import TelemetryConfig, TelemetryRun
 from vehicles import selectors as vehicle_selectors
+from vehicles.models import Vehicle
 
 
 def telemetry_manager_required(view):
@@ -300,8 +302,111 @@ def error_inbox(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "telemetry/errors.html",
-        {"regions": regions, "recorded": recorded, "skipped": skipped},
+        {
+            "regions": regions,
+            "recorded": recorded,
+            "skipped": skipped,
+            "stream_events": selectors.stream_events(limit=200),
+            "stream_drops": selectors.stream_drops(days=STREAM_DROP_DAYS),
+            "stream_drop_days": STREAM_DROP_DAYS,
+        },
     )
+
+
+# The error inbox counts the stream's set-aside input over this many days (today included).
+STREAM_DROP_DAYS = 7
+OVERVIEW_PAGE_SIZE = 50
+# The config filter's value for vehicles without a configuration.
+NO_CONFIG = "none"
+
+
+def _overview_query(config: str, state: str, page: int | None = None) -> str:
+    params = [(k, v) for k, v in (("config", config), ("state", state), ("page", page)) if v]
+    return "?" + urlencode(params) if params else "?"
+
+
+@telemetry_manager_required
+@require_GET
+def stream_overview(request: HttpRequest) -> HttpResponse:
+    """Vehicles per streaming state, for the fleet and per config, down to the cars."""
+    config = request.GET.get("config", "")
+    state = request.GET.get("state", "")
+    if state and state not in streaming.State.values:
+        raise BadRequest("unknown state")
+    if config and config != NO_CONFIG and not VEHICLE_ID.fullmatch(config):
+        raise BadRequest("unknown configuration")
+    rows = streaming.stream_states()
+    per_config = streaming.counts_by_config(rows)
+    if config == NO_CONFIG:
+        rows = [r for r in rows if r.state.config_id is None]
+    elif config:
+        rows = [r for r in rows if r.state.config_id == int(config)]
+    counts = streaming.count_states(rows)
+    fleet = [
+        {
+            "state": s,
+            "label": s.label,
+            "tone": streaming.TONE[s],
+            "count": counts.get(s, 0),
+            # Bars are scaled to the scope's vehicle count: widths read as shares.
+            "width": round(100.0 * counts.get(s, 0) / len(rows), 3) if rows else 0,
+            "query": _overview_query(config, s),
+        }
+        for s in streaming.State
+    ]
+    for group in per_config:
+        key = str(group["config_id"]) if group["config_id"] is not None else NO_CONFIG
+        group["key"] = key
+        group["query"] = _overview_query(key, "")
+        for bar in group["bars"]:
+            bar.query = _overview_query(key, bar.state)
+    order = {s: n for n, s in enumerate(streaming.State)}
+    listed = sorted(
+        (r for r in rows if not state or r.state.state == state),
+        key=lambda r: (order[r.state.state], r.vin),
+    )
+    page = Paginator(listed, OVERVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "telemetry/overview.html",
+        {
+            "fleet": fleet,
+            "total": len(rows),
+            "per_config": per_config,
+            "page": page,
+            "config": config,
+            "state": state,
+            "state_label": streaming.State(state).label if state else "",
+            "configs": TelemetryConfig.objects.order_by("name").only("pk", "name"),
+            "states": streaming.State.choices,
+            "no_config": NO_CONFIG,
+            "page_query": _overview_query(config, state),
+            "consumers": selectors.stream_consumers(),
+        },
+    )
+
+
+@telemetry_manager_required
+@require_POST
+def vehicle_resync(request: HttpRequest, pk: int) -> HttpResponse:
+    """Re-post the car's config to it alone: it then sends every configured field once."""
+    vehicle = get_object_or_404(Vehicle, pk=pk)
+    try:
+        run = services.telemetry_vehicle_resync(vehicle=vehicle, user=request.user)
+    except services.NothingToResync as exc:
+        messages.warning(request, str(exc))
+    except QueueUnavailable:
+        messages.error(request, queue_unavailable_message())
+    else:
+        messages.success(
+            request,
+            _(
+                "Resync queued: version %(number)d of %(config)s is re-posted to this car, "
+                "which then sends every configured field once."
+            )
+            % {"number": run.version.number, "config": run.config.name},
+        )
+    return redirect("telemetry:vehicle", pk=vehicle.pk)
 
 
 @login_required
@@ -331,6 +436,7 @@ def vehicle_telemetry(request: HttpRequest, pk: int) -> HttpResponse:
             )
     state = selectors.vehicle_state(vehicle=vehicle, viewer=request.user)
     deployment = state["deployment"]
+    can_manage = selectors.can_manage(request.user)
     return render(
         request,
         "telemetry/vehicle.html",
@@ -342,7 +448,13 @@ def vehicle_telemetry(request: HttpRequest, pk: int) -> HttpResponse:
             "explanation": explanations.explain_error(deployment.error) if deployment else "",
             "errors": errors,
             "problem": problem,
-            "can_manage": selectors.can_manage(request.user),
+            "can_manage": can_manage,
+            # The streaming truth, its explanation and the resync: for managers.
+            "stream": streaming.vehicle_stream_state(vehicle=vehicle) if can_manage else None,
+            "stream_facts": selectors.vehicle_stream(vehicle=vehicle) if can_manage else None,
+            "stream_events": selectors.stream_events(vehicle=vehicle, limit=10)
+            if can_manage
+            else [],
             # Where a manager goes back to: the car's config, or the one its last push was of.
             "config_id": state["assignment"].config_id
             if state["assignment"]

@@ -316,6 +316,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "telemetry.tasks.telemetry_runs_sweep",
         "schedule": env.int("RUNS_SWEEP_SECONDS", default=300),
     },
+    # Emails staff once per incident when a vehicle that was streaming goes silent.
+    "telemetry-stream-watch": {
+        "task": "telemetry.tasks.telemetry_stream_watch",
+        "schedule": env.int("TELEMETRY_STREAM_WATCH_SECONDS", default=60),
+    },
     "vehicles-sync-runs-sweep": {
         "task": "vehicles.tasks.vehicles_sync_runs_sweep",
         "schedule": env.int("RUNS_SWEEP_SECONDS", default=300),

@@ -157,7 +157,9 @@ ROUTES: dict[str, Route] = {
     "telemetry:remove": _r(STAFF, CONFIRM, pk="config"),
     "telemetry:run_status": _r(STAFF, READ, run_id="run"),
     "telemetry:errors": _r(STAFF, READ),
+    "telemetry:overview": _r(STAFF, READ),
     "telemetry:vehicle": _r(OWNER, READ, pk="vehicle"),
+    "telemetry:vehicle_resync": _r(STAFF, POST, pk="vehicle"),
     # Django admin: its own login page; every other admin URL follows ADMIN_RULES below.
     "admin:login": _r(PUBLIC, FORM),
 }

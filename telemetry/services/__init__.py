@@ -6,6 +6,7 @@
 - `reconcile`: ask Tesla whether each car adopted the config
 - `resign`: re-sign and re-push before exp
 - `tesla_errors`: the errors cars reported, read through Tesla
+- `stream_watch`: resync one car; tell staff when a streaming car goes silent
 - `audit`: the audit log entries all of them write
 
 Reads are in `telemetry.selectors`, error explanations in `telemetry.explanations`.
@@ -34,6 +35,11 @@ from telemetry.services.runs import (
     telemetry_run_heartbeat,
     telemetry_runs_sweep,
 )
+from telemetry.services.stream_watch import (
+    NothingToResync,
+    telemetry_stream_watch,
+    telemetry_vehicle_resync,
+)
 from telemetry.services.tesla_errors import (
     telemetry_partner_errors,
     telemetry_vehicle_errors,
@@ -41,6 +47,7 @@ from telemetry.services.tesla_errors import (
 )
 
 __all__ = [
+    "NothingToResync",
     "RUN_WAITING",
     "StaleEdit",
     "config_payload",
@@ -60,7 +67,9 @@ __all__ = [
     "telemetry_run_fail",
     "telemetry_run_heartbeat",
     "telemetry_runs_sweep",
+    "telemetry_stream_watch",
     "telemetry_vehicle_errors",
     "telemetry_vehicle_errors_as_staff",
+    "telemetry_vehicle_resync",
     "telemetry_version_current",
 ]

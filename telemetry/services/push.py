@@ -54,8 +54,11 @@ def telemetry_push_start(
     user: User | None,
     vehicle_ids: list[int] | None = None,
     kind: str = TelemetryRun.Kind.PUSH,
+    outcome: str = "",
 ) -> TelemetryRun:
     """Record a run and a pending deployment per assigned vehicle, then queue the push.
+
+    `outcome` words the audit entry when it is not a plain push (a resync of one car).
 
     One push per config is active: a new push (or re-sign) replaces an active one, which ends
     as "superseded"; its cars the new push covers go with it, the others are marked not pushed.
@@ -146,7 +149,7 @@ def telemetry_push_start(
             user=user,
             version=version,
             vins=[v.vin for v in vehicles],
-            outcome=_("queued for the worker"),
+            outcome=outcome or _("queued for the worker"),
         )
         if not pending_links:
             audit.record_run_end(run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from telemetry import services
@@ -71,3 +72,36 @@ def test_catalogue_search_and_click_fill_a_field_row(live_server, page, manager,
     names = page.locator("#field-rows input[name$='-name']")
     values = [names.nth(i).input_value() for i in range(names.count())]
     assert "ChargerVoltage" in values and "Soc" in values
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_stream_overview_fits_the_screen_without_csp_errors(
+    live_server, page, manager, owner, width
+):
+    from telemetry.models import StreamValue, VehicleStream
+
+    cars = make_vehicles(make_link(owner), 3)
+    config = make_config(name="a configuration with a rather long name")
+    services.telemetry_config_assign(config=config, vins=[c.vin for c in cars], user=manager)
+    version = services.telemetry_version_current(config=config)
+    for car in cars[:2]:
+        TelemetryDeployment.objects.create(
+            vehicle=car, version=version, status="synced", pushed_at=timezone.now()
+        )
+    VehicleStream.objects.create(vehicle=cars[0], last_message_at=timezone.now())
+    StreamValue.objects.create(vehicle=cars[0], field="Soc", value=1, received_at=timezone.now())
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.set_viewport_size({"width": width, "height": 900})
+    _sign_in(page, live_server, manager)
+
+    page.goto(f"{live_server.url}/telemetry/overview/")
+    page.screenshot(path=f"/tmp/overview-{width}.png", full_page=True)
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    expect(page.locator('#fleet-chart li[data-state="streaming"] .count')).to_have_text("1")
+    bar = page.locator('#fleet-chart li[data-state="streaming"] svg').bounding_box()
+    assert bar["width"] > 50
+    page.locator('#fleet-chart li[data-state="waiting_data"] a.count').click()
+    expect(page.locator("#overview-vehicles tbody tr")).to_have_count(1)
+    assert not [e for e in errors if "Content Security Policy" in e]
