@@ -56,7 +56,13 @@ from sandbox.state import DEFAULT_SETTINGS, World
 log = logging.getLogger(__name__)
 
 SYNC_SECONDS = 0.5  # wall seconds between two looks at the world
-MAX_QUEUED = 20_000  # paho's outgoing queue while the broker is away; older data is dropped
+# Flow control: at most this many messages handed to paho and not yet acknowledged (QoS 1)
+# or written (QoS 0). Past it the scheduler waits for the broker (so a burst is slowed down,
+# not dropped) for up to STALL_SECONDS, then drops and counts ("dropped" in the status): a
+# broker that is away must not freeze the cars or grow memory.
+MAX_PENDING = 2_000
+STALL_SECONDS = 1.0
+INFLIGHT = 100
 
 # Sandbox rule for `unsupported_field` (§10.2, fleet-telemetry #276): these newer fields need
 # at least this firmware (year, release). Seeded cars run 2025.20.6 or 2025.14.3, so
@@ -434,7 +440,10 @@ class Publisher:
             "error": 0,
             "alert": 0,
             "injected": 0,
+            "dropped": 0,
         }
+        self._flow = threading.Condition()
+        self._pending = 0
         self._cond = threading.Condition(threading.RLock())
         self._heap: list[tuple[float, int, str, str, str, int]] = []
         self._seq = itertools.count()
@@ -456,14 +465,24 @@ class Publisher:
             client.username_pw_set(self.target.username, self.target.password)
         if self.target.tls:
             client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
-        client.max_queued_messages_set(MAX_QUEUED)
+        client.max_inflight_messages_set(INFLIGHT)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
         return client
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        with self._flow:
+            self._pending = max(0, self._pending - 1)
+            self._flow.notify_all()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if not reason.is_failure:
+            with self._flow:
+                # What paho lost with the old connection will never be acknowledged.
+                self._pending = 0
+                self._flow.notify_all()
             self._connected.set()
             log.info("stream: connected to %s:%s", self.target.host, self.target.port)
 
@@ -483,8 +502,10 @@ class Publisher:
         return self._connected.wait(timeout)
 
     def stop(self) -> None:
+        self._stop = True
+        with self._flow:
+            self._flow.notify_all()
         with self._cond:
-            self._stop = True
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -780,12 +801,33 @@ class Publisher:
         self.publish_raw(f"{self.topic_base}/{suffix}", body.encode(), kind)
 
     def publish_raw(self, topic: str, payload: bytes, kind: str = "injected") -> None:
+        with self._flow:
+            deadline = time.monotonic() + STALL_SECONDS
+            while self._pending >= MAX_PENDING and not self._stop:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._dropped(topic)
+                    return
+                self._flow.wait(left)
+            self._pending += 1
         info = self._client.publish(topic, payload, qos=self.qos)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            log.warning("stream: publish to %s failed: %s", topic, mqtt.error_string(info.rc))
+            with self._flow:
+                self._pending -= 1
+                self._dropped(topic)
             return
-        with self._cond:
+        with self._flow:
             self.published[kind] += 1
+
+    def _dropped(self, topic: str) -> None:
+        """Count a message the broker could not take; log the first and every 10,000th."""
+        self.published["dropped"] += 1
+        if self.published["dropped"] % 10_000 == 1:
+            log.warning(
+                "stream: the broker does not keep up, dropped %d messages (last %s)",
+                self.published["dropped"],
+                topic,
+            )
 
     def status(self) -> dict[str, Any]:
         with self._cond:
@@ -796,6 +838,7 @@ class Publisher:
                 "time_scale": self.time_scale,
                 "sim_seconds": round(self.sim_now(), 1),
                 "published": dict(self.published),
+                "pending": self._pending,
                 "cars": {
                     vin: {
                         "connected": car.connected,
