@@ -444,6 +444,7 @@ class Publisher:
         }
         self._flow = threading.Condition()
         self._pending = 0
+        self._stalled = False  # waited STALL_SECONDS in vain: drop at once until it drains
         self._cond = threading.Condition(threading.RLock())
         self._heap: list[tuple[float, int, str, str, str, int]] = []
         self._seq = itertools.count()
@@ -475,6 +476,8 @@ class Publisher:
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         with self._flow:
             self._pending = max(0, self._pending - 1)
+            if self._pending < MAX_PENDING:
+                self._stalled = False
             self._flow.notify_all()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -482,6 +485,7 @@ class Publisher:
             with self._flow:
                 # What paho lost with the old connection will never be acknowledged.
                 self._pending = 0
+                self._stalled = False
                 self._flow.notify_all()
             self._connected.set()
             log.info("stream: connected to %s:%s", self.target.host, self.target.port)
@@ -805,7 +809,8 @@ class Publisher:
             deadline = time.monotonic() + STALL_SECONDS
             while self._pending >= MAX_PENDING and not self._stop:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or self._stalled:
+                    self._stalled = True
                     self._dropped(topic)
                     return
                 self._flow.wait(left)

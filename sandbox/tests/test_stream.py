@@ -433,3 +433,89 @@ def _wait_http(url: str, proc: subprocess.Popen) -> None:
         except requests.RequestException:
             time.sleep(0.05)  # not listening yet: poll again
     raise AssertionError("the sandbox did not start")
+
+
+def test_a_deleted_config_disconnects_the_car_and_stops_its_fields(stream):
+    sb, rec = stream
+    sb.control.install_telemetry_config([CAR, OTHER], FIELDS)
+    rec.wait_for(_count("BatteryLevel", at_least=2))
+    # Revoking the app removes its configs from the user's cars (§5.1).
+    client_id = sb.demo_clients["global"]["client_id"]
+    assert sb.control.revoke_consent("alice@example.com", client_id)["removed_configs"] == 2
+    rec.wait_for(lambda ms: sum(b"DISCONNECTED" in m.payload for m in ms) == 2)
+    after = len(rec.snapshot())
+    assert sb.control.stream_status()["cars"] == {}
+    # Nothing more arrives: a fresh config on one car shows the stream is still running.
+    sb.control.install_telemetry_config([OTHER], {"Odometer": {"interval_seconds": 10}})
+    rec.wait_for(_count("Odometer", vin=OTHER, at_least=len(_fields(rec, OTHER, "Odometer")) + 5))
+    assert [m for m in rec.snapshot()[after:] if f"/{CAR}/" in m.topic] == []
+
+
+class PrivateBroker:
+    """A Mosquitto of our own on a free port, to stop and start (never the system one)."""
+
+    def __init__(self, conf_dir: Path) -> None:
+        self.port = _free_port()
+        self.conf = conf_dir / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        )
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["mosquitto", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)  # not listening yet: poll again
+        raise AssertionError("the private mosquitto did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    broker = PrivateBroker(tmp_path)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.kill()
+
+
+def _wait(predicate, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met")
+        time.sleep(0.05)  # polling state, not asserting on time
+
+
+def test_a_broker_that_goes_away_neither_freezes_the_sandbox_nor_ends_the_stream(
+    private_broker,
+):
+    base, port = _base(), private_broker.port
+    url = f"mqtt://127.0.0.1:{port}"
+    with running_sandbox(mqtt_url=url, topic_base=base, time_scale=120) as sb:
+        sb.control.install_telemetry_config([CAR], FIELDS)
+        with recording(base, port=port) as rec:
+            rec.wait_for(_count("BatteryLevel", at_least=2))
+        private_broker.kill()
+        _wait(lambda: not sb.control.stream_status()["broker_connected"])
+        # The cars go on and the control API answers while no broker is there.
+        sim = sb.control.stream_status()["sim_seconds"]
+        assert sb.control.silence(OTHER)["silenced"] is True
+        _wait(lambda: sb.control.stream_status()["sim_seconds"] > sim + 60)
+        private_broker.start()
+        assert sb.stream.wait_connected(40)
+        with recording(base, port=port) as rec:
+            rec.wait_for(_count("BatteryLevel", at_least=2))
