@@ -32,6 +32,7 @@ world at once; the control API calls it so that e.g. a silence is in force when 
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import json
@@ -56,6 +57,7 @@ from sandbox.state import DEFAULT_SETTINGS, World
 log = logging.getLogger(__name__)
 
 SYNC_SECONDS = 0.5  # wall seconds between two looks at the world
+SAVE_SECONDS = 30.0  # wall seconds between two saves of the cars' positions and odometers
 # Flow control: at most this many messages handed to paho and not yet acknowledged (QoS 1)
 # or written (QoS 0). Past it the scheduler waits for the broker (so a burst is slowed down,
 # not dropped) for up to STALL_SECONDS, then drops and counts ("dropped" in the status): a
@@ -181,7 +183,7 @@ class Sim:
             region=region if region in CITIES else "NA",
             sleep_after=sleep_after,
             sleep_for=sleep_for,
-            soc=40.0 + seed % 45,
+            soc=40.0 + seed % 35,
             odometer=5_000.0 + seed % 40_000,
             angle=(seed % 628) / 100,
             rng=rng,
@@ -225,11 +227,9 @@ class Sim:
         if phase == "parked":
             self.parked_since = self.t
         elif phase == "charging":
-            if self.soc >= CHARGE_LIMIT - 1:
-                self.soc = CHARGE_LIMIT - 15.0  # a demo car always has something to charge
             self.fast_charger = self.rng.random() < 0.25
             self.charge_kw = 150.0 if self.fast_charger else 11.0
-            hours = (CHARGE_LIMIT - self.soc) / 100 * PACK_KWH / self.charge_kw
+            hours = max(0.0, CHARGE_LIMIT - self.soc) / 100 * PACK_KWH / self.charge_kw
             self.phase_until = self.t + hours * 3600
 
     def wake(self) -> None:
@@ -434,6 +434,7 @@ class Publisher:
         self.time_scale = float(time_scale)
         self.qos = qos
         self.cars: dict[str, Car] = {}
+        self._sims: dict[str, Sim] = {}
         self.published: dict[str, int] = {
             "field": 0,
             "connectivity": 0,
@@ -513,6 +514,9 @@ class Publisher:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        with self._cond:
+            if self._sims:
+                self._save_sims()
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -531,12 +535,16 @@ class Publisher:
 
     def _run(self) -> None:
         next_sync = 0.0
+        next_save = time.monotonic() + SAVE_SECONDS
         with self._cond:
             while not self._stop:
                 try:
                     if time.monotonic() >= next_sync:
                         self._sync()
                         next_sync = time.monotonic() + SYNC_SECONDS
+                    if time.monotonic() >= next_save and self._sims:
+                        self._save_sims()
+                        next_save = time.monotonic() + SAVE_SECONDS
                     now = self.sim_now()
                     while self._heap and self._heap[0][0] <= now and not self._stop:
                         due, _, kind, vin, arg, gen = heapq.heappop(self._heap)
@@ -566,30 +574,68 @@ class Publisher:
         with w.read() as data:
             now = w.now()
             ticked = False
+            stream = data.get("stream", {})
             for vehicle in data["vehicles"].values():
                 # The cars pick configs up and wake by themselves, not only when the portal asks.
                 if _needs_tick(vehicle, now):
                     fleet.tick(data, vehicle, now)
                     ticked = True
-                if vehicle["vin"] in self.cars or any(
-                    r["synced"] for r in vehicle["telemetry"].values()
+                vin = vehicle["vin"]
+                if vin in self.cars or any(
+                    r["synced"] and not r["rejected"] for r in vehicle["telemetry"].values()
                 ):
-                    controls = data.get("stream", {}).get("vehicles", {}).get(vehicle["vin"], {})
-                    snapshot.append((vehicle, dict(vehicle["telemetry"]), controls))
+                    snapshot.append(
+                        (
+                            {k: vehicle[k] for k in ("vin", "region", "firmware")},
+                            {cid: dict(r) for cid, r in vehicle["telemetry"].items()},
+                            copy.deepcopy(stream.get("vehicles", {}).get(vin, {})),
+                            stream.get("sims", {}).get(vin),
+                        )
+                    )
             if ticked:
                 w.save()
-            seen = set()
-            for vehicle, records, controls in snapshot:
-                seen.add(vehicle["vin"])
-                self._sync_car(vehicle, records, controls, sleep_after, sleep_for)
+            in_world = set(data["vehicles"])
+        # Publishing may wait for the broker: never while holding the world's lock.
+        seen = set()
+        for vehicle, records, controls, saved in snapshot:
+            seen.add(vehicle["vin"])
+            self._sync_car(vehicle, records, controls, saved, sleep_after, sleep_for)
         for vin in set(self.cars) - seen:  # reset or removed: the car is gone
             self._disconnect(self.cars.pop(vin))
+        for vin in set(self._sims) - in_world:
+            del self._sims[vin]
+
+    def _world_state(self, vin: str) -> str:
+        with self.world.read() as data:
+            vehicle = data["vehicles"].get(vin)
+            return vehicle["state"] if vehicle else "offline"
+
+    def _sim_for(self, vehicle: dict[str, Any], saved: dict[str, float] | None, t: float) -> Sim:
+        """The car's simulation; it outlives a removed config (odometers never go back)."""
+        sim = self._sims.get(vehicle["vin"])
+        if sim is None:
+            sim = Sim.for_vehicle(vehicle["vin"], vehicle["region"], 0, 0)
+            if saved:  # where it was when the sandbox last saved (a restart)
+                sim.soc, sim.odometer, sim.angle = saved["soc"], saved["odometer"], saved["angle"]
+            sim.t, sim.phase_until = t, t + sim.phase_until
+            self._sims[vehicle["vin"]] = sim
+        return sim
+
+    def _save_sims(self) -> None:
+        """Keep where the cars are in the world, so a restarted sandbox continues from there."""
+        sims = {
+            vin: {"soc": sim.soc, "odometer": sim.odometer, "angle": sim.angle}
+            for vin, sim in self._sims.items()
+        }
+        with self.world.transaction() as data:
+            data.setdefault("stream", {"vehicles": {}})["sims"] = sims
 
     def _sync_car(
         self,
         vehicle: dict[str, Any],
         records: dict[str, dict[str, Any]],
         controls: dict[str, Any],
+        saved: dict[str, float] | None,
         sleep_after: float,
         sleep_for: float,
     ) -> None:
@@ -597,8 +643,9 @@ class Publisher:
         t = self.sim_now()
         car = self.cars.get(vin)
         if car is None:
-            sim = Sim.for_vehicle(vin, vehicle["region"], sleep_after, sleep_for)
-            sim.t, sim.phase_until = t, t + sim.phase_until
+            sim = self._sim_for(vehicle, saved, t)
+            sim.sleep_after, sim.sleep_for = sleep_after, sleep_for
+            sim.advance(t)  # quietly: the car was not streaming meanwhile
             car = self.cars[vin] = Car(vin=vin, region=vehicle["region"], firmware="", sim=sim)
         car.sim.sleep_after, car.sim.sleep_for = sleep_after, sleep_for
         car.firmware = vehicle["firmware"]
@@ -631,9 +678,9 @@ class Publisher:
 
         if not car.configs:
             self._disconnect(car)
-            del self.cars[vin]  # a later config starts a fresh car
+            del self.cars[vin]  # a later config connects anew (the simulation goes on)
             return
-        online = vehicle["state"] == "online"  # live: _advance may just have changed it
+        online = self._world_state(vin) == "online"  # after _advance, which may change it
         if not online and car.sim.phase != "asleep":
             car.sim.sleep_forever()  # the world says asleep/offline
         if online and car.sim.phase == "asleep":
