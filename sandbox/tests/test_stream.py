@@ -392,6 +392,11 @@ def test_the_control_api_without_a_stream():
             sb.control.field_type(CAR, "Soc", "boolean")
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -468,13 +473,7 @@ class PrivateBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)  # not listening yet: poll again
-        raise AssertionError("the private mosquitto did not start")
+        _wait(lambda: _listening(self.port), timeout=10)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -553,3 +552,31 @@ def test_odometers_never_go_back_across_a_removed_config_and_a_restart(tmp_path)
         # The restarted sandbox streams the still-synced config from where the car was.
         rec.wait_for(_count("Odometer"))
         assert _fields(rec, CAR, "Odometer")[0].json() >= before
+
+
+def test_the_stream_speaks_mqtt_3_1_1_to_an_embedded_amqtt_broker(tmp_path):
+    port, base = _free_port(), _base()
+    conf = tmp_path / "amqtt.yaml"
+    conf.write_text(
+        "listeners:\n  default:\n    type: tcp\n"
+        f"    bind: 127.0.0.1:{port}\n"
+        "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
+        "    allow_anonymous: true\n"
+    )
+    amqtt = Path(sys.executable).parent / "amqtt"
+    proc = subprocess.Popen(
+        [str(amqtt), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait(lambda: _listening(port))
+        url = f"mqtt://127.0.0.1:{port}?version=3.1.1"
+        with (
+            recording(base, port=port) as rec,
+            running_sandbox(mqtt_url=url, topic_base=base, time_scale=120) as sb,
+        ):
+            sb.control.install_telemetry_config([CAR], FIELDS)
+            rec.wait_for(_count("Location", at_least=3))
+            assert rec.under(f"{CAR}/connectivity")[0].json()["Status"] == "CONNECTED"
+    finally:
+        proc.kill()
+        proc.wait()
