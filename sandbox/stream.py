@@ -57,6 +57,7 @@ from sandbox.state import DEFAULT_SETTINGS, World
 log = logging.getLogger(__name__)
 
 SYNC_SECONDS = 0.5  # wall seconds between two looks at the world
+SLICE_SECONDS = 0.05  # wall seconds of publishing before others get the lock
 SAVE_SECONDS = 30.0  # wall seconds between two saves of the cars' positions and odometers
 # Flow control: at most this many messages handed to paho and not yet acknowledged (QoS 1)
 # or written (QoS 0). Past it the scheduler waits for the broker (so a burst is slowed down,
@@ -546,15 +547,20 @@ class Publisher:
                         self._save_sims()
                         next_save = time.monotonic() + SAVE_SECONDS
                     now = self.sim_now()
+                    # A bounded slice: when the broker is the limit the heap runs behind, and
+                    # the control API and the world sync must still get their turn.
+                    slice_end = time.monotonic() + SLICE_SECONDS
                     while self._heap and self._heap[0][0] <= now and not self._stop:
                         due, _, kind, vin, arg, gen = heapq.heappop(self._heap)
                         self._handle(kind, vin, arg, gen, due)
+                        if time.monotonic() >= slice_end:
+                            break
                 except Exception:  # a bug in one car must not end the stream for all
                     log.exception("stream: scheduler step failed")
                 wait = next_sync - time.monotonic()
                 if self._heap:
                     wait = min(wait, (self._heap[0][0] - self.sim_now()) / self.time_scale)
-                self._cond.wait(timeout=max(wait, 0.001))
+                self._cond.wait(timeout=max(wait, 0.0005))
 
     def refresh(self) -> None:
         """Re-read the world now (the control API calls this before it answers)."""
