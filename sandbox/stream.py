@@ -504,6 +504,10 @@ class Publisher:
         self._thread = threading.Thread(target=self._run, name="sandbox-stream", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 

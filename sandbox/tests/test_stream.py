@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from sandbox.stream import FIELD_MIN_FIRMWARE, Sim, field_specs, unsupported_fields
+from sandbox.state import World
+from sandbox.stream import FIELD_MIN_FIRMWARE, Publisher, Sim, field_specs, unsupported_fields
 from sandbox.testing import ControlError, MqttRecorder, SandboxHandle, recording, running_sandbox
 from sandbox.tests.helpers import KeyServer, api, login, register_partner, telemetry_config
 from teslafleet.jws import sign
@@ -580,3 +581,18 @@ def test_the_stream_speaks_mqtt_3_1_1_to_an_embedded_amqtt_broker(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_stream_connects_to_a_broker_that_starts_after_the_sandbox(tmp_path):
+    # `make run` starts the broker and the sandbox side by side.
+    broker = PrivateBroker(tmp_path)
+    publisher = Publisher(World(None), f"mqtt://127.0.0.1:{broker.port}", topic_base=_base())
+    publisher.start()
+    try:
+        assert not publisher.wait_connected(0.5)
+        broker.start()
+        assert publisher.wait_connected(40)
+    finally:
+        publisher.stop()
+        broker.kill()
+    assert not publisher.alive  # stopped cleanly with the sandbox
