@@ -891,6 +891,30 @@ class Publisher:
                 topic,
             )
 
+    def live(self, vin: str) -> dict[str, Any] | None:
+        """The car's simulated state for the Fleet API's vehicle_data (None: not simulated)."""
+        with self._cond:
+            sim = self._sims.get(vin)
+            if sim is None:
+                return None
+            lat, lon, heading = sim.location()
+            return {
+                "battery_level": round(sim.soc),
+                "battery_range": round(sim.soc * 2.9, 2),
+                "charge_limit_soc": CHARGE_LIMIT,
+                "charging_state": {"charging": "Charging", "complete": "Complete"}.get(
+                    sim.phase, "Disconnected"
+                ),
+                "charger_power": round(sim.charge_kw) if sim.phase == "charging" else 0,
+                "charge_port_door_open": sim.phase in ("charging", "complete"),
+                "odometer": round(sim.odometer, 1),
+                "shift_state": "D" if sim.phase == "driving" else None,
+                "speed": round(sim.speed) if sim.phase == "driving" else None,
+                "latitude": round(lat, 6),
+                "longitude": round(lon, 6),
+                "heading": round(heading),
+            }
+
     def status(self) -> dict[str, Any]:
         with self._cond:
             return {

@@ -596,3 +596,21 @@ def test_the_stream_connects_to_a_broker_that_starts_after_the_sandbox(tmp_path)
         publisher.stop()
         broker.kill()
     assert not publisher.alive  # stopped cleanly with the sandbox
+
+
+def test_vehicle_data_tells_the_same_story_as_the_stream(stream):
+    sb, rec = stream
+    sb.control.install_telemetry_config([CAR], FIELDS)
+    rec.wait_for(_count("Odometer", at_least=3))
+    with KeyServer.running() as keys:
+        assert register_partner(sb, keys.domain, "na").status_code == 200
+    token = login(sb)["access_token"]
+    path = f"/api/1/vehicles/{CAR}/vehicle_data?endpoints=charge_state;vehicle_state"
+    resp = api(sb, "na", "GET", path, token)
+    assert resp.status_code == 200, resp.text
+    polled = resp.json()["response"]
+    streamed_odometer = _fields(rec, CAR, "Odometer")[-1].json()
+    streamed_battery = _fields(rec, CAR, "BatteryLevel")[-1].json()
+    # The car moves on between the two reads (120x): close, not equal.
+    assert abs(polled["vehicle_state"]["odometer"] - streamed_odometer) < 5
+    assert abs(polled["charge_state"]["battery_level"] - streamed_battery) < 2
