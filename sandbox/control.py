@@ -6,15 +6,16 @@ logged. The pairing page stands in for the Tesla app's virtual-key approval (§3
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
-from sandbox import fleet, tokens
+from sandbox import fleet, stream, tokens
 from sandbox.common import json_response, world
-from sandbox.seed import SERVER_REGIONS, make_vehicle
+from sandbox.seed import REGION_SERVER, SERVER_REGIONS, demo_client_id, make_vehicle
 from sandbox.state import DEFAULT_SETTINGS, Data, new_secret
 
 bp = Blueprint("control", __name__, url_prefix="/control")
@@ -353,6 +354,209 @@ def telemetry_pickup(vin: str) -> ResponseReturnValue:
                 fleet.pick_up(data, vehicle, client_id, w.now())
                 picked.append(client_id)
     return json_response({"vin": vin, "picked_up": picked})
+
+
+# -- the stream (sandbox/stream.py) -----------------------------------------------------------
+
+
+def _publisher() -> stream.Publisher | None:
+    return current_app.extensions.get("sandbox_stream")
+
+
+def _running_publisher() -> stream.Publisher:
+    publisher = _publisher()
+    if publisher is None:
+        abort(json_response({"error": "the stream is off: start the sandbox with --mqtt-url"}, 409))
+    return publisher
+
+
+def _stream_controls(data: Data, vin: str) -> dict[str, Any]:
+    vehicles = data.setdefault("stream", {"vehicles": {}})["vehicles"]
+    return vehicles.setdefault(vin, {"silenced": False, "dropped": [], "as_string": []})
+
+
+def _stream_changed(vin: str, controls: dict[str, Any]) -> ResponseReturnValue:
+    # Re-read before answering: once this returns, the car obeys (nothing in flight after).
+    publisher = _publisher()
+    if publisher is not None:
+        publisher.refresh()
+    return json_response({"vin": vin, **controls})
+
+
+def _field_name(body: dict[str, Any]) -> str:
+    name = body.get("field")
+    if not isinstance(name, str) or not name:
+        abort(_bad("field (a telemetry field name) is required"))
+    return name
+
+
+@bp.get("/stream")
+def stream_status() -> ResponseReturnValue:
+    publisher = _publisher()
+    return json_response(publisher.status() if publisher else {"running": False})
+
+
+@bp.post("/telemetry_configs")
+def install_telemetry_configs() -> ResponseReturnValue:
+    """Give cars a synced config without the Fleet API push (tests, demos, benchmarks).
+
+    Body: `vins`, `fields` ({name: {"interval_seconds", ...}}), optional `alert_types`,
+    `client_id` (default: the demo client of the car's server) and `synced` (default true;
+    false = pending, picked up after `telemetry_sync_delay`). Posting again = a re-post.
+    """
+    body = _body()
+    vins, fields = body.get("vins"), body.get("fields")
+    if not isinstance(vins, list) or not vins or not all(isinstance(v, str) for v in vins):
+        return _bad("vins must be a non-empty list of VINs")
+    if not isinstance(fields, dict) or not fields:
+        return _bad("fields must be a non-empty object")
+    for name, spec in fields.items():
+        interval = spec.get("interval_seconds") if isinstance(spec, dict) else None
+        if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
+            return _bad(f"fields.{name}.interval_seconds must be a positive integer")
+    config = {
+        "hostname": "127.0.0.1",
+        "port": 4443,
+        "ca": "-----BEGIN CERTIFICATE-----\nsandbox\n-----END CERTIFICATE-----\n",
+        "fields": fields,
+        "alert_types": body.get("alert_types") or [],
+    }
+    w = world()
+    with w.transaction() as data:
+        vehicles = [_vehicle(data, vin) for vin in vins]
+        now = w.now()
+        for vehicle in vehicles:
+            client_id = body.get("client_id") or demo_client_id(REGION_SERVER[vehicle["region"]])
+            vehicle["telemetry"][client_id] = {
+                "config": config,
+                "synced": body.get("synced", True) is not False,
+                "rejected": False,
+                "created_at": now,
+                "pickup_at": now + data["settings"]["telemetry_sync_delay"],
+            }
+    publisher = _publisher()
+    if publisher is not None:
+        publisher.refresh()
+    return json_response({"vins": vins}, 201)
+
+
+@bp.post("/vehicles/<vin>/stream/silence")
+def stream_silence(vin: str) -> ResponseReturnValue:
+    """The car stops publishing anything (still connected as far as it knows)."""
+    with world().transaction() as data:
+        _vehicle(data, vin)
+        controls = _stream_controls(data, vin)
+        controls["silenced"] = True
+    return _stream_changed(vin, controls)
+
+
+@bp.post("/vehicles/<vin>/stream/unsilence")
+def stream_unsilence(vin: str) -> ResponseReturnValue:
+    """The car streams again, as after a reboot: CONNECTED, then every field once."""
+    with world().transaction() as data:
+        _vehicle(data, vin)
+        controls = _stream_controls(data, vin)
+        controls["silenced"] = False
+    return _stream_changed(vin, controls)
+
+
+@bp.post("/vehicles/<vin>/stream/drop_field")
+def stream_drop_field(vin: str) -> ResponseReturnValue:
+    """The car stops sending one configured field (no error tells why)."""
+    name = _field_name(_body())
+    with world().transaction() as data:
+        _vehicle(data, vin)
+        controls = _stream_controls(data, vin)
+        if name not in controls["dropped"]:
+            controls["dropped"].append(name)
+    return _stream_changed(vin, controls)
+
+
+@bp.post("/vehicles/<vin>/stream/restore_field")
+def stream_restore_field(vin: str) -> ResponseReturnValue:
+    name = _field_name(_body())
+    with world().transaction() as data:
+        _vehicle(data, vin)
+        controls = _stream_controls(data, vin)
+        if name in controls["dropped"]:
+            controls["dropped"].remove(name)
+    return _stream_changed(vin, controls)
+
+
+@bp.post("/vehicles/<vin>/stream/field_type")
+def stream_field_type(vin: str) -> ResponseReturnValue:
+    """`type` "string": the field's numbers go out as JSON strings ("72.5"); "number": back."""
+    body = _body()
+    name = _field_name(body)
+    if body.get("type") not in ("string", "number"):
+        return _bad("type must be 'string' or 'number'")
+    with world().transaction() as data:
+        _vehicle(data, vin)
+        controls = _stream_controls(data, vin)
+        if body["type"] == "string" and name not in controls["as_string"]:
+            controls["as_string"].append(name)
+        if body["type"] == "number" and name in controls["as_string"]:
+            controls["as_string"].remove(name)
+    return _stream_changed(vin, controls)
+
+
+@bp.post("/vehicles/<vin>/stream/alert")
+def stream_alert(vin: str) -> ResponseReturnValue:
+    """The car raises an alert now (optional `name`); it ends 300 sim seconds later."""
+    publisher = _running_publisher()
+    name = _body().get("name")
+    if name is not None and (not isinstance(name, str) or "/" in name or not name):
+        return _bad("name must be an alert name without '/'")
+    publisher.refresh()
+    try:
+        name = publisher.raise_alert(vin, name)
+    except stream.StreamOff as exc:
+        return _bad(str(exc), 409)
+    return json_response({"vin": vin, "alert": name})
+
+
+@bp.post("/stream/malformed")
+def stream_malformed() -> ResponseReturnValue:
+    """Publish one bad message: `kind` invalid_json (default), not_utf8, oversized (`size`
+    bytes, default 100000) or bad_topic; for `vin` (default the first seeded car) and
+    `field` (default BatteryLevel)."""
+    publisher = _running_publisher()
+    body = _body()
+    kind = body.get("kind", "invalid_json")
+    if kind not in stream.MALFORMED_KINDS:
+        return _bad(f"kind must be one of {', '.join(stream.MALFORMED_KINDS)}")
+    size = body.get("size", 100_000)
+    if not isinstance(size, int) or not 0 < size <= 10_000_000:
+        return _bad("size must be an integer in 1..10000000")
+    with world().read() as data:
+        vin = body.get("vin") or next(iter(data["vehicles"]))
+    topic, payload = stream.malformed(
+        kind, publisher.topic_base, vin, body.get("field") or "BatteryLevel", size
+    )
+    publisher.publish_raw(topic, payload)
+    return json_response({"topic": topic, "bytes": len(payload)})
+
+
+@bp.post("/stream/unknown_vin")
+def stream_unknown_vin() -> ResponseReturnValue:
+    """Publish `count` (default 1) field messages for a VIN the world does not know."""
+    publisher = _running_publisher()
+    body = _body()
+    vin = body.get("vin", "SBXUNKNOWN0000000")
+    count = body.get("count", 1)
+    if not isinstance(vin, str) or not vin or "/" in vin:
+        return _bad("vin must be a VIN")
+    if not isinstance(count, int) or not 0 < count <= 10_000:
+        return _bad("count must be an integer in 1..10000")
+    with world().read() as data:
+        if vin in data["vehicles"]:
+            return _bad(f"{vin} is a vehicle of this world", 409)
+    name = body.get("field") or "BatteryLevel"
+    topic = f"{publisher.topic_base}/{vin}/v/{name}"
+    payload = json.dumps(body.get("value", 55.5)).encode()
+    for _ in range(count):
+        publisher.publish_raw(topic, payload)
+    return json_response({"topic": topic, "count": count})
 
 
 # -- request log -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from flask import Blueprint, abort, g, request
+from flask import Blueprint, abort, current_app, g, request
 from flask.typing import ResponseReturnValue
 
 from sandbox import tokens
@@ -345,15 +345,26 @@ def vehicle_data(tag: str) -> ResponseReturnValue:
     return envelope(body)
 
 
+def _live(v: dict[str, Any]) -> dict[str, Any]:
+    """What the streaming simulation says about the car (sandbox/stream.py), if it runs:
+    polled data and the stream then tell the same story."""
+    publisher = current_app.extensions.get("sandbox_stream")
+    return (publisher.live(v["vin"]) if publisher else None) or {}
+
+
 def _charge_state(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
-    return {
+    live = _live(v)
+    keys = ("battery_level", "battery_range", "charge_limit_soc", "charging_state")
+    keys += ("charge_port_door_open", "charger_power")
+    state = {
         "battery_level": 72,
         "battery_range": 221.4,
         "charge_limit_soc": 80,
         "charging_state": "Disconnected",
         "charge_port_door_open": False,
-        "timestamp": ts,
-    }
+        "charger_power": 0,
+    } | {k: live[k] for k in keys if k in live}
+    return {**state, "timestamp": ts}
 
 
 def _climate_state(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
@@ -361,10 +372,21 @@ def _climate_state(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
 
 
 def _drive_state(v: dict[str, Any], ts: int, loc: bool) -> dict[str, Any]:
-    state: dict[str, Any] = {"shift_state": None, "speed": None, "power": 0, "timestamp": ts}
+    live = _live(v)
+    state: dict[str, Any] = {
+        "shift_state": live.get("shift_state"),
+        "speed": live.get("speed"),
+        "power": 0,
+        "timestamp": ts,
+    }
     if loc:
         # Location only with location_data + vehicle_location (§4.2, §2.6).
-        state.update(latitude=37.4925, longitude=-121.9447, heading=90, gps_as_of=ts // 1000)
+        state.update(
+            latitude=live.get("latitude", 37.4925),
+            longitude=live.get("longitude", -121.9447),
+            heading=live.get("heading", 90),
+            gps_as_of=ts // 1000,
+        )
     return state
 
 
@@ -381,7 +403,7 @@ def _vehicle_state(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
     return {
         "car_version": f"{v['firmware']} abcdef123456",
         "locked": True,
-        "odometer": 12345.6,
+        "odometer": _live(v).get("odometer", 12345.6),
         "vehicle_name": v["display_name"],
         "timestamp": ts,
     }

@@ -51,6 +51,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # How the vehicle list writes `pagination.next`: "number" (2) or "string" ("2"). Tesla
     # documents no type for it (§4.2), so clients are tested against both.
     "pagination_next": "number",
+    # The stream (sandbox/stream.py), in sim seconds: a parked car falls asleep (and
+    # disconnects) after this long and sleeps this long; 0 = cars never sleep.
+    "stream_sleep_after": 1800.0,
+    "stream_sleep_for": 1800.0,
 }
 
 Data = dict[str, Any]
@@ -139,6 +143,8 @@ class World:
             partners={"NA": {}, "EU": {}, "CN": {}},
             faults=[],
             request_log=[],
+            # Per-VIN stream controls: silenced, dropped fields, fields sent as strings.
+            stream={"vehicles": {}},
         )
         return data
 

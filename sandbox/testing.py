@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -16,6 +19,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from sandbox.app import create_app
 from sandbox.state import World
+from sandbox.stream import Publisher, StreamOff
 
 TIMEOUT = 10
 
@@ -220,12 +224,68 @@ class Control:
     def clear_requests(self) -> None:
         self._call("DELETE", "/requests")
 
+    # -- the stream (sandbox/stream.py) --------------------------------------------------------
+
+    def stream_status(self) -> dict[str, Any]:
+        return self._call("GET", "/stream")
+
+    def install_telemetry_config(
+        self,
+        vins: list[str],
+        fields: dict[str, dict[str, Any]],
+        *,
+        alert_types: list[str] | None = None,
+        client_id: str | None = None,
+        synced: bool = True,
+    ) -> list[str]:
+        """A synced config on `vins` without the Fleet API push; again = a re-post."""
+        body = {
+            "vins": vins,
+            "fields": fields,
+            "alert_types": alert_types or [],
+            "client_id": client_id,
+            "synced": synced,
+        }
+        return self._call("POST", "/telemetry_configs", body)["vins"]
+
+    def silence(self, vin: str) -> dict[str, Any]:
+        return self._call("POST", f"/vehicles/{vin}/stream/silence")
+
+    def unsilence(self, vin: str) -> dict[str, Any]:
+        return self._call("POST", f"/vehicles/{vin}/stream/unsilence")
+
+    def drop_field(self, vin: str, name: str) -> dict[str, Any]:
+        return self._call("POST", f"/vehicles/{vin}/stream/drop_field", {"field": name})
+
+    def restore_field(self, vin: str, name: str) -> dict[str, Any]:
+        return self._call("POST", f"/vehicles/{vin}/stream/restore_field", {"field": name})
+
+    def field_type(self, vin: str, name: str, json_type: str) -> dict[str, Any]:
+        """json_type "string" (numbers sent as "12.3") or "number"."""
+        body = {"field": name, "type": json_type}
+        return self._call("POST", f"/vehicles/{vin}/stream/field_type", body)
+
+    def raise_alert(self, vin: str, name: str | None = None) -> str:
+        return self._call("POST", f"/vehicles/{vin}/stream/alert", {"name": name})["alert"]
+
+    def publish_malformed(
+        self, kind: str = "invalid_json", *, vin: str | None = None, field: str | None = None
+    ) -> dict[str, Any]:
+        return self._call("POST", "/stream/malformed", {"kind": kind, "vin": vin, "field": field})
+
+    def publish_unknown_vin(
+        self, vin: str = "SBXUNKNOWN0000000", *, field: str = "BatteryLevel", count: int = 1
+    ) -> dict[str, Any]:
+        body = {"vin": vin, "field": field, "count": count}
+        return self._call("POST", "/stream/unknown_vin", body)
+
 
 @dataclass
 class SandboxHandle:
     url: str
     control: Control
     world: World
+    stream: Publisher | None = None
 
     @property
     def demo_clients(self) -> dict[str, dict[str, str]]:
@@ -241,14 +301,30 @@ class SandboxHandle:
 
 @contextmanager
 def running_sandbox(
-    state_dir: str | os.PathLike[str] | None = None, *, port: int = 0
+    state_dir: str | os.PathLike[str] | None = None,
+    *,
+    port: int = 0,
+    mqtt_url: str | None = None,
+    topic_base: str = "telemetry",
+    time_scale: float = 1.0,
 ) -> Iterator[SandboxHandle]:
-    """Serve a sandbox on 127.0.0.1 (a free port unless `port` is given) in a thread."""
+    """Serve a sandbox on 127.0.0.1 (a free port unless `port` is given) in a thread.
+
+    With `mqtt_url` it also publishes the cars' stream (like `--mqtt-url`), waiting until
+    the broker accepted the connection; use a unique `topic_base` per test.
+    """
     world = World(state_dir)
+    app = create_app(world=world)
+    publisher = None
+    if mqtt_url:
+        publisher = Publisher(world, mqtt_url, topic_base=topic_base, time_scale=time_scale)
+        app.extensions["sandbox_stream"] = publisher
+        publisher.start()
+        if not publisher.wait_connected(TIMEOUT):
+            publisher.stop()
+            raise StreamOff(f"no MQTT broker answered at {mqtt_url}")
     # Bind first (port 0) so the public URL can name the real port.
-    server = make_server(
-        "127.0.0.1", port, create_app(world=world), threaded=True, request_handler=_QuietHandler
-    )
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
     url = f"http://127.0.0.1:{server.server_port}"
     server.app.config["SANDBOX_PUBLIC_URL"] = url  # type: ignore[attr-defined]
     thread = threading.Thread(
@@ -260,9 +336,89 @@ def running_sandbox(
     thread.start()
     control = Control(url)
     try:
-        yield SandboxHandle(url=url, control=control, world=world)
+        yield SandboxHandle(url=url, control=control, world=world, stream=publisher)
     finally:
         control.session.close()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+        if publisher is not None:
+            publisher.stop()
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class MqttRecorder:
+    """Subscribes to `<base>/#` on a broker and keeps every message, for assertions.
+
+    `wait_for(predicate)` blocks until some message (or the list) satisfies it, with a
+    deadline: tests wait for conditions instead of sleeping.
+    """
+
+    def __init__(self, host: str, port: int, topic_base: str) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.topic_base = topic_base
+        self.messages: list[Message] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"sandbox-recorder-{uuid.uuid4().hex[:10]}",
+        )
+        self._client.on_connect = lambda c, u, f, r, p: c.subscribe(f"{topic_base}/#", qos=1)
+        self._client.on_subscribe = lambda c, u, mid, r, p: self._subscribed.set()
+        self._client.on_message = self._on_message
+        self._client.connect(host, port)
+        self._client.loop_start()
+        if not self._subscribed.wait(TIMEOUT):
+            self.close()
+            raise ControlError(f"could not subscribe to {topic_base}/# on {host}:{port}")
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        with self._cond:
+            self.messages.append(Message(msg.topic, bytes(msg.payload)))
+            self._cond.notify_all()
+
+    def snapshot(self) -> list[Message]:
+        with self._cond:
+            return list(self.messages)
+
+    def under(self, suffix: str) -> list[Message]:
+        """Messages whose topic starts with `<base>/<suffix>`, e.g. under(f"{vin}/v/")."""
+        prefix = f"{self.topic_base}/{suffix}"
+        return [m for m in self.snapshot() if m.topic.startswith(prefix)]
+
+    def wait_for(
+        self, predicate: Callable[[list[Message]], Any], timeout: float = 20.0
+    ) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.messages):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    tail = [m.topic for m in self.messages[-10:]]
+                    raise AssertionError(f"condition not met in {timeout} s; last topics {tail}")
+                self._cond.wait(left)
+            return list(self.messages)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+@contextmanager
+def recording(topic_base: str, host: str = "127.0.0.1", port: int = 1883) -> Iterator[MqttRecorder]:
+    recorder = MqttRecorder(host, port, topic_base)
+    try:
+        yield recorder
+    finally:
+        recorder.close()
