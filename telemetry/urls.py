@@ -18,4 +18,6 @@ urlpatterns = [
     path("runs/<int:run_id>/status/", views.run_status, name="run_status"),
     path("errors/", views.error_inbox, name="errors"),
     path("vehicles/<int:pk>/", views.vehicle_telemetry, name="vehicle"),
+    path("vehicles/<int:pk>/live/", views.vehicle_live, name="vehicle_live"),
+    path("vehicles/<int:pk>/live/data/", views.vehicle_live_data, name="vehicle_live_data"),
 ]

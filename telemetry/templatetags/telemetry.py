@@ -30,3 +30,9 @@ def skip_reason(reason: str) -> dict[str, str]:
 def audit_outcome(entry) -> str:
     """An audit entry's outcome worded in the reader's language."""
     return selectors.audit_outcome(entry)
+
+
+@register.inclusion_tag("telemetry/_live_link.html")
+def telemetry_live_link(vehicle) -> dict:
+    """The link from the owner's vehicle page to its live data (the page scoped the car)."""
+    return {"vehicle": vehicle}
