@@ -81,3 +81,9 @@ def telemetry_resign_sweep() -> int:
 def telemetry_resign(config_id: int) -> str:
     run = services.telemetry_config_resign(config_id=config_id)
     return "queued" if run else "not_due"
+
+
+@shared_task
+def telemetry_history_purge() -> int:
+    """Beat's hourly trim of streamed history past TELEMETRY_HISTORY_RETENTION_DAYS."""
+    return services.telemetry_history_purge()

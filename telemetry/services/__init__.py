@@ -6,6 +6,7 @@
 - `reconcile`: ask Tesla whether each car adopted the config
 - `resign`: re-sign and re-push before exp
 - `tesla_errors`: the errors cars reported, read through Tesla
+- `history`: the retention of streamed history points
 - `audit`: the audit log entries all of them write
 
 Reads are in `telemetry.selectors`, error explanations in `telemetry.explanations`.
@@ -20,6 +21,7 @@ from telemetry.services.configs import (
     telemetry_config_saved,
     telemetry_version_current,
 )
+from telemetry.services.history import telemetry_history_purge
 from telemetry.services.push import (
     telemetry_push_link,
     telemetry_push_start,
@@ -50,6 +52,7 @@ __all__ = [
     "telemetry_config_save",
     "telemetry_config_saved",
     "telemetry_deployment_reconcile",
+    "telemetry_history_purge",
     "telemetry_partner_errors",
     "telemetry_push_dispatch",
     "telemetry_push_link",
