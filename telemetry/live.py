@@ -82,7 +82,7 @@ FIELDS: dict[str, Shown] = {
 
 GROUPS: tuple[tuple[str, Any], ...] = (
     ("battery", gettext_lazy("Battery and range")),
-    ("charging", gettext_lazy("Charging")),
+    ("charging", gettext_lazy("Charging and power")),
     ("location", gettext_lazy("Location and driving")),
     ("vehicle", gettext_lazy("Vehicle")),
 )
