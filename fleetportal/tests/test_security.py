@@ -158,6 +158,8 @@ ROUTES: dict[str, Route] = {
     "telemetry:run_status": _r(STAFF, READ, run_id="run"),
     "telemetry:errors": _r(STAFF, READ),
     "telemetry:vehicle": _r(OWNER, READ, pk="vehicle"),
+    "telemetry:vehicle_live": _r(OWNER, READ, pk="vehicle"),
+    "telemetry:vehicle_live_data": _r(OWNER, READ, pk="vehicle"),
     # Django admin: its own login page; every other admin URL follows ADMIN_RULES below.
     "admin:login": _r(PUBLIC, FORM),
 }
