@@ -234,11 +234,15 @@ def field_label(field: str) -> str:
     return str(FIELDS[field].label) if field in FIELDS else CAMEL.sub(" ", field)
 
 
+# Seconds matter on a live page; the numeric form reads the same in both languages.
+MOMENT_FORMAT = "Y-m-d H:i:s"
+
+
 def when_text(moment: dt.datetime | None, now: dt.datetime) -> str:
     if moment is None:
         return _("never")
     return _("%(time)s (%(ago)s ago)") % {
-        "time": date_format(timezone.localtime(moment), "DATETIME_FORMAT"),
+        "time": date_format(timezone.localtime(moment), MOMENT_FORMAT),
         "ago": timesince(moment, now),
     }
 
@@ -300,8 +304,8 @@ def chart(field: str, points: list[tuple[dt.datetime, Any]]) -> dict | None:
         "polyline": " ".join(f"{x},{y}" for x, y in coords),
         "low": low_text,
         "high": high_text,
-        "start": date_format(timezone.localtime(start), "DATETIME_FORMAT"),
-        "end": date_format(timezone.localtime(end), "DATETIME_FORMAT"),
+        "start": date_format(timezone.localtime(start), MOMENT_FORMAT),
+        "end": date_format(timezone.localtime(end), MOMENT_FORMAT),
         "points": [[at.isoformat(), value] for at, value in _thin(points, CHART_MAX_POINTS)],
     }
 
