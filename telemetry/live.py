@@ -14,6 +14,7 @@ drove, and the caller has already refused anyone without a current access of the
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -126,13 +127,16 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value.strip())
+            number = float(value.strip())
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    # "NaN" or "inf" in a string would break the chart and the JSON the page parses.
+    return number if math.isfinite(number) else None
 
 
 def _fmt(number: float, places: int) -> str:
@@ -206,6 +210,8 @@ def value_text(field: str, value: Any) -> str:
     if value is None:
         return _("Not available")
     unit = FIELDS[field].unit if field in FIELDS else ""
+    if unit == "text":
+        return str(value)
     if unit == "location" or (not unit and _lat_lon(value) is not None):
         point = _lat_lon(value)
         if point is None:
@@ -220,8 +226,8 @@ def value_text(field: str, value: Any) -> str:
         if unit == "locked":
             return _("Locked") if value else _("Unlocked")
         return _("Yes") if value else _("No")
-    if unit in ("enum", "text") or (isinstance(value, str) and _number(value) is None):
-        return enum_text(value) if unit == "enum" or not unit else str(value)
+    if isinstance(value, str) and (unit == "enum" or _number(value) is None):
+        return enum_text(value)
     number = _number(value)
     if number is not None:
         return _unit_text(unit, number)
@@ -258,7 +264,9 @@ def _thin(points: list[Any], limit: int) -> list[Any]:
 
 def chart(field: str, points: list[tuple[dt.datetime, Any]]) -> dict | None:
     """An SVG polyline of one field's history: a line for numbers, steps for states (enum,
-    yes/no). None when nothing in it can be drawn (locations, objects)."""
+    yes/no). None when nothing in it can be drawn (locations, objects). The car's "invalid"
+    (None) is left out, never drawn as a zero."""
+    points = [(at, value) for at, value in points if value is not None]
     numeric = [(at, _number(v)) for at, v in points]
     if numeric and all(n is not None for _at, n in numeric):
         kind = "line"

@@ -233,6 +233,10 @@ def test_the_connection_shows_when_the_stream_knows_it(owner_client, car):
         ("ChargeState", "ChargeStateNoPower", "Plugged in, no power"),
         ("Location", {"latitude": 999, "longitude": 0}, "Not available"),
         ("HvacPower", "HvacPowerStateOn", "Hvac Power State On"),
+        ("Version", 2025, "2025"),
+        ("Gear", 4, "4"),
+        ("Soc", "NaN", "Na N"),
+        ("Odometer", "inf", "inf"),
     ],
 )
 def test_values_read_as_people_say_them(field, value, expected):
@@ -352,3 +356,13 @@ def test_the_purge_task_runs_on_the_beat_schedule(car):
     assert "telemetry.tasks.telemetry_history_purge" in entries
     assert tasks.telemetry_history_purge.apply().get() == 1
     assert not StreamPoint.objects.exists()
+
+
+def test_a_chart_leaves_out_invalid_values_and_odd_numbers_never_reach_the_json():
+    start = timezone.now() - dt.timedelta(minutes=10)
+    points = [(start + dt.timedelta(minutes=n), v) for n, v in enumerate([60, None, 62])]
+    drawn = live.chart("Soc", points)
+    assert drawn["kind"] == "line" and len(drawn["polyline"].split()) == 2
+    assert (drawn["low"], drawn["high"]) == ("60 %", "62 %")
+    assert live.chart("Soc", [(start, None)]) is None
+    assert live.chart("Location", [(start, CAR_VALUES["Location"])]) is None
