@@ -375,6 +375,20 @@ def vehicle_live(*, vehicle: Vehicle, access, now: dt.datetime | None = None) ->
     }
 
 
+def vehicle_summary(*, vehicle: Vehicle, access, now: dt.datetime | None = None) -> dict:
+    """The battery and the last data, for the link on the owner's vehicle page."""
+    now = now or timezone.now()
+    values = StreamValue.objects.filter(vehicle=vehicle)
+    since = _since(access)
+    if since is not None:
+        values = values.filter(received_at__gte=since)
+    battery = ""
+    for row in values.filter(field__in=("Soc", "BatteryLevel")).order_by("-received_at")[:1]:
+        battery = value_text(row.field, row.value)
+    latest = values.order_by("-received_at").values_list("received_at", flat=True).first()
+    return {"battery": battery, "last_seen_text": when_text(latest, now) if latest else ""}
+
+
 def _fields_of(group: str) -> list[str]:
     return [name for name, shown in FIELDS.items() if shown.group == group]
 

@@ -259,9 +259,13 @@ def test_the_page_reads_in_chinese(owner_client, car):
 # --- the vehicle page links here ------------------------------------------------------------
 
 
-def test_the_vehicle_page_links_to_its_live_data(owner_client, car):
+def test_the_vehicle_page_links_to_its_live_data_with_the_battery(owner_client, car):
     html = owner_client.get(f"/vehicles/{car.pk}/").content.decode()
     assert f'href="/telemetry/vehicles/{car.pk}/live/"' in html
+    assert "Battery:" not in html
+    stream(car, {"BatteryLevel": 64.2, "Odometer": 5})
+    words = text(owner_client.get(f"/vehicles/{car.pk}/").content.decode())
+    assert "Battery: 64 %" in words and "Last data from the car:" in words
 
 
 # --- keep history: builder, admin, and never in what the car receives -----------------------
