@@ -27,6 +27,8 @@ DEFAULT_FIELDS: tuple[tuple[str, int], ...] = (
     ("DetailedChargeState", 60),
     ("Gear", 10),
 )
+# Of those, the ones a new config keeps history of (the owner's charts): the usual picks.
+DEFAULT_HISTORY = frozenset({"Soc", "BatteryLevel", "Odometer", "DetailedChargeState"})
 
 # Groups for the builder, first match wins; the catalogue has no categories of its own.
 GROUPS: tuple[tuple[str, str], ...] = (

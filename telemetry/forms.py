@@ -110,7 +110,15 @@ class TelemetryFieldForm(forms.ModelForm):
 
     class Meta:
         model = TelemetryField
-        fields = ["name", "interval_seconds", "minimum_delta", "resend_interval_seconds"]
+        # keep_history is the portal's own choice (the owner's chart): config_payload leaves
+        # it out, so it never changes what a car receives or the version's content hash.
+        fields = [
+            "name",
+            "interval_seconds",
+            "minimum_delta",
+            "resend_interval_seconds",
+            "keep_history",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -189,7 +197,10 @@ def field_formset(*, extra: int = 3):
 
 
 def default_field_rows() -> list[dict[str, object]]:
-    return [{"name": name, "interval_seconds": n} for name, n in catalogue.DEFAULT_FIELDS]
+    return [
+        {"name": name, "interval_seconds": n, "keep_history": name in catalogue.DEFAULT_HISTORY}
+        for name, n in catalogue.DEFAULT_FIELDS
+    ]
 
 
 class AssignForm(forms.Form):

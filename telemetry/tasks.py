@@ -87,3 +87,9 @@ def telemetry_resign(config_id: int) -> str:
 def telemetry_stream_watch() -> int:
     """Beat: email staff once per incident when a streaming vehicle goes silent."""
     return services.telemetry_stream_watch()
+
+
+@shared_task
+def telemetry_history_purge() -> int:
+    """Beat's hourly trim of streamed history past TELEMETRY_HISTORY_RETENTION_DAYS."""
+    return services.telemetry_history_purge()

@@ -20,4 +20,6 @@ urlpatterns = [
     path("overview/", views.stream_overview, name="overview"),
     path("vehicles/<int:pk>/", views.vehicle_telemetry, name="vehicle"),
     path("vehicles/<int:pk>/resync/", views.vehicle_resync, name="vehicle_resync"),
+    path("vehicles/<int:pk>/live/", views.vehicle_live, name="vehicle_live"),
+    path("vehicles/<int:pk>/live/data/", views.vehicle_live_data, name="vehicle_live_data"),
 ]

@@ -13,11 +13,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fleetportal.permissions import staff_permission_required
 from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
-from telemetry import catalogue, explanations, selectors, services, streaming
+from telemetry import catalogue, explanations, live, selectors, services, streaming
 from telemetry.forms import AssignForm, TelemetryConfigForm, default_field_rows, field_formset
 from telemetry.models import TelemetryConfig, TelemetryRun
 from vehicles import selectors as vehicle_selectors
@@ -461,3 +462,36 @@ def vehicle_telemetry(request: HttpRequest, pk: int) -> HttpResponse:
             else (deployment.version.config_id if deployment else None),
         },
     )
+
+
+def _live_vehicle(request: HttpRequest, pk: int):
+    """The car and the viewer's own current access to it, or 404. A location is personal:
+    staff without an access of their own get 404 here too (no `any_car`)."""
+    return vehicle_selectors.get_vehicle_for_user(user=request.user, vehicle_id=pk)
+
+
+@login_required
+@never_cache
+@require_GET
+def vehicle_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner's live page: the car's latest streamed values, worded, with charts of the
+    fields that keep history; live.js polls vehicle_live_data to update it in place."""
+    vehicle, access = _live_vehicle(request, pk)
+    return render(
+        request,
+        "telemetry/live.html",
+        {
+            "vehicle": vehicle,
+            "access": access,
+            "live": live.vehicle_live(vehicle=vehicle, access=access),
+            "poll_seconds": live.POLL_SECONDS,
+        },
+    )
+
+
+@login_required
+@never_cache
+@require_GET
+def vehicle_live_data(request: HttpRequest, pk: int) -> JsonResponse:
+    vehicle, access = _live_vehicle(request, pk)
+    return JsonResponse(live.as_json(live.vehicle_live(vehicle=vehicle, access=access)))

@@ -325,6 +325,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "vehicles.tasks.vehicles_sync_runs_sweep",
         "schedule": env.int("RUNS_SWEEP_SECONDS", default=300),
     },
+    "telemetry-history-purge": {
+        "task": "telemetry.tasks.telemetry_history_purge",
+        "schedule": env.int("TELEMETRY_HISTORY_PURGE_SECONDS", default=3600),
+    },
     "clear-expired-sessions": {
         "task": "accounts.tasks.sessions_clear_expired",
         "schedule": env.int("SESSIONS_CLEAR_INTERVAL_SECONDS", default=24 * 3600),

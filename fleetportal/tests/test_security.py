@@ -160,6 +160,8 @@ ROUTES: dict[str, Route] = {
     "telemetry:overview": _r(STAFF, READ),
     "telemetry:vehicle": _r(OWNER, READ, pk="vehicle"),
     "telemetry:vehicle_resync": _r(STAFF, POST, pk="vehicle"),
+    "telemetry:vehicle_live": _r(OWNER, READ, pk="vehicle"),
+    "telemetry:vehicle_live_data": _r(OWNER, READ, pk="vehicle"),
     # Django admin: its own login page; every other admin URL follows ADMIN_RULES below.
     "admin:login": _r(PUBLIC, FORM),
 }

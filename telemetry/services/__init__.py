@@ -7,6 +7,7 @@
 - `resign`: re-sign and re-push before exp
 - `tesla_errors`: the errors cars reported, read through Tesla
 - `stream_watch`: resync one car; tell staff when a streaming car goes silent
+- `history`: the retention of streamed history points
 - `audit`: the audit log entries all of them write
 
 Reads are in `telemetry.selectors`, error explanations in `telemetry.explanations`.
@@ -21,6 +22,7 @@ from telemetry.services.configs import (
     telemetry_config_saved,
     telemetry_version_current,
 )
+from telemetry.services.history import telemetry_history_purge
 from telemetry.services.push import (
     telemetry_push_link,
     telemetry_push_start,
@@ -57,6 +59,7 @@ __all__ = [
     "telemetry_config_save",
     "telemetry_config_saved",
     "telemetry_deployment_reconcile",
+    "telemetry_history_purge",
     "telemetry_partner_errors",
     "telemetry_push_dispatch",
     "telemetry_push_link",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import template
 
-from telemetry import explanations, selectors
+from telemetry import explanations, live, selectors
 
 register = template.Library()
 
@@ -30,3 +30,10 @@ def skip_reason(reason: str) -> dict[str, str]:
 def audit_outcome(entry) -> str:
     """An audit entry's outcome worded in the reader's language."""
     return selectors.audit_outcome(entry)
+
+
+@register.inclusion_tag("telemetry/_live_link.html")
+def telemetry_live_link(vehicle, access) -> dict:
+    """The link from the owner's vehicle page to its live data, with the battery and when the
+    car was last heard from (the page scoped the car; `access` is the viewer's own)."""
+    return {"vehicle": vehicle, "summary": live.vehicle_summary(vehicle=vehicle, access=access)}
