@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from telemetry import catalogue
 from telemetry.models import (
@@ -94,7 +94,14 @@ class Ingest:
     def _vehicle_id(self, vin: str) -> int | None:
         now = self._monotonic()
         if self._loaded_at is None or now - self._loaded_at > self.refresh_seconds:
-            self.refresh()
+            try:
+                self.refresh()
+            except DatabaseError:
+                if self._loaded_at is None:
+                    raise
+                # Keep the map we have; try again next period.
+                self._loaded_at = now
+                connection.close()
         vehicle_id = self._vins.get(vin)
         if vehicle_id is not None:
             return vehicle_id
