@@ -167,6 +167,34 @@ def test_two_consumers_on_a_shared_subscription_split_the_stream(cars):
             thread.join(timeout=30)
 
 
+def test_a_failed_flush_is_retried_and_nothing_is_lost(cars, monkeypatch):
+    require_system_mosquitto()
+    from telemetry.stream.ingest import Ingest
+
+    failures = []
+    original = Ingest._write_signals
+
+    def flaky(self):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("database went away")
+        return original(self)
+
+    monkeypatch.setattr(Ingest, "_write_signals", flaky)
+    base, client_id = unique(), unique("fp-consumer")
+    consumer = Consumer(Options(url=SYSTEM_MOSQUITTO, client_id=client_id, topic_base=base))
+    thread = _run_in_thread(consumer)
+    try:
+        wait_for(lambda: consumer.connected, "the consumer's connection")
+        sent = publish(SYSTEM_MOSQUITTO, messages(base, cars, range(1, 21)))
+        wait_for(lambda: all_latest_are(cars, 20), "the values")
+        wait_for(lambda: signals() == sent, "every message counted once")
+    finally:
+        consumer.stop()
+        thread.join(timeout=30)
+    assert failures == [1]
+
+
 def test_sigterm_stores_and_acknowledges_what_was_received(cars, tmp_path):
     require_system_mosquitto()
     base, client_id = unique(), unique("fp-consumer")
@@ -215,6 +243,29 @@ def test_kill_9_loses_no_message(cars, tmp_path, private_broker):
         wait_for(lambda: all_latest_are(cars, 30), "the latest values after the restart")
         # QoS 1 may deliver twice, never zero times.
         wait_for(lambda: signals() >= sent, "every message counted")
+
+
+@pytest.mark.parametrize("kind", ["mosquitto", "amqtt"])
+def test_kill_9_while_messages_flow_loses_no_latest_value(cars, tmp_path, kind):
+    """The consumer is killed while a publisher is still sending: after a restart with the
+    same client id the last value of every field is there, and no message is missing."""
+    with PrivateBroker(kind, tmp_path, max_queued_messages=100000) as broker:
+        base, client_id = unique(), unique("fp-consumer")
+        first = ConsumerProcess(tmp_path / "first.log", broker.url, base, client_id).start()
+        wait_for(lambda: "connected=True" in first.log(), "the consumer's connection", 60)
+        batch = messages(base, cars, range(1, 101))
+        sent: list[int] = []
+        publisher = threading.Thread(target=lambda: sent.append(publish(broker.url, batch)))
+        publisher.start()
+        try:
+            wait_for(lambda: signals() >= 100, "the first flushes")
+        finally:
+            assert first.kill(signal.SIGKILL) == -signal.SIGKILL
+            publisher.join(timeout=120)
+        assert sent == [len(batch)]
+        with ConsumerProcess(tmp_path / "second.log", broker.url, base, client_id):
+            wait_for(lambda: all_latest_are(cars, 100), "the last values after the restart")
+            wait_for(lambda: signals() >= len(batch), "every message counted")
 
 
 def test_broker_restart_reconnects_and_healthz_reports_it_meanwhile(cars, tmp_path, private_broker):
