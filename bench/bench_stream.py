@@ -56,9 +56,9 @@ FIELDS = (
     "InsideTemp",
     "ChargeAmps",
 )
-PROBE_CARS = 20
+PROBE_CARS = 50
 PROBE_FIELD = "Odometer"
-PROBE_EVERY = 0.25  # seconds; each probe car gets a new value every PROBE_CARS x this
+PROBE_EVERY = 0.2  # seconds; each probe car gets a new value every PROBE_CARS x this
 QOS = 1
 LOG_DIR = ROOT / "var"
 
