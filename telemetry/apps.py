@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class TelemetryConfig(AppConfig):
     name = "telemetry"
     verbose_name = _("Telemetry")
+
+    def ready(self) -> None:
+        from fleetportal import health
+        from telemetry.health import stream_report
+
+        health.register("stream", stream_report)

@@ -12,7 +12,25 @@ pytestmark = pytest.mark.django_db
 def test_healthz_reports_database_and_broker_ok(client):
     response = client.get(reverse("healthz"))
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "broker": "ok"},
+        # telemetry's report (fleetportal/health.py): no stream consumer ever ran here.
+        "stream": {"status": "no_consumer"},
+    }
+
+
+def test_a_failing_report_is_named_by_class_and_keeps_the_status(client, monkeypatch):
+    from fleetportal import health
+
+    def broken():
+        raise ConnectionError("secret host name")
+
+    monkeypatch.setitem(health._reports, "broken", broken)
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert response.json()["broken"] == {"status": "error: ConnectionError"}
+    assert "secret" not in response.content.decode()
 
 
 def test_healthz_is_503_when_the_broker_is_unreachable(client, monkeypatch):

@@ -1,0 +1,328 @@
+"""The MQTT client of the stream consumer (paho-mqtt 2.x).
+
+- MQTT 5 by default (``?version=3.1.1`` in the URL for brokers without it, such as the embedded
+  amqtt of ``make run``); a fixed client id with clean start off and a session expiry, so the
+  broker keeps QoS 1 messages while the consumer is down (up to its queue limit, see
+  docs/streaming.md);
+- manual acknowledgement: a message is acknowledged only after the flush that stored it has
+  committed, so a consumer killed with SIGKILL loses nothing (the broker redelivers);
+- MQTT 5 Receive Maximum raised so the broker keeps sending while a batch waits for its flush
+  (Mosquitto otherwise stops at max_inflight_messages, 20 by default, un-acknowledged
+  messages per client);
+- reconnect with backoff; ``$share/<group>/<base>/#`` when a shared group is set;
+- SIGTERM/SIGINT: flush, acknowledge, disconnect cleanly;
+- a heartbeat row in StreamConsumer every few seconds (and at once when the connection
+  changes), which /healthz and the staff overview read.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from django import db
+from django.conf import settings
+from django.db.models import F
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from telemetry.models import StreamConsumer
+from telemetry.stream.ingest import Ingest
+
+log = logging.getLogger("telemetry.stream")
+
+QOS = 1
+
+
+@dataclass(frozen=True)
+class BrokerURL:
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    version: int = mqtt.MQTTv5
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerURL:
+        """mqtt://[user:password@]host[:port][?version=3.1.1], or mqtts:// for TLS."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ValueError(f"not an MQTT URL: {parts.scheme!r}")
+        tls = parts.scheme in ("mqtts", "ssl")
+        version_text = parse_qs(parts.query).get("version", ["5"])[0]
+        versions = {"5": mqtt.MQTTv5, "5.0": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
+        if version_text not in versions:
+            raise ValueError(f"unsupported MQTT version {version_text!r}")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            version=versions[version_text],
+        )
+
+
+@dataclass(frozen=True)
+class Options:
+    url: str = "mqtt://127.0.0.1:1883"
+    client_id: str = "fleet-portal-stream"
+    topic_base: str = "telemetry"
+    shared_group: str = ""
+    ca_file: str = ""
+    # A flush every flush_seconds, or at flush_messages, or as soon as the stream pauses.
+    flush_seconds: float = 0.5
+    flush_messages: int = 2000
+    idle_flush_seconds: float = 0.05
+    heartbeat_seconds: float = 5.0
+    # How long the broker keeps the session (and its queued messages) while we are away.
+    session_expiry_seconds: int = 7 * 24 * 3600
+    # Un-acknowledged messages the broker may send us (MQTT 5): above flush_messages, so it
+    # keeps sending while a batch is written.
+    receive_maximum: int = 20000
+    keepalive: int = 30
+    reconnect_min_seconds: int = 1
+    reconnect_max_seconds: int = 30
+
+    @property
+    def subscription(self) -> str:
+        topic = f"{self.topic_base.rstrip('/')}/#"
+        return f"$share/{self.shared_group}/{topic}" if self.shared_group else topic
+
+    @classmethod
+    def from_settings(cls, **overrides) -> Options:
+        options = cls(
+            url=settings.TELEMETRY_MQTT_URL,
+            client_id=settings.TELEMETRY_MQTT_CLIENT_ID,
+            topic_base=settings.TELEMETRY_MQTT_TOPIC_BASE,
+            shared_group=settings.TELEMETRY_MQTT_SHARED_GROUP,
+            ca_file=settings.TELEMETRY_MQTT_CA_FILE,
+        )
+        return replace(options, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass
+class _Received:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class Consumer:
+    """Runs until stop() (or SIGTERM/SIGINT when run() installs the handlers)."""
+
+    def __init__(self, options: Options, ingest: Ingest | None = None) -> None:
+        self.options = options
+        self.broker = BrokerURL.parse(options.url)
+        self.ingest = ingest or Ingest(options.topic_base)
+        self._inbox: queue.SimpleQueue[_Received] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._state_changed = threading.Event()
+        self.connected = False
+        # Message ids are per connection: acknowledge only those of the current one (after a
+        # reconnect the broker redelivers what was not acknowledged).
+        self._generation = 0
+        self._unacked: list[_Received] = []
+        self.messages = 0  # stored (flushed) by this process
+        self.last_message_at: datetime | None = None
+        self._heartbeat_messages = 0
+        self.client = self._make_client()
+
+    # -- paho setup and callbacks (network thread) ----------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        kwargs = {}
+        if self.broker.version != mqtt.MQTTv5:
+            kwargs["clean_session"] = False
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.options.client_id,
+            protocol=self.broker.version,
+            manual_ack=True,
+            **kwargs,
+        )
+        if self.broker.username:
+            client.username_pw_set(self.broker.username, self.broker.password)
+        if self.broker.tls:
+            client.tls_set(
+                ca_certs=self.options.ca_file or None, tls_version=ssl.PROTOCOL_TLS_CLIENT
+            )
+        client.reconnect_delay_set(
+            self.options.reconnect_min_seconds, self.options.reconnect_max_seconds
+        )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _connect_properties(self) -> Properties | None:
+        if self.broker.version != mqtt.MQTTv5:
+            return None
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.options.session_expiry_seconds
+        properties.ReceiveMaximum = self.options.receive_maximum
+        return properties
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("stream: broker refused the connection: %s", reason_code)
+            return
+        self._generation += 1
+        self.connected = True
+        self._state_changed.set()
+        log.info(
+            "stream: connected to %s:%s as %s (session present: %s), subscribing to %s",
+            self.broker.host,
+            self.broker.port,
+            self.options.client_id,
+            flags.session_present,
+            self.options.subscription,
+        )
+        client.subscribe(self.options.subscription, qos=QOS)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.connected = False
+        self._state_changed.set()
+        if not self._stop.is_set():
+            log.warning("stream: disconnected (%s), reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put(
+            _Received(message.topic, message.payload, message.mid, message.qos, self._generation)
+        )
+
+    # -- main loop (the caller's thread: the only one that touches the database) ----------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stop())
+
+    def run(self) -> None:
+        self.ingest.refresh()
+        self.client.connect_async(
+            self.broker.host,
+            self.broker.port,
+            keepalive=self.options.keepalive,
+            clean_start=False,
+            properties=self._connect_properties(),
+        )
+        self.client.loop_start()
+        next_heartbeat = 0.0
+        first_pending: float | None = None
+        last_got = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                got = self._take(min(0.05, self.options.idle_flush_seconds))
+                now = time.monotonic()
+                if got:
+                    last_got = now
+                    if first_pending is None:
+                        first_pending = now
+                due = self._unacked and (
+                    len(self._unacked) >= self.options.flush_messages
+                    or now - first_pending >= self.options.flush_seconds
+                    or (not got and now - last_got >= self.options.idle_flush_seconds)
+                )
+                if due and self._flush():
+                    first_pending = None
+                if now >= next_heartbeat or self._state_changed.is_set():
+                    self._state_changed.clear()
+                    self._heartbeat()
+                    next_heartbeat = now + self.options.heartbeat_seconds
+        finally:
+            self._shutdown()
+
+    def _take(self, timeout: float) -> int:
+        """Move what arrived into the ingest; wait up to ``timeout`` for the first one."""
+        try:
+            item = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            return 0
+        taken = 0
+        limit = self.options.flush_messages
+        while True:
+            self.ingest.add(item.topic, item.payload, item.received_at)
+            self._unacked.append(item)
+            taken += 1
+            if taken >= limit:
+                return taken
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return taken
+
+    def _flush(self) -> bool:
+        """Store the batch, then acknowledge it; False (nothing acknowledged) on failure."""
+        try:
+            self.ingest.flush()
+        except Exception:
+            log.exception("stream: flush failed, retrying (messages stay unacknowledged)")
+            db.close_old_connections()
+            db.connection.close()
+            self._stop.wait(1.0)
+            return False
+        batch, self._unacked = self._unacked, []
+        generation = self._generation
+        for item in batch:
+            if item.qos and item.generation == generation:
+                self.client.ack(item.mid, item.qos)
+        self.messages += len(batch)
+        self.last_message_at = batch[-1].received_at
+        return True
+
+    def _heartbeat(self) -> None:
+        delta = self.messages - self._heartbeat_messages
+        values = {
+            "connected": self.connected,
+            "heartbeat_at": datetime.now(UTC),
+            "last_message_at": self.last_message_at,
+        }
+        try:
+            updated = StreamConsumer.objects.filter(client_id=self.options.client_id).update(
+                messages=F("messages") + delta,
+                **{k: v for k, v in values.items() if v is not None or k != "last_message_at"},
+            )
+            if not updated:
+                StreamConsumer.objects.create(
+                    client_id=self.options.client_id, messages=delta, **values
+                )
+        except Exception:
+            log.exception("stream: heartbeat not written")
+            db.connection.close()
+            return
+        self._heartbeat_messages = self.messages
+        log.info(
+            "stream: heartbeat connected=%s stored=%d waiting=%d",
+            self.connected,
+            self.messages,
+            len(self._unacked),
+        )
+
+    def _shutdown(self) -> None:
+        """Take what already arrived, store it, acknowledge it, then leave cleanly."""
+        log.info("stream: stopping")
+        while self._take(0.0):
+            pass
+        for _ in range(3):
+            if not self._unacked or self._flush():
+                break
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.connected = False
+        self._heartbeat()
+        log.info("stream: stopped after %s messages", self.messages)

@@ -1,0 +1,436 @@
+"""Messages into the stream models, coalesced: a burst costs one write per row, not per message.
+
+``Ingest.add`` only touches memory (no query per message, except once for a VIN it has never
+seen); ``Ingest.flush`` writes everything gathered since the last flush in ONE transaction:
+
+- StreamValue: the latest value per (vehicle, field);
+- StreamPoint: one point per history bucket for the fields whose config keeps history;
+- VehicleStream: first/last field message, the last connectivity event, the last CONNECTED;
+  data arriving clears silent_notified_at (each silence is one incident);
+- StreamSignalDay: field messages per vehicle per UTC day (each is a billed signal, §10.1);
+- StreamDrop: input set aside, per kind per UTC day;
+- StreamEvent: the errors and alerts cars report.
+
+Decisions: a VIN the portal does not know is dropped and counted (unknown_vin), never stored;
+a field name missing from Tesla's list (telemetry/catalogue.py) is counted (unknown_field) and
+its value IS stored, because a newer firmware sends names our copy of the list may not have
+yet; a field whose JSON type changed since its previous message in this process (number ↔
+string) is counted (type_changed) and its value stored. Counters are added in SQL (``count =
+count + excluded.count``), so several consumers on a shared subscription never lose counts;
+rows are written in key order, so two consumers' transactions cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from telemetry import catalogue
+from telemetry.models import (
+    StreamDrop,
+    StreamEvent,
+    StreamPoint,
+    StreamSignalDay,
+    StreamValue,
+    TelemetryField,
+    VehicleStream,
+)
+from telemetry.stream import parse
+from vehicles.models import Vehicle
+
+Drop = StreamDrop.Kind
+# Rows per INSERT statement (SQLite caps the number of parameters of one statement).
+CHUNK = 400
+
+
+def _day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+class Ingest:
+    def __init__(
+        self,
+        topic_base: str | None = None,
+        *,
+        max_payload: int | None = None,
+        bucket_seconds: int | None = None,
+        refresh_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.topic_base = topic_base or settings.TELEMETRY_MQTT_TOPIC_BASE
+        self.max_payload = max_payload or settings.TELEMETRY_STREAM_MAX_PAYLOAD
+        self.bucket_seconds = bucket_seconds or settings.TELEMETRY_HISTORY_BUCKET_SECONDS
+        self.refresh_seconds = refresh_seconds
+        self._monotonic = monotonic
+        self._signal_names = catalogue.signal_names()
+        self._vins: dict[str, int] = {}
+        self._unknown: dict[str, float] = {}  # VIN → when it was last looked up in vain
+        self._history: dict[int, frozenset[str]] = {}
+        self._loaded_at: float | None = None
+        self._types: dict[tuple[int, str], str] = {}
+        self._reset()
+
+    # -- caches ------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reload the VIN → vehicle map and which fields keep history (one query each)."""
+        self._vins = dict(Vehicle.objects.values_list("vin", "id"))
+        history: dict[int, set[str]] = {}
+        rows = TelemetryField.objects.filter(
+            keep_history=True, config__assignments__isnull=False
+        ).values_list("config__assignments__vehicle_id", "name")
+        for vehicle_id, name in rows:
+            history.setdefault(vehicle_id, set()).add(name)
+        self._history = {key: frozenset(names) for key, names in history.items()}
+        self._unknown.clear()
+        self._loaded_at = self._monotonic()
+
+    def _vehicle_id(self, vin: str) -> int | None:
+        now = self._monotonic()
+        if self._loaded_at is None or now - self._loaded_at > self.refresh_seconds:
+            self.refresh()
+        vehicle_id = self._vins.get(vin)
+        if vehicle_id is not None:
+            return vehicle_id
+        # A car linked since the last refresh: look it up, at most once per VIN per period.
+        missed = self._unknown.get(vin)
+        if missed is not None and now - missed < self.refresh_seconds:
+            return None
+        vehicle_id = Vehicle.objects.filter(vin=vin).values_list("id", flat=True).first()
+        if vehicle_id is None:
+            self._unknown[vin] = now
+            return None
+        self._vins[vin] = vehicle_id
+        self._history[vehicle_id] = frozenset(
+            TelemetryField.objects.filter(
+                keep_history=True, config__assignments__vehicle_id=vehicle_id
+            ).values_list("name", flat=True)
+        )
+        return vehicle_id
+
+    # -- gathering ---------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self.pending = 0
+        self._values: dict[tuple[int, str], tuple[Any, datetime]] = {}
+        self._points: dict[tuple[int, str, datetime], Any] = {}
+        self._signals: dict[tuple[int, date], int] = {}
+        self._drops: dict[tuple[str, date], list] = {}
+        self._streams: dict[int, dict[str, Any]] = {}
+        self._events: list[StreamEvent] = []
+        self._alerts: dict[tuple[int, str, datetime | None], StreamEvent] = {}
+
+    def _drop(self, kind: str, topic: str, received_at: datetime) -> None:
+        entry = self._drops.get((kind, _day(received_at)))
+        if entry is None:
+            self._drops[(kind, _day(received_at))] = [1, topic[:200], received_at]
+        else:
+            entry[0] += 1
+            entry[1] = topic[:200]
+            entry[2] = received_at
+
+    def _stream(self, vehicle_id: int) -> dict[str, Any]:
+        stream = self._streams.get(vehicle_id)
+        if stream is None:
+            stream = self._streams[vehicle_id] = {
+                "first": None,
+                "last": None,
+                "connectivity": "",
+                "connectivity_at": None,
+                "connected_at": None,
+            }
+        return stream
+
+    def add(self, topic: str, payload: bytes, received_at: datetime) -> None:
+        """Take one message into memory; bad input is counted, never raised."""
+        self.pending += 1
+        parsed = parse.parse_topic(topic, self.topic_base)
+        if parsed is None:
+            self._drop(Drop.BAD_TOPIC, topic, received_at)
+            return
+        if len(payload) > self.max_payload:
+            self._drop(Drop.OVERSIZED, topic, received_at)
+            return
+        vehicle_id = self._vehicle_id(parsed.vin)
+        if vehicle_id is None:
+            self._drop(Drop.UNKNOWN_VIN, topic, received_at)
+            return
+        try:
+            if parsed.kind == parse.FIELD:
+                self._add_field(vehicle_id, parsed.name, topic, payload, received_at)
+            else:
+                self._add_event(vehicle_id, parsed, payload, received_at)
+        except parse.Malformed:
+            self._drop(Drop.MALFORMED, topic, received_at)
+
+    def _add_field(
+        self, vehicle_id: int, name: str, topic: str, payload: bytes, received_at: datetime
+    ) -> None:
+        decoded = parse.decode_field(payload)
+        if name not in self._signal_names:
+            self._drop(Drop.UNKNOWN_FIELD, topic, received_at)
+        key = (vehicle_id, name)
+        if decoded.wire_type != "null":
+            previous = self._types.get(key)
+            if previous is not None and previous != decoded.wire_type:
+                self._drop(Drop.TYPE_CHANGED, topic, received_at)
+            self._types[key] = decoded.wire_type
+        self._values[key] = (decoded.value, received_at)
+        if name in self._history.get(vehicle_id, ()):
+            stamp = int(received_at.timestamp())
+            bucket = datetime.fromtimestamp(stamp - stamp % self.bucket_seconds, tz=UTC)
+            self._points[(vehicle_id, name, bucket)] = decoded.value
+        day_key = (vehicle_id, _day(received_at))
+        self._signals[day_key] = self._signals.get(day_key, 0) + 1
+        stream = self._stream(vehicle_id)
+        if stream["first"] is None or received_at < stream["first"]:
+            stream["first"] = received_at
+        if stream["last"] is None or received_at > stream["last"]:
+            stream["last"] = received_at
+
+    def _add_event(
+        self, vehicle_id: int, parsed: parse.Topic, payload: bytes, received_at: datetime
+    ) -> None:
+        data = parse.parse_payload(parsed.kind, payload)
+        if parsed.kind == parse.CONNECTIVITY:
+            stream = self._stream(vehicle_id)
+            at = data["created_at"] or received_at
+            if stream["connectivity_at"] is None or at >= stream["connectivity_at"]:
+                stream["connectivity"] = data["status"]
+                stream["connectivity_at"] = at
+            if data["status"] == "CONNECTED" and (
+                stream["connected_at"] is None or at > stream["connected_at"]
+            ):
+                stream["connected_at"] = at
+        elif parsed.kind == parse.ERROR:
+            self._events.append(
+                StreamEvent(
+                    vehicle_id=vehicle_id,
+                    kind=StreamEvent.Kind.ERROR,
+                    name=parsed.name[:100],
+                    body=data["body"],
+                    tags=data["tags"],
+                    occurred_at=data["created_at"],
+                    received_at=received_at,
+                )
+            )
+        else:
+            alerts = data if parsed.kind == parse.ALERT_HISTORY else [data]
+            for alert in alerts:
+                # One row per alert occurrence (vehicle, name, start): a repeat or the
+                # history's copy of it updates that row (its end, its audiences).
+                key = (vehicle_id, parsed.name[:100], alert["started_at"])
+                self._alerts[key] = StreamEvent(
+                    vehicle_id=vehicle_id,
+                    kind=StreamEvent.Kind.ALERT,
+                    name=key[1],
+                    audiences=alert["audiences"],
+                    occurred_at=alert["started_at"],
+                    ended_at=alert["ended_at"],
+                    received_at=received_at,
+                )
+
+    # -- writing -----------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Write what was gathered in one transaction; returns how many messages it covered.
+
+        On an exception nothing is written and the gathered data is kept, so the caller
+        may retry (and must not acknowledge the messages meanwhile).
+        """
+        if not self.pending:
+            return 0
+        with transaction.atomic():
+            self._write_values()
+            self._write_points()
+            self._write_streams()
+            self._write_signals()
+            self._write_drops()
+            self._write_events()
+        covered = self.pending
+        self._reset()
+        return covered
+
+    def _write_values(self) -> None:
+        if not self._values:
+            return
+        rows = [
+            StreamValue(vehicle_id=vid, field=name, value=value, received_at=at)
+            for (vid, name), (value, at) in sorted(self._values.items(), key=lambda kv: kv[0])
+        ]
+        StreamValue.objects.bulk_create(
+            rows,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["vehicle", "field"],
+            update_fields=["value", "received_at"],
+        )
+
+    def _write_points(self) -> None:
+        if not self._points:
+            return
+        rows = [
+            StreamPoint(vehicle_id=vid, field=name, at=at, value=value)
+            for (vid, name, at), value in sorted(self._points.items(), key=lambda kv: kv[0])
+        ]
+        StreamPoint.objects.bulk_create(
+            rows,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["vehicle", "field", "at"],
+            update_fields=["value"],
+        )
+
+    def _write_streams(self) -> None:
+        if not self._streams:
+            return
+        q = connection.ops.quote_name
+        table = q(VehicleStream._meta.db_table)
+
+        def newer(column: str) -> str:
+            col = q(column)
+            return (
+                f"{col} = CASE WHEN {table}.{col} IS NULL OR EXCLUDED.{col} > {table}.{col} "
+                f"THEN EXCLUDED.{col} ELSE {table}.{col} END"
+            )
+
+        conn_at = q("connectivity_at")
+        takes_event = (
+            f"EXCLUDED.{conn_at} IS NOT NULL AND ({table}.{conn_at} IS NULL "
+            f"OR EXCLUDED.{conn_at} >= {table}.{conn_at})"
+        )
+        updates = ", ".join(
+            [
+                f"{q('first_message_at')} = COALESCE({table}.{q('first_message_at')}, "
+                f"EXCLUDED.{q('first_message_at')})",
+                newer("last_message_at"),
+                f"{q('connectivity')} = CASE WHEN {takes_event} THEN EXCLUDED.{q('connectivity')}"
+                f" ELSE {table}.{q('connectivity')} END",
+                f"{conn_at} = CASE WHEN {takes_event} THEN EXCLUDED.{conn_at}"
+                f" ELSE {table}.{conn_at} END",
+                newer("connected_at"),
+                f"{q('silent_notified_at')} = CASE WHEN EXCLUDED.{q('last_message_at')} IS NOT NULL"
+                f" THEN NULL ELSE {table}.{q('silent_notified_at')} END",
+            ]
+        )
+        dt = connection.ops.adapt_datetimefield_value
+        rows = [
+            (
+                vid,
+                dt(s["first"]),
+                dt(s["last"]),
+                s["connectivity"],
+                dt(s["connectivity_at"]),
+                dt(s["connected_at"]),
+                None,
+            )
+            for vid, s in sorted(self._streams.items())
+        ]
+        _upsert(
+            table,
+            [
+                "vehicle_id",
+                "first_message_at",
+                "last_message_at",
+                "connectivity",
+                "connectivity_at",
+                "connected_at",
+                "silent_notified_at",
+            ],
+            ["vehicle_id"],
+            updates,
+            rows,
+        )
+
+    def _write_signals(self) -> None:
+        if not self._signals:
+            return
+        q = connection.ops.quote_name
+        table = q(StreamSignalDay._meta.db_table)
+        rows = [
+            (vid, connection.ops.adapt_datefield_value(day), count)
+            for (vid, day), count in sorted(self._signals.items())
+        ]
+        updates = f"{q('signals')} = {table}.{q('signals')} + EXCLUDED.{q('signals')}"
+        _upsert(table, ["vehicle_id", "day", "signals"], ["vehicle_id", "day"], updates, rows)
+
+    def _write_drops(self) -> None:
+        if not self._drops:
+            return
+        q = connection.ops.quote_name
+        table = q(StreamDrop._meta.db_table)
+        rows = [
+            (
+                str(kind),
+                connection.ops.adapt_datefield_value(day),
+                count,
+                topic,
+                connection.ops.adapt_datetimefield_value(seen),
+            )
+            for (kind, day), (count, topic, seen) in sorted(self._drops.items())
+        ]
+        updates = ", ".join(
+            [
+                f"{q('count')} = {table}.{q('count')} + EXCLUDED.{q('count')}",
+                f"{q('last_topic')} = EXCLUDED.{q('last_topic')}",
+                f"{q('last_seen_at')} = EXCLUDED.{q('last_seen_at')}",
+            ]
+        )
+        _upsert(
+            table,
+            ["kind", "day", "count", "last_topic", "last_seen_at"],
+            ["kind", "day"],
+            updates,
+            rows,
+        )
+
+    def _write_events(self) -> None:
+        if self._events:
+            StreamEvent.objects.bulk_create(self._events)
+        if not self._alerts:
+            return
+        vehicle_ids = {vid for vid, _, _ in self._alerts}
+        names = {name for _, name, _ in self._alerts}
+        existing = {
+            (event.vehicle_id, event.name, event.occurred_at): event
+            for event in StreamEvent.objects.filter(
+                kind=StreamEvent.Kind.ALERT, vehicle_id__in=vehicle_ids, name__in=names
+            )
+        }
+        new, changed = [], []
+        for key, alert in self._alerts.items():
+            row = existing.get(key)
+            if row is None:
+                new.append(alert)
+            elif (row.ended_at, row.audiences) != (alert.ended_at, alert.audiences):
+                row.ended_at, row.audiences = alert.ended_at, alert.audiences
+                changed.append(row)
+        StreamEvent.objects.bulk_create(new)
+        if changed:
+            StreamEvent.objects.bulk_update(changed, ["ended_at", "audiences"])
+
+
+def _upsert(
+    table: str,
+    columns: Sequence[str],
+    conflict: Sequence[str],
+    updates: str,
+    rows: Iterable[tuple],
+) -> None:
+    """INSERT … ON CONFLICT (…) DO UPDATE SET …: the same SQL on PostgreSQL and SQLite."""
+    q = connection.ops.quote_name
+    rows = list(rows)
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    # Identifiers come from the models' metadata, values are parameters.
+    head = f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) VALUES "  # noqa: S608
+    tail = f" ON CONFLICT ({', '.join(q(c) for c in conflict)}) DO UPDATE SET {updates}"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            params = [value for row in chunk for value in row]
+            cursor.execute(head + ", ".join([placeholder] * len(chunk)) + tail, params)

@@ -1,0 +1,194 @@
+"""Brokers, publishers and consumer processes for the stream tests.
+
+The machine's Mosquitto (127.0.0.1:1883) is shared: tests use a unique topic base and client
+ids on it and never stop it. A test that kills or restarts a broker starts a private one on a
+free port (Mosquitto with its own config and persistence folder, or the embedded amqtt of
+scripts/mqtt_broker.py) and stops only that process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from fleetportal.tests.queue_helpers import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+SYSTEM_MOSQUITTO = "mqtt://127.0.0.1:1883"
+
+
+def unique(prefix: str = "fp-test") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def require_system_mosquitto() -> None:
+    if not port_open(1883):
+        pytest.skip("no Mosquitto on 127.0.0.1:1883 (.ci/run starts it)")
+
+
+class PrivateBroker:
+    """A broker process of this test only: Mosquitto (persistent sessions kept on disk over a
+    restart) or the embedded amqtt."""
+
+    def __init__(self, kind: str, folder: Path, **mosquitto_options: int) -> None:
+        self.kind = kind
+        self.folder = folder
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.log_path = folder / f"{kind}.log"
+        if kind == "mosquitto":
+            if not shutil.which("mosquitto"):
+                pytest.skip("mosquitto is not installed")
+            lines = [
+                f"listener {self.port} 127.0.0.1",
+                "allow_anonymous true",
+                "persistence true",
+                f"persistence_location {folder}/",
+                f"log_dest file {self.log_path}",
+                "log_type all",
+            ]
+            lines += [f"{key} {value}" for key, value in mosquitto_options.items()]
+            self.conf = folder / "mosquitto.conf"
+            self.conf.write_text("\n".join(lines) + "\n")
+
+    @property
+    def url(self) -> str:
+        query = "?version=3.1.1" if self.kind == "amqtt" else ""
+        return f"mqtt://127.0.0.1:{self.port}{query}"
+
+    def start(self) -> PrivateBroker:
+        if self.kind == "mosquitto":
+            command = ["mosquitto", "-c", str(self.conf)]
+        else:
+            command = [sys.executable, str(ROOT / "scripts" / "mqtt_broker.py")]
+            command += ["--port", str(self.port)]
+        log = self.log_path.open("a") if self.kind == "amqtt" else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        wait_for(lambda: port_open(self.port), f"{self.kind} listening on {self.port}", 30)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def __enter__(self) -> PrivateBroker:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop(signal.SIGKILL)
+
+
+def publish(url: str, messages: Iterable[tuple[str, bytes]], qos: int = 1) -> int:
+    """Publish and wait until the broker has taken every message (QoS 1: its PUBACK)."""
+    from telemetry.stream.client import BrokerURL
+
+    broker = BrokerURL.parse(url)
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=unique("fp-pub"), protocol=broker.version
+    )
+    client.max_queued_messages_set(0)
+    client.max_inflight_messages_set(100)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    sent = []
+    try:
+        for topic, payload in messages:
+            sent.append(client.publish(topic, payload, qos=qos))
+        for info in sent:
+            info.wait_for_publish(timeout=60)
+            assert info.is_published(), "the broker did not take a message"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return len(sent)
+
+
+def consumer_env() -> dict[str, str]:
+    """The test's own database for a consumer process (development settings, no `.env`)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        database = f"sqlite:///{db['NAME']}"
+    else:
+        database = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "fleetportal.settings.development",
+        "DJANGO_READ_DOT_ENV": "false",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "DATABASE_URL": database,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+class ConsumerProcess:
+    """`manage.py telemetry_stream` as its own process, as in production."""
+
+    def __init__(self, log_path: Path, url: str, base: str, client_id: str, *extra: str):
+        self.log_path = log_path
+        self.args = [
+            sys.executable, "manage.py", "telemetry_stream", "--url", url,
+            "--topic-base", base, "--client-id", client_id, "--heartbeat-seconds", "0.2",
+            *extra,
+        ]  # fmt: skip
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> ConsumerProcess:
+        log = self.log_path.open("a")
+        self.process = subprocess.Popen(
+            self.args,
+            cwd=ROOT,
+            env=consumer_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+        code = self.process.wait(timeout=30)
+        self.process = None
+        return code
+
+    def __enter__(self) -> ConsumerProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            self.kill()
