@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -43,6 +44,9 @@ RATE = float(os.environ.get("BENCH_STREAM_RATE", "5000"))
 PUBLISHERS = int(os.environ.get("BENCH_STREAM_PUBLISHERS", "2"))
 BROKER = os.environ.get("BENCH_STREAM_BROKER", "private")  # or "system"
 PUBLISHER = os.environ.get("BENCH_STREAM_PUBLISHER", "raw")  # or "paho"
+# Extra options for `manage.py telemetry_stream`, e.g. "--flush-messages 10000" (default: none,
+# the figures are those of the settings an operator gets).
+CONSUMER_ARGS = shlex.split(os.environ.get("BENCH_STREAM_CONSUMER_ARGS", ""))
 # Field messages per car: real names from the catalogue (a consumer may count unknown ones).
 FIELDS = (
     "Soc",
@@ -446,6 +450,7 @@ def _consumer(env: dict[str, str], host: str, port: int, base: str, client_id: s
     ]  # fmt: skip
     if group:
         args += ["--shared-group", group]
+    args += CONSUMER_ARGS
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             args,
@@ -685,6 +690,7 @@ def main() -> None:
     base = f"fp-bench-{run}"
     vins = _vins("5YJ3E1EA", CARS)
     probe_vins = _vins("5YJ3E1EP", PROBE_CARS)
+    load_before = os.getloadavg()[0]
     with test_database() as db, _broker() as (host, port, broker):
         Vehicle.objects.bulk_create(Vehicle(vin=vin, model="3") for vin in vins + probe_vins)
         probe_ids = list(Vehicle.objects.filter(vin__in=probe_vins).values_list("pk", flat=True))
@@ -743,6 +749,11 @@ def main() -> None:
                 f"{sustained['rss_last']:.0f} MB",
             ),
             ("messages lost", f"consumer {dropped}, bare subscriber {bare['dropped']}"),
+            (
+                "machine load (1-minute average, 2 cores shared)",
+                f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after",
+            ),
+            ("consumer options", " ".join(CONSUMER_ARGS) or "defaults"),
         ],
     )
     _figure("stream.msgs_per_s", capacity["consumer"])
