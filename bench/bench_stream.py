@@ -663,6 +663,9 @@ def _sustained(host, port, base, vins, probe_vins, probe_ids, rss: Rss) -> dict:
         "probes_seen": sum(1 for d in delays if d != float("inf")),
         "max_delay": max((d for d in delays if d != float("inf")), default=float("inf")),
         "dropped": max(0, baseline + total + len(probes.sent) - stored),
+        # How long after the last publish the consumer had stored everything: near the flush
+        # interval when it keeps up, growing with the run when it does not.
+        "lag": max(0.0, stored_at - finished),
         "window": window,
         "rss_first": rss.window_peak(started, started + window),
         "rss_last": rss.window_peak(finished - window, finished),
@@ -740,7 +743,8 @@ def main() -> None:
                 f"sustained {SECONDS:.0f} s at {RATE:.0f} msg/s to the consumer",
                 f"offered {sustained['offered']:.0f} msg/s, p95 delay {sustained['p95']:.2f} s "
                 f"(max {sustained['max_delay']:.2f} s, {sustained['probes_seen']}/"
-                f"{sustained['probes']} probes seen)",
+                f"{sustained['probes']} probes seen), all stored {sustained['lag']:.1f} s "
+                "after the last publish",
             ),
             (
                 "consumer memory (VmRSS)",
@@ -762,6 +766,7 @@ def main() -> None:
     _figure("stream.ratio_vs_bare", ratio)
     _figure("stream.p95_delay_s", sustained["p95"])
     _figure("stream.sustained_msgs_per_s", sustained["offered"])
+    _figure("stream.sustained_lag_s", sustained["lag"])
     _figure("stream.peak_rss_mb", rss.peak())
     _figure("stream.rss_growth_mb", sustained["rss_last"] - sustained["rss_first"])
     _figure("stream.msgs_per_s_two_consumers", shared["consumer"])
