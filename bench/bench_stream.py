@@ -250,6 +250,9 @@ def _bare(spec: dict) -> dict:
     client.on_subscribe = lambda *a: subscribed.set()
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 0
+    # As the consumer asks (telemetry/stream/client.py): without it Mosquitto sends at most
+    # max_inflight_messages (20 by default) unacknowledged and queues, then drops, the rest.
+    props.ReceiveMaximum = 20000
     _connect(client, spec["host"], spec["port"], clean_start=True, properties=props)
     client.subscribe(f"{spec['base']}/#", qos=QOS)
     if not subscribed.wait(15):
