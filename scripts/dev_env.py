@@ -38,6 +38,9 @@ def wanted() -> dict[str, str]:
         "TESLA_SANDBOX_URL": "http://127.0.0.1:8001",
         "PORTAL_PUBLIC_URL": "http://127.0.0.1:8000",
         "TESLA_ALLOWED_ORIGINS": "127.0.0.1,localhost",
+        # The stream: `make run` starts its own MQTT broker (scripts/mqtt_broker.py, amqtt,
+        # MQTT 3.1.1 only) on 1884, so the machine's broker, if any, is left alone.
+        "TELEMETRY_MQTT_URL": "mqtt://127.0.0.1:1884?version=3.1.1",
     }
 
 

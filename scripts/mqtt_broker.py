@@ -98,7 +98,11 @@ async def serve(host: str, port: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    await broker.shutdown()
+    # amqtt's shutdown can wait on a client's open handshakes: do not let it hang the stop.
+    try:
+        await asyncio.wait_for(broker.shutdown(), timeout=5)
+    except (TimeoutError, asyncio.CancelledError):
+        logging.getLogger("mqtt_broker").warning("broker shutdown timed out; exiting")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -213,7 +213,14 @@ class Consumer:
             signal.signal(signum, lambda *_: self.stop())
 
     def run(self) -> None:
-        self.ingest.refresh()
+        while not self._stop.is_set():
+            try:
+                self.ingest.refresh()
+                break
+            except db.DatabaseError:
+                log.exception("stream: database not reachable, retrying")
+                db.connection.close()
+                self._stop.wait(2.0)
         self.client.connect_async(
             self.broker.host,
             self.broker.port,
@@ -256,8 +263,15 @@ class Consumer:
         taken = 0
         limit = self.options.flush_messages
         while True:
-            self.ingest.add(item.topic, item.payload, item.received_at)
-            self._unacked.append(item)
+            try:
+                self.ingest.add(item.topic, item.payload, item.received_at)
+            except db.DatabaseError:
+                # A VIN lookup failed (database away): leave this message unacknowledged,
+                # the broker redelivers it on the next connection.
+                log.exception("stream: message not taken (database error)")
+                db.connection.close()
+            else:
+                self._unacked.append(item)
             taken += 1
             if taken >= limit:
                 return taken

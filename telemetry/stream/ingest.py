@@ -22,13 +22,14 @@ rows are written in key order, so two consumers' transactions cannot deadlock.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from telemetry import catalogue
 from telemetry.models import (
@@ -93,7 +94,14 @@ class Ingest:
     def _vehicle_id(self, vin: str) -> int | None:
         now = self._monotonic()
         if self._loaded_at is None or now - self._loaded_at > self.refresh_seconds:
-            self.refresh()
+            try:
+                self.refresh()
+            except DatabaseError:
+                if self._loaded_at is None:
+                    raise
+                # Keep the map we have; try again next period.
+                self._loaded_at = now
+                connection.close()
         vehicle_id = self._vins.get(vin)
         if vehicle_id is not None:
             return vehicle_id
@@ -259,32 +267,43 @@ class Ingest:
     def _write_values(self) -> None:
         if not self._values:
             return
+        q = connection.ops.quote_name
+        table = q(StreamValue._meta.db_table)
+        dt = _datetime_param()
         rows = [
-            StreamValue(vehicle_id=vid, field=name, value=value, received_at=at)
+            (vid, name, _json(value), dt(at))
             for (vid, name), (value, at) in sorted(self._values.items(), key=lambda kv: kv[0])
         ]
-        StreamValue.objects.bulk_create(
-            rows,
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=["vehicle", "field"],
-            update_fields=["value", "received_at"],
+        updates = (
+            f"{q('value')} = EXCLUDED.{q('value')}, "
+            f"{q('received_at')} = EXCLUDED.{q('received_at')}"
         )
+        columns = [
+            ("vehicle_id", "bigint"),
+            ("field", "text"),
+            ("value", "jsonb"),
+            ("received_at", "timestamptz"),
+        ]
+        _upsert(table, columns, ["vehicle_id", "field"], updates, rows)
 
     def _write_points(self) -> None:
         if not self._points:
             return
+        q = connection.ops.quote_name
+        table = q(StreamPoint._meta.db_table)
+        dt = _datetime_param()
         rows = [
-            StreamPoint(vehicle_id=vid, field=name, at=at, value=value)
+            (vid, name, dt(at), _json(value))
             for (vid, name, at), value in sorted(self._points.items(), key=lambda kv: kv[0])
         ]
-        StreamPoint.objects.bulk_create(
-            rows,
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=["vehicle", "field", "at"],
-            update_fields=["value"],
-        )
+        columns = [
+            ("vehicle_id", "bigint"),
+            ("field", "text"),
+            ("at", "timestamptz"),
+            ("value", "jsonb"),
+        ]
+        updates = f"{q('value')} = EXCLUDED.{q('value')}"
+        _upsert(table, columns, ["vehicle_id", "field", "at"], updates, rows)
 
     def _write_streams(self) -> None:
         if not self._streams:
@@ -318,7 +337,7 @@ class Ingest:
                 f" THEN NULL ELSE {table}.{q('silent_notified_at')} END",
             ]
         )
-        dt = connection.ops.adapt_datetimefield_value
+        dt = _datetime_param()
         rows = [
             (
                 vid,
@@ -331,21 +350,16 @@ class Ingest:
             )
             for vid, s in sorted(self._streams.items())
         ]
-        _upsert(
-            table,
-            [
-                "vehicle_id",
-                "first_message_at",
-                "last_message_at",
-                "connectivity",
-                "connectivity_at",
-                "connected_at",
-                "silent_notified_at",
-            ],
-            ["vehicle_id"],
-            updates,
-            rows,
-        )
+        columns = [
+            ("vehicle_id", "bigint"),
+            ("first_message_at", "timestamptz"),
+            ("last_message_at", "timestamptz"),
+            ("connectivity", "text"),
+            ("connectivity_at", "timestamptz"),
+            ("connected_at", "timestamptz"),
+            ("silent_notified_at", "timestamptz"),
+        ]
+        _upsert(table, columns, ["vehicle_id"], updates, rows)
 
     def _write_signals(self) -> None:
         if not self._signals:
@@ -353,25 +367,20 @@ class Ingest:
         q = connection.ops.quote_name
         table = q(StreamSignalDay._meta.db_table)
         rows = [
-            (vid, connection.ops.adapt_datefield_value(day), count)
-            for (vid, day), count in sorted(self._signals.items())
+            (vid, _date_param(day), count) for (vid, day), count in sorted(self._signals.items())
         ]
         updates = f"{q('signals')} = {table}.{q('signals')} + EXCLUDED.{q('signals')}"
-        _upsert(table, ["vehicle_id", "day", "signals"], ["vehicle_id", "day"], updates, rows)
+        columns = [("vehicle_id", "bigint"), ("day", "date"), ("signals", "bigint")]
+        _upsert(table, columns, ["vehicle_id", "day"], updates, rows)
 
     def _write_drops(self) -> None:
         if not self._drops:
             return
         q = connection.ops.quote_name
         table = q(StreamDrop._meta.db_table)
+        dt = _datetime_param()
         rows = [
-            (
-                str(kind),
-                connection.ops.adapt_datefield_value(day),
-                count,
-                topic,
-                connection.ops.adapt_datetimefield_value(seen),
-            )
+            (str(kind), _date_param(day), count, topic, dt(seen))
             for (kind, day), (count, topic, seen) in sorted(self._drops.items())
         ]
         updates = ", ".join(
@@ -381,13 +390,14 @@ class Ingest:
                 f"{q('last_seen_at')} = EXCLUDED.{q('last_seen_at')}",
             ]
         )
-        _upsert(
-            table,
-            ["kind", "day", "count", "last_topic", "last_seen_at"],
-            ["kind", "day"],
-            updates,
-            rows,
-        )
+        columns = [
+            ("kind", "text"),
+            ("day", "date"),
+            ("count", "bigint"),
+            ("last_topic", "text"),
+            ("last_seen_at", "timestamptz"),
+        ]
+        _upsert(table, columns, ["kind", "day"], updates, rows)
 
     def _write_events(self) -> None:
         if self._events:
@@ -415,21 +425,59 @@ class Ingest:
             StreamEvent.objects.bulk_update(changed, ["ended_at", "audiences"])
 
 
+def _json(value: Any) -> str | None:
+    """A JSONField value as its column holds it (None is SQL NULL: the car's "invalid")."""
+    return None if value is None else json.dumps(value)
+
+
+def _datetime_param() -> Callable[[datetime | None], Any]:
+    if connection.vendor == "postgresql":
+        return lambda value: value
+    return connection.ops.adapt_datetimefield_value
+
+
+def _date_param(value: date) -> Any:
+    return (
+        value if connection.vendor == "postgresql" else connection.ops.adapt_datefield_value(value)
+    )
+
+
 def _upsert(
     table: str,
-    columns: Sequence[str],
+    columns: Sequence[tuple[str, str]],
     conflict: Sequence[str],
     updates: str,
     rows: Iterable[tuple],
 ) -> None:
-    """INSERT … ON CONFLICT (…) DO UPDATE SET …: the same SQL on PostgreSQL and SQLite."""
+    """INSERT … ON CONFLICT (…) DO UPDATE SET …, the same statement on PostgreSQL and SQLite.
+
+    PostgreSQL gets one array per column (``unnest``): a handful of parameters however many
+    rows, which keeps a 2,000-row flush cheap to send. SQLite gets VALUES in chunks (it caps
+    the parameters of one statement). Identifiers come from the models' metadata, values are
+    always parameters.
+    """
     q = connection.ops.quote_name
     rows = list(rows)
-    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    # Identifiers come from the models' metadata, values are parameters.
-    head = f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) VALUES "  # noqa: S608
+    names = ", ".join(q(name) for name, _ in columns)
     tail = f" ON CONFLICT ({', '.join(q(c) for c in conflict)}) DO UPDATE SET {updates}"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(
+                "%s::text[]" if kind == "jsonb" else f"%s::{kind}[]" for _, kind in columns
+            )
+            picks = ", ".join(
+                f"u.c{n}::jsonb" if kind == "jsonb" else f"u.c{n}"
+                for n, (_, kind) in enumerate(columns)
+            )
+            aliases = ", ".join(f"c{n}" for n in range(len(columns)))
+            sql = (
+                f"INSERT INTO {table} ({names}) SELECT {picks} "  # noqa: S608
+                f"FROM unnest({arrays}) AS u({aliases}){tail}"
+            )
+            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            return
+        placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        head = f"INSERT INTO {table} ({names}) VALUES "  # noqa: S608
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
             params = [value for row in chunk for value in row]

@@ -8,6 +8,7 @@ scripts/mqtt_broker.py) and stops only that process.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -65,6 +66,8 @@ class PrivateBroker:
                 pytest.skip("mosquitto is not installed")
             lines = [
                 f"listener {self.port} 127.0.0.1",
+                # Run as root, Mosquitto would switch to its own user and could not write here.
+                f"user {getpass.getuser()}",
                 "allow_anonymous true",
                 "persistence true",
                 f"persistence_location {folder}/",

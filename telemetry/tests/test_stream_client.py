@@ -249,3 +249,29 @@ def test_broker_restart_reconnects_and_healthz_reports_it_meanwhile(cars, tmp_pa
         publish(url, messages(base, cars, range(6, 11)))
         wait_for(lambda: all_latest_are(cars, 10), "the values after the restart")
     assert "reconnecting" in consumer.log()
+
+
+def test_mosquitto_drops_what_exceeds_max_queued_messages_while_the_consumer_is_away(
+    cars, tmp_path
+):
+    """What docs/streaming.md sizes: a persistent session keeps at most max_queued_messages
+    for a consumer that is away; Mosquitto drops the rest silently, newest first, so the
+    portal's latest values stay behind until the cars send again."""
+    limit = 30
+    with PrivateBroker("mosquitto", tmp_path, max_queued_messages=limit) as broker:
+        base, client_id = unique(), unique("fp-consumer")
+        first = ConsumerProcess(tmp_path / "first.log", broker.url, base, client_id).start()
+        wait_for(lambda: "connected=True" in first.log(), "the session", 60)
+        assert first.kill(signal.SIGTERM) == 0  # away, its session kept by the broker
+        sent = publish(broker.url, messages(base, cars, range(1, 11)))  # 200 > limit
+        assert sent > limit
+        with ConsumerProcess(tmp_path / "second.log", broker.url, base, client_id):
+            wait_for(lambda: signals() > 0, "the queued messages")
+            # A message published now comes after everything the broker kept.
+            publish(broker.url, [(f"{base}/{cars[0].vin}/v/Gear", b'"ShiftStateP"')])
+            wait_for(lambda: latest().get((cars[0].id, "Gear")) == "ShiftStateP", "the marker")
+            kept = signals() - 1
+        assert kept == limit
+        # The oldest were kept, the newest dropped: the latest values are from round 2.
+        assert latest()[(cars[0].id, "Soc")] == 2
+        assert "dropped" in broker.log_path.read_text().lower()
