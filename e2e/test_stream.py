@@ -211,6 +211,9 @@ def test_a_pushed_config_streams_to_the_owners_live_page_and_the_staff_overview(
         row.get_by_role("link", name=MODEL_3).click()
         staff_page.wait_for_url(f"{base}/telemetry/vehicles/{car.pk}/")
         expect(staff_page.locator('#stream-state[data-state="streaming"]')).to_be_visible()
+        # Both pages fit a phone: nothing sticks out sideways.
+        for p, url in ((page, live_url), (staff_page, overview)):
+            _fits(p, url, 390)
         _screenshots(page, staff_page, live_url, overview)
 
         # Silenced in the sandbox, the car says nothing more (no DISCONNECTED either).
@@ -252,6 +255,13 @@ def _wait_until(condition, what: str, *, timeout: float) -> None:
         time.sleep(0.5)
 
 
+def _fits(page, url: str, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(url)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, url
+    page.set_viewport_size({"width": 1280, "height": 720})
+
+
 def _keep(page, name: str) -> None:
     from conftest import ARTIFACTS
 
@@ -271,14 +281,24 @@ def _screenshots(owner_page, staff_page, live_url: str, overview_url: str) -> No
             (owner_page, live_url, "live"),
             (staff_page, overview_url, "overview"),
         ):
-            p.context.set_extra_http_headers({"Accept-Language": lang})
+            _switch_language(p, url, lang)
             for width in (390, 1280):
                 p.set_viewport_size({"width": width, "height": 900})
                 p.goto(url)
+                assert p.locator("html").get_attribute("lang") == lang
+                assert p.evaluate("document.documentElement.scrollWidth") <= width, (url, lang)
                 if name == "live":
                     expect(p.locator('[data-live-item="BatteryLevel"]')).to_be_visible()
                 p.screenshot(
                     path=str(folder / f"telemetry-{name}-{lang}-{width}.png"), full_page=True
                 )
-        owner_page.context.set_extra_http_headers({})
-        staff_page.context.set_extra_http_headers({})
+    for p, url in ((owner_page, live_url), (staff_page, overview_url)):
+        _switch_language(p, url, "en")
+        p.set_viewport_size({"width": 1280, "height": 720})
+
+
+def _switch_language(page, url: str, lang: str) -> None:
+    page.goto(url)
+    page.select_option("select[name=language]", lang)
+    page.locator(".language-switcher button").click()
+    page.wait_for_load_state()
