@@ -491,8 +491,9 @@ def stream_states(
             "vehicle_id", "last_message_at", "connectivity", "connectivity_at", "connected_at"
         )
     }
-    # Only a synced car's values matter (field missing): the others' are not loaded.
-    synced = [v for v, row in current.items() if row["status"] == Status.SYNCED]
+    # Only the values of a car that holds the config matter (field missing): synced, or
+    # updated and proven by data before reconcile says synced. The others' are not loaded.
+    synced = [v for v, row in current.items() if row["status"] in (Status.SYNCED, Status.UPDATED)]
     received: dict[int, dict[str, dt.datetime]] = {}
     for vehicle_id, name, at in StreamValue.objects.filter(vehicle_id__in=synced).values_list(
         "vehicle_id", "field", "received_at"

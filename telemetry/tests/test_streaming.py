@@ -274,3 +274,18 @@ def test_a_car_without_any_deployment_has_no_config(owner):
     (car,) = make_vehicles(make_link(owner), 1)
     result = streaming.vehicle_stream_state(vehicle=car)
     assert result.state == State.NO_CONFIG and result.config_id is None
+
+
+@pytest.mark.django_db
+def test_the_selector_reads_the_values_of_a_car_proven_by_data_before_reconcile(owner):
+    # Pushed ("updated"), not yet seen synced by reconcile, but every field arrived since the
+    # push: streaming, not "field missing" for fields whose values were simply not loaded.
+    config, (car,) = _fleet(owner, 1)
+    now = timezone.now()
+    TelemetryDeployment.objects.filter(vehicle=car).update(
+        status="updated", pushed_at=now - dt.timedelta(hours=1), synced_at=None
+    )
+
+    result = streaming.vehicle_stream_state(vehicle=car)
+
+    assert result.state == State.STREAMING, result.explanation
