@@ -1,0 +1,59 @@
+"""Hostile stream input: every message gets an outcome (stored or counted), and no message
+can wedge the consumer by making a flush fail forever (the batch would never be
+acknowledged, so the broker redelivers it and the consumer retries it without end)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from accounts.tests.factories import UserFactory
+from telemetry.models import StreamDrop, StreamEvent, StreamValue
+from telemetry.stream.ingest import Ingest
+from vehicles.tests.factories import make_link, make_vehicles
+
+BASE = "tele"
+T0 = dt.datetime(2026, 11, 30, 10, 0, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def car(db):
+    return make_vehicles(make_link(UserFactory(email="hostile@example.com")), 1)[0]
+
+
+def drops() -> dict[str, int]:
+    return {row.kind: row.count for row in StreamDrop.objects.all()}
+
+
+# name → (topic after the VIN, payload, the drop kind it is counted as, or None if stored)
+HOSTILE = {
+    "nested_nan": ("v/Location", b'{"latitude": NaN, "longitude": 1}', "malformed"),
+    "array_inf": ("v/Soc", b"[Infinity, -Infinity]", "malformed"),
+    "nul_string": ("v/Version", b'"2024.1\\u0000x"', "malformed"),
+    "nul_key": ("v/DoorState", b'{"Driver\\u0000Front": true}', "malformed"),
+    # Within the default 64 KiB cap, deeper than Python's parser goes.
+    "deep": ("v/Soc", b"[" * 30000 + b"]" * 30000, "malformed"),
+    "long_field": ("v/" + "F" * 10000, b"1", "bad_topic"),
+    "huge_int": ("v/Odometer", b"9" * 5000, "malformed"),
+    "huge_float": ("v/Odometer", b"1e999", None),
+    "error_nul": ("errors/Boom", b'{"Body": "x\\u0000y", "Tags": {"a": "b"}}', "malformed"),
+    "alert_nul": ("alerts/Foo/current", b'{"Audiences": ["a\\u0000"]}', "malformed"),
+    "alert_bad_date": ("alerts/Foo/current", b'{"StartedAt": "never", "Audiences": [1]}', None),
+    "conn_no_status": ("connectivity", b'{"ConnectionId": "x"}', "malformed"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_message_is_stored_or_counted_and_the_flush_commits(car, name):
+    suffix, payload, dropped_as = HOSTILE[name]
+    ingest = Ingest(BASE)
+    ingest.refresh()
+    ingest.add(f"{BASE}/{car.vin}/{suffix}", payload, T0)
+    ingest.add(f"{BASE}/{car.vin}/v/Soc", b"55", T0)
+    assert ingest.flush() == 2
+    # The good message in the same batch is stored, the hostile one counted when set aside.
+    assert StreamValue.objects.get(vehicle=car, field="Soc").value == 55
+    assert drops() == ({dropped_as: 1} if dropped_as else {})
+    if dropped_as is None and suffix.startswith("alerts/"):
+        assert StreamEvent.objects.get(vehicle=car).occurred_at is None
