@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.timesince import timesince
@@ -27,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from telemetry.models import StreamPoint, StreamValue, VehicleStream
-from vehicles.models import Vehicle
+from vehicles.models import Vehicle, VehicleAccess
 
 KM_PER_MILE = 1.609344
 # The chart's own coordinate box (the SVG scales it to the page's width).
@@ -319,7 +320,20 @@ def chart(field: str, points: list[tuple[dt.datetime, Any]]) -> dict | None:
 
 
 def _since(access) -> dt.datetime | None:
-    return getattr(access, "first_seen_at", None)
+    """Since when the car's data is the viewer's: their access began, or, if another
+    account's access to the car ended since, that end. A car that went to someone else and
+    came back keeps the access's first_seen_at (the sync only clears gone_at), so without the
+    second bound the returning owner would see the other owner's time (this errs on the safe
+    side: after a co-driver's access ends the owner's older history is hidden too)."""
+    start = getattr(access, "first_seen_at", None)
+    if start is None:
+        return None
+    ended = (
+        VehicleAccess.objects.filter(vehicle_id=access.vehicle_id, gone_at__gt=start)
+        .exclude(link__user_id=access.link.user_id)
+        .aggregate(end=Max("gone_at"))["end"]
+    )
+    return max(start, ended) if ended else start
 
 
 def vehicle_live(*, vehicle: Vehicle, access, now: dt.datetime | None = None) -> dict[str, Any]:

@@ -157,6 +157,31 @@ def test_a_new_owner_sees_nothing_streamed_before_their_access_began(client, oth
     assert [(v["field"], v["value"]) for v in data["values"]] == [("Soc", 41)]
 
 
+def test_an_owner_whose_car_comes_back_sees_nothing_of_the_other_owners_time(
+    owner_client, other_user, car
+):
+    """Sold, then back on the first owner's account (the sync clears gone_at and keeps the
+    access's first_seen_at): where the other owner drove meanwhile is not the first's."""
+    sold_at = timezone.now() - dt.timedelta(hours=3)
+    back_at = timezone.now() - dt.timedelta(hours=1)
+    VehicleAccess.objects.filter(vehicle=car).update(gone_at=sold_at)
+    buyer = VehicleAccess.objects.create(
+        link=make_link(other_user), vehicle=car, tesla_id="9", last_seen_at=sold_at
+    )
+    VehicleAccess.objects.filter(pk=buyer.pk).update(first_seen_at=sold_at)
+    stream(car, {"Location": CAR_VALUES["Location"]}, at=back_at - dt.timedelta(minutes=30))
+    history(car, "Soc", [50, 49], end=back_at - dt.timedelta(minutes=10))
+    # The car moves back: the buyer's access ends, the first owner's is current again.
+    VehicleAccess.objects.filter(pk=buyer.pk).update(gone_at=back_at)
+    VehicleAccess.objects.filter(vehicle=car).exclude(pk=buyer.pk).update(gone_at=None)
+    data = owner_client.get(data_url(car)).json()
+    assert data["values"] == [] and data["charts"] == []
+    assert "37.49" not in owner_client.get(page_url(car)).content.decode()
+    stream(car, {"Soc": 61})
+    data = owner_client.get(data_url(car)).json()
+    assert [(v["field"], v["value"]) for v in data["values"]] == [("Soc", 61)]
+
+
 # --- the JSON the page polls ----------------------------------------------------------------
 
 
