@@ -128,7 +128,10 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # JSON allows integers no float holds
+            return None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -200,7 +203,7 @@ def _unit_text(unit: str, number: float) -> str:
         return _("%(n)s °C") % {"n": _fmt(number, 1)}
     if unit == "degrees":
         return _("%(n)s°") % {"n": _fmt(number, 0)}
-    if unit == "hours":
+    if unit == "hours" and math.isfinite(number * 60):
         minutes = round(number * 60)
         return _("%(h)d h %(m)02d min") % {"h": minutes // 60, "m": minutes % 60}
     return _fmt(number, 2 if number % 1 else 0)

@@ -395,3 +395,21 @@ def test_a_chart_leaves_out_invalid_values_and_odd_numbers_never_reach_the_json(
     assert (drawn["low"], drawn["high"]) == ("60 %", "62 %")
     assert live.chart("Soc", [(start, None)]) is None
     assert live.chart("Location", [(start, CAR_VALUES["Location"])]) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("Soc", 10**400),  # JSON allows any integer; float() of it overflows
+        ("Odometer", -(10**400)),
+        ("Location", {"latitude": 10**400, "longitude": 1}),
+        ("TimeToFullCharge", 1e308),  # finite, but not once turned into minutes
+        ("ChargerPhases", 10**400),
+    ],
+)
+def test_numbers_too_big_for_a_float_never_break_the_pages(owner_client, car, field, value):
+    stream(car, {field: value})
+    history(car, field, [value, 1])
+    assert owner_client.get(data_url(car)).status_code == 200
+    assert owner_client.get(page_url(car)).status_code == 200
+    assert owner_client.get(f"/vehicles/{car.pk}/").status_code == 200
