@@ -13,7 +13,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 FIELD = "field"
@@ -173,7 +173,12 @@ def parse_time(text: Any) -> datetime | None:
         return None
     if moment.tzinfo is None:
         return None
-    return moment
+    # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python reads, and a time at the
+    # edge of year 1 or 9999 leaves the range once converted (a flush would fail for good).
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _event(obj: Any) -> dict[str, Any]:

@@ -41,6 +41,23 @@ HOSTILE = {
     "alert_nul": ("alerts/Foo/current", b'{"Audiences": ["a\\u0000"]}', "malformed"),
     "alert_bad_date": ("alerts/Foo/current", b'{"StartedAt": "never", "Audiences": [1]}', None),
     "conn_no_status": ("connectivity", b'{"ConnectionId": "x"}', "malformed"),
+    # Times Python reads but no database column holds.
+    "conn_offset": (
+        "connectivity",
+        b'{"Status": "CONNECTED", "CreatedAt": "2026-11-30T10:00:00-23:30"}',
+        None,
+    ),
+    "conn_year_9999": (
+        "connectivity",
+        b'{"Status": "CONNECTED", "CreatedAt": "9999-12-31T23:59:59-01:00"}',
+        None,
+    ),
+    "alert_year_1": ("alerts/Foo/current", b'{"StartedAt": "0001-01-01T00:00:00+05:00"}', None),
+    "error_offset": (
+        "errors/Boom",
+        b'{"Body": "x", "CreatedAt": "2026-11-30T10:00:00+20:00"}',
+        None,
+    ),
 }
 
 
