@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from accounts.tests.factories import UserFactory
-from telemetry.models import StreamDrop, StreamEvent, StreamValue
+from telemetry.models import StreamDrop, StreamEvent, StreamValue, VehicleStream
 from telemetry.stream.ingest import Ingest
 from vehicles.tests.factories import make_link, make_vehicles
 
@@ -74,3 +74,18 @@ def test_hostile_message_is_stored_or_counted_and_the_flush_commits(car, name):
     assert drops() == ({dropped_as: 1} if dropped_as else {})
     if dropped_as is None and suffix.startswith("alerts/"):
         assert StreamEvent.objects.get(vehicle=car).occurred_at is None
+
+
+def test_a_connectivity_time_from_the_future_does_not_freeze_the_cars_connection(car):
+    """A telemetry server whose clock runs ahead (or a bogus CreatedAt) must not pin the car's
+    connection: a later event would lose to it, and a car gone quiet would read as
+    disconnected forever instead of silent (and staff would never be told)."""
+    ingest = Ingest(BASE)
+    topic = f"{BASE}/{car.vin}/connectivity"
+    ingest.add(topic, b'{"Status": "DISCONNECTED", "CreatedAt": "2099-01-01T00:00:00Z"}', T0)
+    ingest.flush()
+    later = T0 + dt.timedelta(minutes=1)
+    ingest.add(topic, b'{"Status": "CONNECTED", "CreatedAt": "2026-11-30T10:01:00Z"}', later)
+    ingest.flush()
+    stream = VehicleStream.objects.get(vehicle=car)
+    assert (stream.connectivity, stream.connectivity_at) == ("CONNECTED", later)
