@@ -217,7 +217,7 @@ def parse_payload(kind: str, payload: bytes) -> Any:
     if kind == CONNECTIVITY:
         data = _event(data)
         status = data.get("Status")
-        if status not in CONNECTIVITY_STATUSES:
+        if not isinstance(status, str) or status not in CONNECTIVITY_STATUSES:
             raise Malformed("unknown connectivity status")
         return {
             "status": status,

@@ -41,6 +41,9 @@ HOSTILE = {
     "alert_nul": ("alerts/Foo/current", b'{"Audiences": ["a\\u0000"]}', "malformed"),
     "alert_bad_date": ("alerts/Foo/current", b'{"StartedAt": "never", "Audiences": [1]}', None),
     "conn_no_status": ("connectivity", b'{"ConnectionId": "x"}', "malformed"),
+    # Not a string: `in` a set of names raised TypeError out of the ingest (consumer crash).
+    "conn_status_list": ("connectivity", b'{"Status": ["CONNECTED"]}', "malformed"),
+    "conn_status_object": ("connectivity", b'{"Status": {}}', "malformed"),
     # Times Python reads but no database column holds.
     "conn_offset": (
         "connectivity",
