@@ -292,12 +292,13 @@ def chart(field: str, points: list[tuple[dt.datetime, Any]]) -> dict | None:
     series = _thin(series, CHART_MAX_POINTS)
     start, end = series[0][0], series[-1][0]
     span = (end - start).total_seconds() or 1.0
-    spread = (high - low) or 1.0
+    # Halves: high - low of two finite floats can overflow to inf (then every y is NaN).
+    spread = (high / 2 - low / 2) or 1.0
     inner_w, inner_h = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
 
     def xy(at: dt.datetime, n: float) -> tuple[float, float]:
         x = CHART_PAD + inner_w * ((at - start).total_seconds() / span)
-        y = CHART_PAD + inner_h * (0.5 if high == low else 1 - (n - low) / spread)
+        y = CHART_PAD + inner_h * (0.5 if high == low else 1 - (n / 2 - low / 2) / spread)
         return round(x, 1), round(y, 1)
 
     coords: list[tuple[float, float]] = []

@@ -413,3 +413,10 @@ def test_numbers_too_big_for_a_float_never_break_the_pages(owner_client, car, fi
     assert owner_client.get(data_url(car)).status_code == 200
     assert owner_client.get(page_url(car)).status_code == 200
     assert owner_client.get(f"/vehicles/{car.pk}/").status_code == 200
+
+
+def test_a_chart_of_numbers_at_the_ends_of_the_float_range_is_drawn():
+    start = timezone.now() - dt.timedelta(minutes=10)
+    drawn = live.chart("Soc", [(start, -1e308), (start + dt.timedelta(minutes=1), 1e308)])
+    assert "nan" not in drawn["polyline"]
+    assert drawn["polyline"] == "4.0,96.0 296.0,4.0"
