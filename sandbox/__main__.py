@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         app.extensions["sandbox_stream"] = publisher
         publisher.start()
         print(
-            f"Telemetry stream to {args.mqtt_url} under {publisher.topic_base}/ "
+            # The broker's address, not the URL: it may hold a password.
+            f"Telemetry stream to {publisher.target.host}:{publisher.target.port} "
+            f"under {publisher.topic_base}/ "
             f"(time scale {args.time_scale:g})",
             flush=True,
         )

@@ -398,7 +398,11 @@ class MqttTarget:
     def parse(cls, url: str) -> MqttTarget:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"an MQTT URL looks like mqtt://host:1883, not {url!r}")
+            # Not the URL itself: it may hold a password.
+            raise ValueError(
+                f"an MQTT URL looks like mqtt://host:1883, not {parts.scheme or 'no'}:// "
+                f"with host {parts.hostname or 'missing'}"
+            )
         query = parse_qs(parts.query)
         version = mqtt.MQTTv311 if query.get("version") == ["3.1.1"] else mqtt.MQTTv5
         return cls(

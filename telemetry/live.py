@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.timesince import timesince
@@ -27,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from telemetry.models import StreamPoint, StreamValue, VehicleStream
-from vehicles.models import Vehicle
+from vehicles.models import Vehicle, VehicleAccess
 
 KM_PER_MILE = 1.609344
 # The chart's own coordinate box (the SVG scales it to the page's width).
@@ -127,7 +128,10 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # JSON allows integers no float holds
+            return None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -199,7 +203,7 @@ def _unit_text(unit: str, number: float) -> str:
         return _("%(n)s °C") % {"n": _fmt(number, 1)}
     if unit == "degrees":
         return _("%(n)s°") % {"n": _fmt(number, 0)}
-    if unit == "hours":
+    if unit == "hours" and math.isfinite(number * 60):
         minutes = round(number * 60)
         return _("%(h)d h %(m)02d min") % {"h": minutes // 60, "m": minutes % 60}
     return _fmt(number, 2 if number % 1 else 0)
@@ -288,12 +292,13 @@ def chart(field: str, points: list[tuple[dt.datetime, Any]]) -> dict | None:
     series = _thin(series, CHART_MAX_POINTS)
     start, end = series[0][0], series[-1][0]
     span = (end - start).total_seconds() or 1.0
-    spread = (high - low) or 1.0
+    # Halves: high - low of two finite floats can overflow to inf (then every y is NaN).
+    spread = (high / 2 - low / 2) or 1.0
     inner_w, inner_h = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
 
     def xy(at: dt.datetime, n: float) -> tuple[float, float]:
         x = CHART_PAD + inner_w * ((at - start).total_seconds() / span)
-        y = CHART_PAD + inner_h * (0.5 if high == low else 1 - (n - low) / spread)
+        y = CHART_PAD + inner_h * (0.5 if high == low else 1 - (n / 2 - low / 2) / spread)
         return round(x, 1), round(y, 1)
 
     coords: list[tuple[float, float]] = []
@@ -319,7 +324,20 @@ def chart(field: str, points: list[tuple[dt.datetime, Any]]) -> dict | None:
 
 
 def _since(access) -> dt.datetime | None:
-    return getattr(access, "first_seen_at", None)
+    """Since when the car's data is the viewer's: their access began, or, if another
+    account's access to the car ended since, that end. A car that went to someone else and
+    came back keeps the access's first_seen_at (the sync only clears gone_at), so without the
+    second bound the returning owner would see the other owner's time (this errs on the safe
+    side: after a co-driver's access ends the owner's older history is hidden too)."""
+    start = getattr(access, "first_seen_at", None)
+    if start is None:
+        return None
+    ended = (
+        VehicleAccess.objects.filter(vehicle_id=access.vehicle_id, gone_at__gt=start)
+        .exclude(link__user_id=access.link.user_id)
+        .aggregate(end=Max("gone_at"))["end"]
+    )
+    return max(start, ended) if ended else start
 
 
 def vehicle_live(*, vehicle: Vehicle, access, now: dt.datetime | None = None) -> dict[str, Any]:

@@ -117,3 +117,26 @@ def test_production_never_reads_the_development_dot_env(tmp_path):
     assert dev_key not in result.stdout
     line = _refusal(result)
     assert re.search(r"SECRET_KEY is not set", line), line
+
+
+def test_a_mail_server_that_never_answers_fails_the_send_instead_of_hanging():
+    """The beat's silence watch (and sign-up mails) send through SMTP: a server that takes the
+    connection and then says nothing must end in an error the caller handles, not block
+    the worker (or the web request) for ever."""
+    import socket
+
+    with socket.socket() as silent_server:
+        silent_server.bind(("127.0.0.1", 0))
+        silent_server.listen(1)  # the kernel accepts; nobody ever answers
+        port = silent_server.getsockname()[1]
+        code = (
+            "import django; django.setup(); from django.core.mail import send_mail\n"
+            "try:\n"
+            "    send_mail('s', 'b', 'portal@example.com', ['staff@example.com'])\n"
+            "except Exception as exc:\n"
+            "    print('failed:', type(exc).__name__)\n"
+        )
+        result = run_production(code, EMAIL_URL=f"smtp://127.0.0.1:{port}", EMAIL_TIMEOUT="2")
+    assert result.returncode == 0, result.stderr
+    # smtplib words a read timeout as SMTPServerDisconnected ("timed out").
+    assert re.search(r"failed: (TimeoutError|SMTPServerDisconnected)", result.stdout), result

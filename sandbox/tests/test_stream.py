@@ -23,7 +23,14 @@ import pytest
 import requests
 
 from sandbox.state import World
-from sandbox.stream import FIELD_MIN_FIRMWARE, Publisher, Sim, field_specs, unsupported_fields
+from sandbox.stream import (
+    FIELD_MIN_FIRMWARE,
+    MqttTarget,
+    Publisher,
+    Sim,
+    field_specs,
+    unsupported_fields,
+)
 from sandbox.testing import ControlError, MqttRecorder, SandboxHandle, recording, running_sandbox
 from sandbox.tests.helpers import KeyServer, api, login, register_partner, telemetry_config
 from teslafleet.jws import sign
@@ -430,6 +437,31 @@ def test_python_m_sandbox_streams_with_the_cli_flags_and_stops_on_sigterm():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_python_m_sandbox_never_prints_the_broker_password():
+    secret = "s3cret-broker-pw"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    broker = BROKER.replace("mqtt://", f"mqtt://sandbox:{secret}@")
+    cmd = [sys.executable, "-m", "sandbox", "--port", str(port), "--mqtt-url", broker]
+    cmd += ["--mqtt-topic-base", _base()]
+    root = Path(__file__).parents[2]
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_http(f"{url}/control/stream", proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        output = proc.stdout.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Telemetry stream to" in output and "127.0.0.1:1883" in output
+    assert secret not in output
+    with pytest.raises(ValueError) as error:
+        MqttTarget.parse(f"http://sandbox:{secret}@127.0.0.1:1883")
+    assert secret not in str(error.value)
 
 
 def _wait_http(url: str, proc: subprocess.Popen) -> None:

@@ -48,7 +48,8 @@ class BrokerURL:
     port: int
     tls: bool = False
     username: str | None = None
-    password: str | None = None
+    # Out of repr: a logged or reported object must not carry the broker password.
+    password: str | None = field(default=None, repr=False)
     version: int = mqtt.MQTTv5
 
     @classmethod
@@ -74,7 +75,7 @@ class BrokerURL:
 
 @dataclass(frozen=True)
 class Options:
-    url: str = "mqtt://127.0.0.1:1883"
+    url: str = field(default="mqtt://127.0.0.1:1883", repr=False)  # may hold a password
     client_id: str = "fleet-portal-stream"
     topic_base: str = "telemetry"
     shared_group: str = ""
@@ -163,6 +164,7 @@ class Consumer:
             self.options.reconnect_min_seconds, self.options.reconnect_max_seconds
         )
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
@@ -191,6 +193,15 @@ class Consumer:
             self.options.subscription,
         )
         client.subscribe(self.options.subscription, qos=QOS)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        # Without this line a wrong host or port (or a broker that is down) shows only as
+        # "connected=False" heartbeats. The address only: the URL may hold a password.
+        log.warning(
+            "stream: cannot reach the broker at %s:%s, retrying",
+            self.broker.host,
+            self.broker.port,
+        )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected = False

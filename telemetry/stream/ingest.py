@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -45,6 +45,8 @@ from telemetry.stream import parse
 from vehicles.models import Vehicle
 
 Drop = StreamDrop.Kind
+# How far ahead of our clock a connectivity event's CreatedAt may be and still be believed.
+FUTURE_SKEW = timedelta(minutes=5)
 # Rows per INSERT statement (SQLite caps the number of parameters of one statement).
 CHUNK = 400
 
@@ -208,6 +210,10 @@ class Ingest:
         if parsed.kind == parse.CONNECTIVITY:
             stream = self._stream(vehicle_id)
             at = data["created_at"] or received_at
+            # Not later than we got it (plus clock skew): a time from the future would win
+            # over every real event after it and pin the car's connection.
+            if at > received_at + FUTURE_SKEW:
+                at = received_at
             if stream["connectivity_at"] is None or at >= stream["connectivity_at"]:
                 stream["connectivity"] = data["status"]
                 stream["connectivity_at"] = at

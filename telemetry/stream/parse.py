@@ -13,7 +13,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 FIELD = "field"
@@ -26,6 +26,8 @@ KINDS = (FIELD, ALERT_CURRENT, ALERT_HISTORY, ERROR, CONNECTIVITY)
 # A decimal number written as a string ("12.3", "-4", "1e3"); "2024.44.25" is not one.
 NUMBER_RE = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 CONNECTIVITY_STATUSES = frozenset({"CONNECTED", "DISCONNECTED", "UNKNOWN"})
+# StreamValue.field's length: no field of §10.1 comes near it; a longer name cannot be stored.
+MAX_FIELD_NAME = 64
 
 
 class Malformed(ValueError):
@@ -57,7 +59,7 @@ def parse_topic(topic: str, base: str) -> Topic | None:
         return None
     vin, section = parts[0], parts[1]
     if section == "v" and len(parts) == 3:
-        return Topic(vin, FIELD, parts[2])
+        return Topic(vin, FIELD, parts[2]) if len(parts[2]) <= MAX_FIELD_NAME else None
     if section == "connectivity" and len(parts) == 2:
         return Topic(vin, CONNECTIVITY)
     if section == "errors" and len(parts) == 3:
@@ -72,9 +74,43 @@ def parse_topic(topic: str, base: str) -> Topic | None:
 
 def _loads(payload: bytes) -> Any:
     try:
-        return json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than Python's parser goes ("[[[[…").
         raise Malformed(f"not JSON: {type(exc).__name__}") from exc
+    _check_storable(data)
+    return data
+
+
+def _check_storable(data: Any) -> None:
+    """Raise Malformed for what no database column takes: the NUL character (PostgreSQL's
+    text and jsonb refuse it) anywhere in a string or key. Walked without recursion, as the
+    nesting may be deep."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise Malformed("NUL character")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _check_finite(data: Any) -> None:
+    """Raise Malformed for NaN/Infinity inside an object or array: JSON columns refuse them
+    (a bare NaN is the car's invalid, see decode_field)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise Malformed("NaN or Infinity inside a value")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _wire_type(value: Any) -> str:
@@ -119,6 +155,8 @@ def decode_field(payload: bytes) -> FieldValue:
             value = number
     elif isinstance(raw, float) and not math.isfinite(raw):
         value = None
+    else:
+        _check_finite(value)
     return FieldValue(value, wire)
 
 
@@ -135,7 +173,12 @@ def parse_time(text: Any) -> datetime | None:
         return None
     if moment.tzinfo is None:
         return None
-    return moment
+    # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python reads, and a time at the
+    # edge of year 1 or 9999 leaves the range once converted (a flush would fail for good).
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _event(obj: Any) -> dict[str, Any]:
@@ -174,7 +217,7 @@ def parse_payload(kind: str, payload: bytes) -> Any:
     if kind == CONNECTIVITY:
         data = _event(data)
         status = data.get("Status")
-        if status not in CONNECTIVITY_STATUSES:
+        if not isinstance(status, str) or status not in CONNECTIVITY_STATUSES:
             raise Malformed("unknown connectivity status")
         return {
             "status": status,

@@ -157,6 +157,31 @@ def test_a_new_owner_sees_nothing_streamed_before_their_access_began(client, oth
     assert [(v["field"], v["value"]) for v in data["values"]] == [("Soc", 41)]
 
 
+def test_an_owner_whose_car_comes_back_sees_nothing_of_the_other_owners_time(
+    owner_client, other_user, car
+):
+    """Sold, then back on the first owner's account (the sync clears gone_at and keeps the
+    access's first_seen_at): where the other owner drove meanwhile is not the first's."""
+    sold_at = timezone.now() - dt.timedelta(hours=3)
+    back_at = timezone.now() - dt.timedelta(hours=1)
+    VehicleAccess.objects.filter(vehicle=car).update(gone_at=sold_at)
+    buyer = VehicleAccess.objects.create(
+        link=make_link(other_user), vehicle=car, tesla_id="9", last_seen_at=sold_at
+    )
+    VehicleAccess.objects.filter(pk=buyer.pk).update(first_seen_at=sold_at)
+    stream(car, {"Location": CAR_VALUES["Location"]}, at=back_at - dt.timedelta(minutes=30))
+    history(car, "Soc", [50, 49], end=back_at - dt.timedelta(minutes=10))
+    # The car moves back: the buyer's access ends, the first owner's is current again.
+    VehicleAccess.objects.filter(pk=buyer.pk).update(gone_at=back_at)
+    VehicleAccess.objects.filter(vehicle=car).exclude(pk=buyer.pk).update(gone_at=None)
+    data = owner_client.get(data_url(car)).json()
+    assert data["values"] == [] and data["charts"] == []
+    assert "37.49" not in owner_client.get(page_url(car)).content.decode()
+    stream(car, {"Soc": 61})
+    data = owner_client.get(data_url(car)).json()
+    assert [(v["field"], v["value"]) for v in data["values"]] == [("Soc", 61)]
+
+
 # --- the JSON the page polls ----------------------------------------------------------------
 
 
@@ -370,3 +395,28 @@ def test_a_chart_leaves_out_invalid_values_and_odd_numbers_never_reach_the_json(
     assert (drawn["low"], drawn["high"]) == ("60 %", "62 %")
     assert live.chart("Soc", [(start, None)]) is None
     assert live.chart("Location", [(start, CAR_VALUES["Location"])]) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("Soc", 10**400),  # JSON allows any integer; float() of it overflows
+        ("Odometer", -(10**400)),
+        ("Location", {"latitude": 10**400, "longitude": 1}),
+        ("TimeToFullCharge", 1e308),  # finite, but not once turned into minutes
+        ("ChargerPhases", 10**400),
+    ],
+)
+def test_numbers_too_big_for_a_float_never_break_the_pages(owner_client, car, field, value):
+    stream(car, {field: value})
+    history(car, field, [value, 1])
+    assert owner_client.get(data_url(car)).status_code == 200
+    assert owner_client.get(page_url(car)).status_code == 200
+    assert owner_client.get(f"/vehicles/{car.pk}/").status_code == 200
+
+
+def test_a_chart_of_numbers_at_the_ends_of_the_float_range_is_drawn():
+    start = timezone.now() - dt.timedelta(minutes=10)
+    drawn = live.chart("Soc", [(start, -1e308), (start + dt.timedelta(minutes=1), 1e308)])
+    assert "nan" not in drawn["polyline"]
+    assert drawn["polyline"] == "4.0,96.0 296.0,4.0"

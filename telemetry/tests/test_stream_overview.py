@@ -402,3 +402,13 @@ def test_the_overview_counts_match_the_selector(manager_client, fleet):
     counts = streaming.count_states(streaming.stream_states())
     page = manager_client.get("/telemetry/overview/").content.decode()
     assert {k: v for k, v in _chart(page).items() if v} == counts
+
+
+def test_the_silence_email_is_plain_text_names_as_they_are(fleet, recipients):
+    """A text email: a config named with & or < reads as typed, not as HTML entities."""
+    fleet["north"].name = "Fleet & Co's <north>"
+    fleet["north"].save(update_fields=["name"])
+    assert services.telemetry_stream_watch() == 1
+    (message,) = mail.outbox
+    assert "(Fleet & Co's <north>)" in message.body
+    assert "&amp;" not in message.body and "&lt;" not in message.body
