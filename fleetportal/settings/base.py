@@ -202,7 +202,8 @@ TELEMETRY_MQTT_SHARED_GROUP = env("TELEMETRY_MQTT_SHARED_GROUP", default="")
 TELEMETRY_MQTT_CA_FILE = env("TELEMETRY_MQTT_CA_FILE", default="")
 # Payloads over this many bytes are set aside (counted, never parsed).
 TELEMETRY_STREAM_MAX_PAYLOAD = env.int("TELEMETRY_STREAM_MAX_PAYLOAD", default=65536)
-# History: one point per bucket for fields marked "keep history", kept this many days.
+# History: one point per bucket for fields marked "keep history", kept this many days (the
+# cars' stream errors and alerts too).
 TELEMETRY_HISTORY_BUCKET_SECONDS = env.int("TELEMETRY_HISTORY_BUCKET_SECONDS", default=60)
 TELEMETRY_HISTORY_RETENTION_DAYS = env.int("TELEMETRY_HISTORY_RETENTION_DAYS", default=30)
 # A vehicle is "streaming" while data came within its largest configured interval plus this

@@ -10,7 +10,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from telemetry import catalogue, live
-from telemetry.models import StreamPoint, StreamValue, TelemetryConfig, VehicleStream
+from telemetry.models import (
+    StreamEvent,
+    StreamPoint,
+    StreamValue,
+    TelemetryConfig,
+    VehicleStream,
+)
 from telemetry.tests.test_views import builder_post
 from vehicles.models import VehicleAccess
 from vehicles.tests.factories import make_link, make_vehicles
@@ -420,3 +426,19 @@ def test_a_chart_of_numbers_at_the_ends_of_the_float_range_is_drawn():
     drawn = live.chart("Soc", [(start, -1e308), (start + dt.timedelta(minutes=1), 1e308)])
     assert "nan" not in drawn["polyline"]
     assert drawn["polyline"] == "4.0,96.0 296.0,4.0"
+
+
+def test_the_purge_also_deletes_stream_errors_and_alerts_past_retention(car, settings):
+    from telemetry import services
+
+    settings.TELEMETRY_HISTORY_RETENTION_DAYS = 30
+    now = timezone.now()
+    for days, name in ((31, "old"), (40, "older"), (29, "recent")):
+        StreamEvent.objects.create(
+            vehicle=car,
+            kind=StreamEvent.Kind.ERROR,
+            name=name,
+            received_at=now - dt.timedelta(days),
+        )
+    assert services.telemetry_history_purge(now=now, batch=1) == 2
+    assert list(StreamEvent.objects.values_list("name", flat=True)) == ["recent"]
