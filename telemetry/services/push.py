@@ -48,6 +48,10 @@ class VehicleRef(NamedTuple):
     vin: str
 
 
+class PushUnderWay(Exception):
+    """A run of the config is active and the caller asked not to replace it."""
+
+
 def telemetry_push_start(
     *,
     config: TelemetryConfig,
@@ -55,10 +59,13 @@ def telemetry_push_start(
     vehicle_ids: list[int] | None = None,
     kind: str = TelemetryRun.Kind.PUSH,
     outcome: str = "",
+    only_if_idle: bool = False,
 ) -> TelemetryRun:
     """Record a run and a pending deployment per assigned vehicle, then queue the push.
 
     `outcome` words the audit entry when it is not a plain push (a resync of one car).
+    `only_if_idle` refuses (PushUnderWay, nothing written) when a run of the config is active,
+    checked under the config's row lock, instead of replacing it.
 
     One push per config is active: a new push (or re-sign) replaces an active one, which ends
     as "superseded"; its cars the new push covers go with it, the others are marked not pushed.
@@ -83,6 +90,11 @@ def telemetry_push_start(
         # insert the same (vehicle, version) deployments (an IntegrityError on PostgreSQL),
         # and the later one must see the earlier run to supersede it.
         TelemetryConfig.objects.select_for_update().filter(pk=config.pk).first()
+        if (
+            only_if_idle
+            and TelemetryRun.objects.filter(config=config, status__in=TelemetryRun.ACTIVE).exists()
+        ):
+            raise PushUnderWay(config.name)
         run = TelemetryRun.objects.create(
             config=config,
             version=version,

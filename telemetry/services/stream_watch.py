@@ -31,6 +31,13 @@ class NothingToResync(Exception):
     """Why a resync would do nothing; the message is for the user, translated."""
 
 
+def _under_way(config) -> str:
+    return _(
+        "A push of %(name)s is under way (perhaps the resync you just asked for): "
+        "wait for it to finish, then resync if the car still needs it."
+    ) % {"name": config.name}
+
+
 def telemetry_vehicle_resync(*, vehicle: Vehicle, user: User | None) -> TelemetryRun:
     """Re-post the vehicle's config (its current version) to this one car, through the push
     machinery: the car then sends every configured field once (§10.2, fleet-telemetry #246).
@@ -56,13 +63,7 @@ def telemetry_vehicle_resync(*, vehicle: Vehicle, user: User | None) -> Telemetr
         )
     # A second push now would supersede the running one and fail its other cars: wait for it.
     if TelemetryRun.objects.filter(config=config, status__in=TelemetryRun.ACTIVE).exists():
-        raise NothingToResync(
-            _(
-                "A push of %(name)s is under way (perhaps the resync you just asked for): "
-                "wait for it to finish, then resync if the car still needs it."
-            )
-            % {"name": config.name}
-        )
+        raise NothingToResync(_under_way(config))
     if not selectors.owner_links([vehicle.pk]):
         raise NothingToResync(
             _(
@@ -70,9 +71,18 @@ def telemetry_vehicle_resync(*, vehicle: Vehicle, user: User | None) -> Telemetr
                 "only from the owner's account. Ask the owner to link it, then resync."
             )
         )
-    return push.telemetry_push_start(
-        config=config, user=user, vehicle_ids=[vehicle.pk], outcome=RESYNC_OUTCOME
-    )
+    try:
+        # Checked again under the config's lock: a push started since the check above (a
+        # second click, a fleet-wide push) must not be replaced by this one-car resync.
+        return push.telemetry_push_start(
+            config=config,
+            user=user,
+            vehicle_ids=[vehicle.pk],
+            outcome=RESYNC_OUTCOME,
+            only_if_idle=True,
+        )
+    except push.PushUnderWay:
+        raise NothingToResync(_under_way(config)) from None
 
 
 def telemetry_managers() -> list[User]:

@@ -412,3 +412,26 @@ def test_the_silence_email_is_plain_text_names_as_they_are(fleet, recipients):
     (message,) = mail.outbox
     assert "(Fleet & Co's <north>)" in message.body
     assert "&amp;" not in message.body and "&lt;" not in message.body
+
+
+def test_a_push_started_after_resyncs_first_check_is_not_replaced_by_the_resync(
+    manager, fleet, django_capture_on_commit_callbacks
+):
+    """The race of two clicks (or a fleet-wide push) landing between resync's early check and
+    its run: the check is made again under the config's lock, and the resync refuses."""
+    car, north = fleet["cars"][0], fleet["north"]
+    real_start = services.push.telemetry_push_start
+
+    def a_push_lands_first(**kwargs):
+        real_start(config=north, user=manager)  # the other click wins the lock
+        return real_start(**kwargs)
+
+    with (
+        mock.patch("telemetry.tasks.telemetry_push.delay"),
+        django_capture_on_commit_callbacks(execute=True),
+        mock.patch.object(services.push, "telemetry_push_start", a_push_lands_first),
+        pytest.raises(services.stream_watch.NothingToResync, match="is under way"),
+    ):
+        services.telemetry_vehicle_resync(vehicle=car, user=manager)
+    run = TelemetryRun.objects.get()
+    assert run.status == "queued" and run.total == 3
