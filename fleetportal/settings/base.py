@@ -195,6 +195,8 @@ VEHICLES_SYNC_MAX_REDISPATCHES = env.int("VEHICLES_SYNC_MAX_REDISPATCHES", defau
 # `topic_base`; the client id is fixed so the broker keeps a persistent session; a non-empty
 # TELEMETRY_MQTT_SHARED_GROUP subscribes through $share/<group>/ so several consumers split
 # the stream.
+# Error reports mask settings that may hold credentials in a URL (fleetportal/reporting.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "fleetportal.reporting.ReporterFilter"
 TELEMETRY_MQTT_URL = env("TELEMETRY_MQTT_URL", default="mqtt://127.0.0.1:1883")
 TELEMETRY_MQTT_TOPIC_BASE = env("TELEMETRY_MQTT_TOPIC_BASE", default="telemetry")
 TELEMETRY_MQTT_CLIENT_ID = env("TELEMETRY_MQTT_CLIENT_ID", default="fleet-portal-stream")
