@@ -3,12 +3,13 @@
 # requirements.txt ALONE in a fresh virtualenv (the dev requirements pull in packages that can
 # hide a missing runtime dependency): migrate, collectstatic, check --deploy, then gunicorn, a
 # Celery worker and Celery beat on Redis under production settings with throwaway secrets.
-# Passes when /healthz answers 200 through gunicorn, the worker answers a ping, and the worker
-# and beat are still running a few seconds later. Everything started here is stopped on exit.
+# Passes when /healthz answers 200 through gunicorn, the worker answers a ping, /healthz reports
+# the stream consumer connected to MQTT, and all of them are still running a few seconds later. Everything started here is stopped on exit.
 #
-# Needs PostgreSQL and Redis on 127.0.0.1 (.ci/run starts them). Overridable:
+# Needs PostgreSQL, Redis and Mosquitto on 127.0.0.1 (.ci/run starts them). Overridable:
 #   CI_PROD_DB_NAME (fleetportal_prodboot, dropped and created), CI_PROD_BROKER_URL,
-#   CI_PROD_CACHE_URL (Redis databases 9 and 8), CI_PROD_STAY_UP_SECONDS (5).
+#   CI_PROD_CACHE_URL (Redis databases 9 and 8), CI_PROD_MQTT_URL (mqtt://127.0.0.1:1883),
+#   CI_PROD_STAY_UP_SECONDS (5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -17,6 +18,7 @@ DB_NAME="${CI_PROD_DB_NAME:-fleetportal_prodboot}"
 BROKER_URL="${CI_PROD_BROKER_URL:-redis://127.0.0.1:6379/9}"
 CACHE_URL="${CI_PROD_CACHE_URL:-redis://127.0.0.1:6379/8}"
 STAY_UP="${CI_PROD_STAY_UP_SECONDS:-5}"
+MQTT_URL="${CI_PROD_MQTT_URL:-mqtt://127.0.0.1:1883}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fleetportal-prod-boot.XXXXXX")"
 VENV="$WORK/venv"
@@ -118,7 +120,28 @@ for _ in $(seq 1 30); do
 done
 grep -q "beat: Starting" "$WORK/beat.log" || fail "beat did not start"
 
+echo "--- the stream consumer on the machine's Mosquitto ($MQTT_URL)"
+"${PROD[@]}" TELEMETRY_MQTT_URL="$MQTT_URL" TELEMETRY_MQTT_TOPIC_BASE=ci-prod-boot \
+  TELEMETRY_MQTT_CLIENT_ID=ci-prod-boot-stream python manage.py telemetry_stream \
+  >"$WORK/stream.log" 2>&1 &
+STREAM=$!
+PIDS+=("$STREAM")
+streaming=""
+for _ in $(seq 1 60); do
+  alive
+  kill -0 "$STREAM" 2>/dev/null || fail "the stream consumer exited"
+  curl -s "http://127.0.0.1:$PORT/healthz" >"$WORK/healthz.json" || true
+  if grep -q '"stream": {"status": "ok"' "$WORK/healthz.json"; then
+    streaming=yes
+    break
+  fi
+  sleep 1
+done
+[ -n "$streaming" ] || fail "/healthz never reported the stream consumer connected: $(cat "$WORK/healthz.json")"
+echo "/healthz: $(cat "$WORK/healthz.json")"
+
 # Still up a few seconds later (a transport that fails on first use kills them by now).
 sleep "$STAY_UP"
 alive
-echo "ci_production_boot: OK (gunicorn, worker and beat up on requirements.txt alone)"
+kill -0 "$STREAM" 2>/dev/null || fail "the stream consumer exited"
+echo "ci_production_boot: OK (gunicorn, worker, beat and the stream consumer up on requirements.txt alone)"
