@@ -6,11 +6,15 @@
   docs/streaming.md);
 - manual acknowledgement: a message is acknowledged only after the flush that stored it has
   committed, so a consumer killed with SIGKILL loses nothing (the broker redelivers);
+- pipelined: a writer thread (with its own database connection) stores one batch while the
+  main thread parses the next into a fresh one; at most one write in flight; the writer
+  acknowledges its batch, in order, once its transaction has committed, and retries a failed
+  write (its messages stay unacknowledged meanwhile);
 - MQTT 5 Receive Maximum raised so the broker keeps sending while a batch waits for its flush
   (Mosquitto otherwise stops at max_inflight_messages, 20 by default, un-acknowledged
   messages per client);
 - reconnect with backoff; ``$share/<group>/<base>/#`` when a shared group is set;
-- SIGTERM/SIGINT: flush, acknowledge, disconnect cleanly;
+- SIGTERM/SIGINT: flush everything, acknowledge, disconnect cleanly;
 - a heartbeat row in StreamConsumer every few seconds (and at once when the connection
   changes), which /healthz and the staff overview read.
 """
@@ -21,8 +25,10 @@ import logging
 import queue
 import signal
 import ssl
+import struct
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,11 +41,54 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from telemetry.models import StreamConsumer
-from telemetry.stream.ingest import Ingest
+from telemetry.stream.ingest import Batch, Ingest
 
 log = logging.getLogger("telemetry.stream")
 
 QOS = 1
+# A PUBACK without reason code or properties (success), MQTT 3.1.1 and 5.
+PUBACK = struct.Struct("!BBH")
+
+
+class _BufferedSocket:
+    """A plain TCP socket read in 64 KiB chunks.
+
+    paho reads every packet with three ``recv`` calls (type, length, body) after a
+    ``select``: three system calls per message, each giving the GIL away. Served from memory
+    instead; ``pending()`` (which paho's loop asks of TLS sockets too) tells it not to wait in
+    ``select`` while bytes are buffered. Everything else goes to the socket.
+    """
+
+    CHUNK = 65536
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+        self._buffer = b""
+        self._pos = 0
+
+    def recv(self, size: int) -> bytes:
+        if self._pos >= len(self._buffer):
+            self._buffer = self._sock.recv(self.CHUNK)  # BlockingIOError when none: as paho
+            self._pos = 0
+        start = self._pos
+        self._pos = min(start + size, len(self._buffer))
+        return self._buffer[start : self._pos]
+
+    def pending(self) -> int:
+        return len(self._buffer) - self._pos
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
+
+
+class _Client(mqtt.Client):
+    """paho's client with buffered reads on plain TCP (TLS sockets buffer on their own)."""
+
+    def _create_socket(self):
+        sock = super()._create_socket()
+        if self._transport == "tcp" and not self._ssl:
+            return _BufferedSocket(sock)
+        return sock
 
 
 @dataclass(frozen=True)
@@ -81,8 +130,11 @@ class Options:
     shared_group: str = ""
     ca_file: str = ""
     # A flush every flush_seconds, or at flush_messages, or as soon as the stream pauses.
+    # While a write is in flight the next batch keeps growing (up to max_batch_messages):
+    # a bigger batch coalesces more (one row per vehicle and field, per vehicle and day).
     flush_seconds: float = 0.5
     flush_messages: int = 2000
+    max_batch_messages: int = 10000
     idle_flush_seconds: float = 0.05
     heartbeat_seconds: float = 5.0
     # How long the broker keeps the session (and its queued messages) while we are away.
@@ -111,14 +163,17 @@ class Options:
         return replace(options, **{k: v for k, v in overrides.items() if v is not None})
 
 
+# What the network thread puts in the inbox: (topic, payload, mid, qos, connection generation).
+_Received = tuple[str, bytes, int, int, int]
+
+
 @dataclass
-class _Received:
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    generation: int
-    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+class _Job:
+    """A detached batch for the writer thread, and the messages it covers (to acknowledge)."""
+
+    batch: Batch
+    received: list[_Received]
+    last_at: datetime
 
 
 class Consumer:
@@ -135,10 +190,21 @@ class Consumer:
         # Message ids are per connection: acknowledge only those of the current one (after a
         # reconnect the broker redelivers what was not acknowledged).
         self._generation = 0
-        self._unacked: list[_Received] = []
+        self._unacked: list[_Received] = []  # taken into the ingest's current batch
+        self._last_taken_at: datetime | None = None
         self.messages = 0  # stored (flushed) by this process
         self.last_message_at: datetime | None = None
         self._heartbeat_messages = 0
+        # The writer thread: one job at a time; _idle is set when none is in flight.
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._in_flight = 0  # messages of the job being written
+        self._writer: threading.Thread | None = None
+        # SQLite has one writer at a time: the heartbeat waits for the batch's transaction.
+        self._db_lock: threading.Lock | nullcontext = (
+            threading.Lock() if db.connection.vendor == "sqlite" else nullcontext()
+        )
         self.client = self._make_client()
 
     # -- paho setup and callbacks (network thread) ----------------------------------------
@@ -147,7 +213,7 @@ class Consumer:
         kwargs = {}
         if self.broker.version != mqtt.MQTTv5:
             kwargs["clean_session"] = False
-        client = mqtt.Client(
+        client = _Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=self.options.client_id,
             protocol=self.broker.version,
@@ -211,10 +277,10 @@ class Consumer:
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         self._inbox.put(
-            _Received(message.topic, message.payload, message.mid, message.qos, self._generation)
+            (message.topic, message.payload, message.mid, message.qos, self._generation)
         )
 
-    # -- main loop (the caller's thread: the only one that touches the database) ----------
+    # -- main loop (the caller's thread: parses; VIN look-ups and heartbeats) -------------
 
     def stop(self) -> None:
         self._stop.set()
@@ -239,13 +305,20 @@ class Consumer:
             clean_start=False,
             properties=self._connect_properties(),
         )
+        self._writer = threading.Thread(target=self._write_loop, name="stream-writer", daemon=True)
+        self._writer.start()
         self.client.loop_start()
         next_heartbeat = 0.0
         first_pending: float | None = None
         last_got = time.monotonic()
         try:
             while not self._stop.is_set():
-                got = self._take(min(0.05, self.options.idle_flush_seconds))
+                if len(self._unacked) >= self.options.max_batch_messages:
+                    # The batch is full and the writer still busy: let it catch up.
+                    self._idle.wait(0.05)
+                    got = 0
+                else:
+                    got = self._take(min(0.05, self.options.idle_flush_seconds))
                 now = time.monotonic()
                 if got:
                     last_got = now
@@ -256,7 +329,8 @@ class Consumer:
                     or now - first_pending >= self.options.flush_seconds
                     or (not got and now - last_got >= self.options.idle_flush_seconds)
                 )
-                if due and self._flush():
+                if due and self._idle.is_set():
+                    self._hand_over()
                     first_pending = None
                 if now >= next_heartbeat or self._state_changed.is_set():
                     self._state_changed.clear()
@@ -273,16 +347,20 @@ class Consumer:
             return 0
         taken = 0
         limit = self.options.flush_messages
+        # One time for the slice (the values are coalesced anyway): no clock per message.
+        received_at = self._last_taken_at = datetime.now(UTC)
+        add = self.ingest.add
+        unacked = self._unacked
         while True:
             try:
-                self.ingest.add(item.topic, item.payload, item.received_at)
+                add(item[0], item[1], received_at)
             except db.DatabaseError:
                 # A VIN lookup failed (database away): leave this message unacknowledged,
                 # the broker redelivers it on the next connection.
                 log.exception("stream: message not taken (database error)")
                 db.connection.close()
             else:
-                self._unacked.append(item)
+                unacked.append(item)
             taken += 1
             if taken >= limit:
                 return taken
@@ -291,24 +369,78 @@ class Consumer:
             except queue.Empty:
                 return taken
 
-    def _flush(self) -> bool:
-        """Store the batch, then acknowledge it; False (nothing acknowledged) on failure."""
+    def _hand_over(self) -> None:
+        """Give the gathered batch to the writer (none in flight) and start a fresh one."""
+        received, self._unacked = self._unacked, []
+        self._idle.clear()
+        self._in_flight = len(received)
+        self._jobs.put(_Job(self.ingest.detach(), received, self._last_taken_at))
+
+    # -- the writer thread (its own database connection) ----------------------------------
+
+    def _write_loop(self) -> None:
         try:
-            self.ingest.flush()
-        except Exception:
-            log.exception("stream: flush failed, retrying (messages stay unacknowledged)")
-            db.close_old_connections()
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                try:
+                    self._write(job)
+                finally:
+                    self._in_flight = 0
+                    self._idle.set()
+        finally:
             db.connection.close()
-            self._stop.wait(1.0)
-            return False
-        batch, self._unacked = self._unacked, []
-        generation = self._generation
-        for item in batch:
-            if item.qos and item.generation == generation:
-                self.client.ack(item.mid, item.qos)
-        self.messages += len(batch)
-        self.last_message_at = batch[-1].received_at
+
+    def _write(self, job: _Job) -> bool:
+        """Store the batch, then acknowledge its messages in order; a failed write is retried
+        (every second; at most 3 times once stopping) and its messages stay unacknowledged."""
+        failures = 0
+        while True:
+            try:
+                with self._db_lock:
+                    self.ingest.write(job.batch)
+                break
+            except Exception:
+                failures += 1
+                log.exception("stream: flush failed, retrying (messages stay unacknowledged)")
+                db.connection.close()
+                if self._stop.is_set():
+                    if failures >= 3:
+                        log.error("stream: %d messages left unacknowledged", len(job.received))
+                        return False
+                    time.sleep(1.0)
+                else:
+                    self._stop.wait(1.0)
+        self._acknowledge(job.received)
+        self.messages += len(job.received)
+        self.last_message_at = job.last_at
         return True
+
+    def _acknowledge(self, received: list[_Received]) -> None:
+        """Acknowledge, in order, the messages of the current connection (message ids are per
+        connection: the broker redelivers the others).
+
+        paho's ``ack`` queues one packet per message, which its network thread then writes
+        with one system call each; here the PUBACKs of a batch go as ONE queued write (the
+        same bytes, in the same order) through paho's packet queue, which ``ack`` and
+        ``publish`` use from any thread. Checked against paho-mqtt 2.2 (pinned); without that
+        internal, or for QoS 2, ``ack`` one by one.
+        """
+        generation = self._generation
+        mids = [
+            mid for _topic, _payload, mid, qos, gen in received if qos == 1 and gen == generation
+        ]
+        queue_packet = getattr(self.client, "_packet_queue", None)
+        if mids and queue_packet is not None and self.client._manual_ack:
+            pack = PUBACK.pack
+            queue_packet(mqtt.PUBACK, b"".join([pack(mqtt.PUBACK, 2, mid) for mid in mids]), 0, 0)
+        else:
+            for mid in mids:
+                self.client.ack(mid, 1)
+        for _topic, _payload, mid, qos, gen in received:
+            if qos == 2 and gen == generation:
+                self.client.ack(mid, qos)
 
     def _heartbeat(self) -> None:
         delta = self.messages - self._heartbeat_messages
@@ -318,14 +450,15 @@ class Consumer:
             "last_message_at": self.last_message_at,
         }
         try:
-            updated = StreamConsumer.objects.filter(client_id=self.options.client_id).update(
-                messages=F("messages") + delta,
-                **{k: v for k, v in values.items() if v is not None or k != "last_message_at"},
-            )
-            if not updated:
-                StreamConsumer.objects.create(
-                    client_id=self.options.client_id, messages=delta, **values
+            with self._db_lock:
+                updated = StreamConsumer.objects.filter(client_id=self.options.client_id).update(
+                    messages=F("messages") + delta,
+                    **{k: v for k, v in values.items() if v is not None or k != "last_message_at"},
                 )
+                if not updated:
+                    StreamConsumer.objects.create(
+                        client_id=self.options.client_id, messages=delta, **values
+                    )
         except Exception:
             log.exception("stream: heartbeat not written")
             db.connection.close()
@@ -335,7 +468,7 @@ class Consumer:
             "stream: heartbeat connected=%s stored=%d waiting=%d",
             self.connected,
             self.messages,
-            len(self._unacked),
+            len(self._unacked) + self._in_flight,
         )
 
     def _shutdown(self) -> None:
@@ -343,9 +476,12 @@ class Consumer:
         log.info("stream: stopping")
         while self._take(0.0):
             pass
-        for _ in range(3):
-            if not self._unacked or self._flush():
-                break
+        if self._writer is not None:
+            if self._unacked:
+                self._idle.wait()
+                self._hand_over()
+            self._jobs.put(None)
+            self._writer.join()
         self.client.disconnect()
         self.client.loop_stop()
         self.connected = False

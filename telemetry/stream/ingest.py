@@ -49,10 +49,28 @@ Drop = StreamDrop.Kind
 FUTURE_SKEW = timedelta(minutes=5)
 # Rows per INSERT statement (SQLite caps the number of parameters of one statement).
 CHUNK = 400
+# Parsed topics kept (cleared when full).
+TOPIC_CACHE = 100_000
 
 
 def _day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
+
+
+class Batch:
+    """What ``Ingest.add`` gathered since the last detach: written by ``Ingest.write``."""
+
+    __slots__ = ("pending", "values", "points", "signals", "drops", "streams", "events", "alerts")
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.values: dict[tuple[int, str], tuple[Any, datetime]] = {}
+        self.points: dict[tuple[int, str, datetime], Any] = {}
+        self.signals: dict[tuple[int, date], int] = {}
+        self.drops: dict[tuple[str, date], list] = {}
+        self.streams: dict[int, dict[str, Any]] = {}
+        self.events: list[StreamEvent] = []
+        self.alerts: dict[tuple[int, str, datetime | None], StreamEvent] = {}
 
 
 class Ingest:
@@ -76,7 +94,13 @@ class Ingest:
         self._history: dict[int, frozenset[str]] = {}
         self._loaded_at: float | None = None
         self._types: dict[tuple[int, str], str] = {}
-        self._reset()
+        # Parsed topics: a fleet sends the same few thousand topics over and over.
+        self._topics: dict[str, parse.Topic | None] = {}
+        # The UTC day of the last received_at seen (the consumer passes one per slice).
+        self._day_of: tuple[datetime | None, date | None] = (None, None)
+        self._batch = Batch()
+        # The batch being written by write() (at most one write at a time).
+        self._out = self._batch
 
     # -- caches ------------------------------------------------------------------------
 
@@ -125,29 +149,40 @@ class Ingest:
 
     # -- gathering ---------------------------------------------------------------------
 
-    def _reset(self) -> None:
-        self.pending = 0
-        self._values: dict[tuple[int, str], tuple[Any, datetime]] = {}
-        self._points: dict[tuple[int, str, datetime], Any] = {}
-        self._signals: dict[tuple[int, date], int] = {}
-        self._drops: dict[tuple[str, date], list] = {}
-        self._streams: dict[int, dict[str, Any]] = {}
-        self._events: list[StreamEvent] = []
-        self._alerts: dict[tuple[int, str, datetime | None], StreamEvent] = {}
+    @property
+    def pending(self) -> int:
+        """Messages gathered since the last flush (or detach)."""
+        return self._batch.pending
+
+    def detach(self) -> Batch:
+        """Hand over what was gathered (for ``write``, possibly in another thread) and start
+        a fresh batch: ``add`` goes on while the detached one is written."""
+        batch, self._batch = self._batch, Batch()
+        return batch
+
+    def _utc_day(self, received_at: datetime) -> date:
+        at, day = self._day_of
+        if at is not received_at:
+            day = _day(received_at)
+            self._day_of = (received_at, day)
+        return day
 
     def _drop(self, kind: str, topic: str, received_at: datetime) -> None:
-        entry = self._drops.get((kind, _day(received_at)))
+        drops = self._batch.drops
+        key = (kind, self._utc_day(received_at))
+        entry = drops.get(key)
         if entry is None:
-            self._drops[(kind, _day(received_at))] = [1, topic[:200], received_at]
+            drops[key] = [1, topic[:200], received_at]
         else:
             entry[0] += 1
             entry[1] = topic[:200]
             entry[2] = received_at
 
     def _stream(self, vehicle_id: int) -> dict[str, Any]:
-        stream = self._streams.get(vehicle_id)
+        streams = self._batch.streams
+        stream = streams.get(vehicle_id)
         if stream is None:
-            stream = self._streams[vehicle_id] = {
+            stream = streams[vehicle_id] = {
                 "first": None,
                 "last": None,
                 "connectivity": "",
@@ -158,8 +193,13 @@ class Ingest:
 
     def add(self, topic: str, payload: bytes, received_at: datetime) -> None:
         """Take one message into memory; bad input is counted, never raised."""
-        self.pending += 1
-        parsed = parse.parse_topic(topic, self.topic_base)
+        self._batch.pending += 1
+        try:
+            parsed = self._topics[topic]
+        except KeyError:
+            if len(self._topics) >= TOPIC_CACHE:
+                self._topics.clear()
+            parsed = self._topics[topic] = parse.parse_topic(topic, self.topic_base)
         if parsed is None:
             self._drop(Drop.BAD_TOPIC, topic, received_at)
             return
@@ -190,13 +230,15 @@ class Ingest:
             if previous is not None and previous != decoded.wire_type:
                 self._drop(Drop.TYPE_CHANGED, topic, received_at)
             self._types[key] = decoded.wire_type
-        self._values[key] = (decoded.value, received_at)
+        batch = self._batch
+        batch.values[key] = (decoded.value, received_at)
         if name in self._history.get(vehicle_id, ()):
             stamp = int(received_at.timestamp())
             bucket = datetime.fromtimestamp(stamp - stamp % self.bucket_seconds, tz=UTC)
-            self._points[(vehicle_id, name, bucket)] = decoded.value
-        day_key = (vehicle_id, _day(received_at))
-        self._signals[day_key] = self._signals.get(day_key, 0) + 1
+            batch.points[(vehicle_id, name, bucket)] = decoded.value
+        day_key = (vehicle_id, self._utc_day(received_at))
+        signals = batch.signals
+        signals[day_key] = signals.get(day_key, 0) + 1
         stream = self._stream(vehicle_id)
         if stream["first"] is None or received_at < stream["first"]:
             stream["first"] = received_at
@@ -222,7 +264,7 @@ class Ingest:
             ):
                 stream["connected_at"] = at
         elif parsed.kind == parse.ERROR:
-            self._events.append(
+            self._batch.events.append(
                 StreamEvent(
                     vehicle_id=vehicle_id,
                     kind=StreamEvent.Kind.ERROR,
@@ -239,7 +281,7 @@ class Ingest:
                 # One row per alert occurrence (vehicle, name, start): a repeat or the
                 # history's copy of it updates that row (its end, its audiences).
                 key = (vehicle_id, parsed.name[:100], alert["started_at"])
-                self._alerts[key] = StreamEvent(
+                self._batch.alerts[key] = StreamEvent(
                     vehicle_id=vehicle_id,
                     kind=StreamEvent.Kind.ALERT,
                     name=key[1],
@@ -257,8 +299,19 @@ class Ingest:
         On an exception nothing is written and the gathered data is kept, so the caller
         may retry (and must not acknowledge the messages meanwhile).
         """
-        if not self.pending:
+        covered = self.write(self._batch)
+        if covered:
+            self._batch = Batch()
+        return covered
+
+    def write(self, batch: Batch) -> int:
+        """Write a batch (from ``detach``) in one transaction, on the calling thread's database
+        connection; returns how many messages it covered. On an exception nothing is written
+        and the batch may be written again. One write at a time (``add`` may run meanwhile).
+        """
+        if not batch.pending:
             return 0
+        self._out = batch
         with transaction.atomic():
             self._write_values()
             self._write_points()
@@ -266,19 +319,16 @@ class Ingest:
             self._write_signals()
             self._write_drops()
             self._write_events()
-        covered = self.pending
-        self._reset()
-        return covered
+        return batch.pending
 
     def _write_values(self) -> None:
-        if not self._values:
+        if not self._out.values:
             return
         q = connection.ops.quote_name
         table = q(StreamValue._meta.db_table)
-        dt = _datetime_param()
         rows = [
-            (vid, name, _json(value), dt(at))
-            for (vid, name), (value, at) in sorted(self._values.items(), key=lambda kv: kv[0])
+            (vid, name, value, at)
+            for (vid, name), (value, at) in sorted(self._out.values.items(), key=lambda kv: kv[0])
         ]
         updates = (
             f"{q('value')} = EXCLUDED.{q('value')}, "
@@ -293,14 +343,13 @@ class Ingest:
         _upsert(table, columns, ["vehicle_id", "field"], updates, rows)
 
     def _write_points(self) -> None:
-        if not self._points:
+        if not self._out.points:
             return
         q = connection.ops.quote_name
         table = q(StreamPoint._meta.db_table)
-        dt = _datetime_param()
         rows = [
-            (vid, name, dt(at), _json(value))
-            for (vid, name, at), value in sorted(self._points.items(), key=lambda kv: kv[0])
+            (vid, name, at, value)
+            for (vid, name, at), value in sorted(self._out.points.items(), key=lambda kv: kv[0])
         ]
         columns = [
             ("vehicle_id", "bigint"),
@@ -312,7 +361,7 @@ class Ingest:
         _upsert(table, columns, ["vehicle_id", "field", "at"], updates, rows)
 
     def _write_streams(self) -> None:
-        if not self._streams:
+        if not self._out.streams:
             return
         q = connection.ops.quote_name
         table = q(VehicleStream._meta.db_table)
@@ -343,18 +392,17 @@ class Ingest:
                 f" THEN NULL ELSE {table}.{q('silent_notified_at')} END",
             ]
         )
-        dt = _datetime_param()
         rows = [
             (
                 vid,
-                dt(s["first"]),
-                dt(s["last"]),
+                s["first"],
+                s["last"],
                 s["connectivity"],
-                dt(s["connectivity_at"]),
-                dt(s["connected_at"]),
+                s["connectivity_at"],
+                s["connected_at"],
                 None,
             )
-            for vid, s in sorted(self._streams.items())
+            for vid, s in sorted(self._out.streams.items())
         ]
         columns = [
             ("vehicle_id", "bigint"),
@@ -368,26 +416,23 @@ class Ingest:
         _upsert(table, columns, ["vehicle_id"], updates, rows)
 
     def _write_signals(self) -> None:
-        if not self._signals:
+        if not self._out.signals:
             return
         q = connection.ops.quote_name
         table = q(StreamSignalDay._meta.db_table)
-        rows = [
-            (vid, _date_param(day), count) for (vid, day), count in sorted(self._signals.items())
-        ]
+        rows = [(vid, day, count) for (vid, day), count in sorted(self._out.signals.items())]
         updates = f"{q('signals')} = {table}.{q('signals')} + EXCLUDED.{q('signals')}"
         columns = [("vehicle_id", "bigint"), ("day", "date"), ("signals", "bigint")]
         _upsert(table, columns, ["vehicle_id", "day"], updates, rows)
 
     def _write_drops(self) -> None:
-        if not self._drops:
+        if not self._out.drops:
             return
         q = connection.ops.quote_name
         table = q(StreamDrop._meta.db_table)
-        dt = _datetime_param()
         rows = [
-            (str(kind), _date_param(day), count, topic, dt(seen))
-            for (kind, day), (count, topic, seen) in sorted(self._drops.items())
+            (str(kind), day, count, topic, seen)
+            for (kind, day), (count, topic, seen) in sorted(self._out.drops.items())
         ]
         updates = ", ".join(
             [
@@ -406,12 +451,12 @@ class Ingest:
         _upsert(table, columns, ["kind", "day"], updates, rows)
 
     def _write_events(self) -> None:
-        if self._events:
-            StreamEvent.objects.bulk_create(self._events)
-        if not self._alerts:
+        if self._out.events:
+            StreamEvent.objects.bulk_create(self._out.events)
+        if not self._out.alerts:
             return
-        vehicle_ids = {vid for vid, _, _ in self._alerts}
-        names = {name for _, name, _ in self._alerts}
+        vehicle_ids = {vid for vid, _, _ in self._out.alerts}
+        names = {name for _, name, _ in self._out.alerts}
         existing = {
             (event.vehicle_id, event.name, event.occurred_at): event
             for event in StreamEvent.objects.filter(
@@ -419,7 +464,7 @@ class Ingest:
             )
         }
         new, changed = [], []
-        for key, alert in self._alerts.items():
+        for key, alert in self._out.alerts.items():
             row = existing.get(key)
             if row is None:
                 new.append(alert)
@@ -436,16 +481,21 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-def _datetime_param() -> Callable[[datetime | None], Any]:
-    if connection.vendor == "postgresql":
-        return lambda value: value
-    return connection.ops.adapt_datetimefield_value
+def _iso(value: Any) -> str:
+    """Datetimes and dates inside the JSON document of a PostgreSQL upsert."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _date_param(value: date) -> Any:
-    return (
-        value if connection.vendor == "postgresql" else connection.ops.adapt_datefield_value(value)
-    )
+def _sqlite_params(columns: Sequence[tuple[str, str]]) -> list[Callable[[Any], Any]]:
+    ops = connection.ops
+    by_kind = {
+        "jsonb": _json,
+        "timestamptz": ops.adapt_datetimefield_value,
+        "date": ops.adapt_datefield_value,
+    }
+    return [by_kind.get(kind, lambda value: value) for _, kind in columns]
 
 
 def _upsert(
@@ -457,31 +507,33 @@ def _upsert(
 ) -> None:
     """INSERT … ON CONFLICT (…) DO UPDATE SET …, the same statement on PostgreSQL and SQLite.
 
-    PostgreSQL gets one array per column (``unnest``): a handful of parameters however many
-    rows, which keeps a 2,000-row flush cheap to send. SQLite gets VALUES in chunks (it caps
-    the parameters of one statement). Identifiers come from the models' metadata, values are
-    always parameters.
+    PostgreSQL gets ONE parameter, the rows as a JSON array of arrays (``json.dumps`` in C is
+    far cheaper than psycopg quoting thousands of array elements one by one); the server
+    unpacks it with ``jsonb_array_elements`` (a JSON null is SQL NULL, as before). SQLite gets
+    VALUES in chunks (it caps the parameters of one statement). Identifiers come from the
+    models' metadata, values are always parameters.
     """
     q = connection.ops.quote_name
-    rows = list(rows)
     names = ", ".join(q(name) for name, _ in columns)
     tail = f" ON CONFLICT ({', '.join(q(c) for c in conflict)}) DO UPDATE SET {updates}"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            arrays = ", ".join(
-                "%s::text[]" if kind == "jsonb" else f"%s::{kind}[]" for _, kind in columns
-            )
             picks = ", ".join(
-                f"u.c{n}::jsonb" if kind == "jsonb" else f"u.c{n}"
+                f"NULLIF(e->{n}, 'null'::jsonb)"
+                if kind == "jsonb"
+                else f"e->>{n}"
+                if kind == "text"
+                else f"(e->>{n})::{kind}"
                 for n, (_, kind) in enumerate(columns)
             )
-            aliases = ", ".join(f"c{n}" for n in range(len(columns)))
             sql = (
                 f"INSERT INTO {table} ({names}) SELECT {picks} "  # noqa: S608
-                f"FROM unnest({arrays}) AS u({aliases}){tail}"
+                f"FROM jsonb_array_elements(%s::jsonb) AS e{tail}"
             )
-            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            cursor.execute(sql, [json.dumps(list(rows), default=_iso)])
             return
+        adapt = _sqlite_params(columns)
+        rows = [tuple(f(value) for f, value in zip(adapt, row, strict=True)) for row in rows]
         placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
         head = f"INSERT INTO {table} ({names}) VALUES "  # noqa: S608
         for start in range(0, len(rows), CHUNK):
