@@ -46,6 +46,9 @@ from telemetry.stream.ingest import Batch, Ingest
 log = logging.getLogger("telemetry.stream")
 
 QOS = 1
+# A batch write failing this many times in a row while the database answers holds a message
+# the database refuses: the batch is written apart (Consumer._write_apart).
+POISON_AFTER = 3
 # A PUBACK without reason code or properties (success), MQTT 3.1.1 and 5.
 PUBACK = struct.Struct("!BBH")
 
@@ -394,7 +397,10 @@ class Consumer:
 
     def _write(self, job: _Job) -> bool:
         """Store the batch, then acknowledge its messages in order; a failed write is retried
-        (every second; at most 3 times once stopping) and its messages stay unacknowledged."""
+        (every second; at most 3 times once stopping) and its messages stay unacknowledged.
+        A batch that keeps failing while the database answers holds a message the database
+        refuses: it is written apart (``_write_apart``) so one message cannot stop the stream.
+        """
         failures = 0
         while True:
             try:
@@ -405,6 +411,10 @@ class Consumer:
                 failures += 1
                 log.exception("stream: flush failed, retrying (messages stay unacknowledged)")
                 db.connection.close()
+                if failures >= POISON_AFTER and self._database_answers():
+                    if self._write_apart(job):
+                        break
+                    continue
                 if self._stop.is_set():
                     if failures >= 3:
                         log.error("stream: %d messages left unacknowledged", len(job.received))
@@ -415,6 +425,56 @@ class Consumer:
         self._acknowledge(job.received)
         self.messages += len(job.received)
         self.last_message_at = job.last_at
+        return True
+
+    def _database_answers(self) -> bool:
+        try:
+            with self._db_lock, db.connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return True
+        except Exception:
+            db.connection.close()
+            return False
+
+    def _write_apart(self, job: _Job) -> bool:
+        """Write the batch's messages in halves, down to single messages; a single message
+        the database still refuses, while it answers, is set aside (counted as malformed,
+        visible to staff) and acknowledged with the rest. Returns False, having written
+        parts of it, when the database stopped answering (the whole batch is then retried:
+        values are upserts and a re-counted signal is the QoS 1 duplicate any broker makes).
+        """
+        log.error(
+            "stream: a batch of %d messages keeps failing while the database answers: "
+            "writing it apart to find the message it refuses",
+            len(job.received),
+        )
+        apart = Ingest(self.options.topic_base)
+        parts = [job.received]
+        while parts:
+            part = parts.pop()
+            for topic, payload, *_ in part:
+                apart.add(topic, payload, job.last_at)
+            try:
+                with self._db_lock:
+                    apart.write(apart.detach())
+                continue
+            except Exception:
+                db.connection.close()
+            if not self._database_answers():
+                return False
+            if len(part) > 1:
+                middle = len(part) // 2
+                parts += [part[middle:], part[:middle]]
+                continue
+            topic = part[0][0]
+            log.error("stream: set aside a message the database refuses (topic %.200s)", topic)
+            apart.set_aside(topic, job.last_at)
+            try:
+                with self._db_lock:
+                    apart.write(apart.detach())
+            except Exception:
+                db.connection.close()
+                return False
         return True
 
     def _acknowledge(self, received: list[_Received]) -> None:

@@ -178,6 +178,12 @@ class Ingest:
             entry[1] = topic[:200]
             entry[2] = received_at
 
+    def set_aside(self, topic: str, received_at: datetime) -> None:
+        """Count a message the database refused to store (see Consumer._write_apart) as
+        malformed, in the batch being gathered."""
+        self._batch.pending += 1
+        self._drop(Drop.MALFORMED, topic, received_at)
+
     def _stream(self, vehicle_id: int) -> dict[str, Any]:
         streams = self._batch.streams
         stream = streams.get(vehicle_id)

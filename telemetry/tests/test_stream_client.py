@@ -10,7 +10,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 import pytest
-from django.db import connection
+from django.db import DataError, connection
 from django.db.models import Sum
 
 from accounts.tests.factories import UserFactory
@@ -193,6 +193,46 @@ def test_a_failed_flush_is_retried_and_nothing_is_lost(cars, monkeypatch):
         consumer.stop()
         thread.join(timeout=30)
     assert failures == [1]
+
+
+def test_a_message_the_database_refuses_is_set_aside_and_the_stream_goes_on(cars, monkeypatch):
+    """A value the parser takes but the database refuses (kinds found so far are caught
+    earlier, in parse) would fail every write of its batch: the batch stays unacknowledged,
+    is redelivered and fails again, and the stream stops for every car. Instead the batch is
+    written apart and the one message the database refuses is counted as malformed."""
+    require_system_mosquitto()
+    from telemetry.stream.ingest import Ingest
+
+    original = Ingest._write_values
+
+    def refuses_a_poison(self):
+        if any(value == "POISON" for value, _at in self._out.values.values()):
+            raise DataError("the database refuses this value")
+        return original(self)
+
+    monkeypatch.setattr(Ingest, "_write_values", refuses_a_poison)
+    base, client_id = unique(), unique("fp-consumer")
+    consumer = Consumer(Options(url=SYSTEM_MOSQUITTO, client_id=client_id, topic_base=base))
+    thread = _run_in_thread(consumer)
+    try:
+        wait_for(lambda: consumer.connected, "the consumer's connection")
+        batch = messages(base, cars, range(1, 11))
+        # Last, on a field of its own, so no later value coalesces it away.
+        poison = (f"{base}/{cars[2].vin}/v/BatteryLevel", b'"POISON"')
+        sent = publish(SYSTEM_MOSQUITTO, [*batch, poison])
+        wait_for(lambda: all_latest_are(cars, 10), "the other messages' values")
+        wait_for(
+            lambda: StreamDrop.objects.filter(kind="malformed", count=1).exists(),
+            "the refused message counted as malformed",
+        )
+        wait_for(lambda: consumer.messages == sent, "every message acknowledged")
+        more = publish(SYSTEM_MOSQUITTO, messages(base, cars, range(11, 12)))
+        wait_for(lambda: all_latest_are(cars, 11), "the stream going on")
+    finally:
+        consumer.stop()
+        thread.join(timeout=30)
+    assert signals() == sent - 1 + more
+    assert not StreamValue.objects.filter(field="BatteryLevel").exists()
 
 
 def test_sigterm_stores_and_acknowledges_what_was_received(cars, tmp_path):
