@@ -198,6 +198,8 @@ class Consumer:
         self.messages = 0  # stored (flushed) by this process
         self.last_message_at: datetime | None = None
         self._heartbeat_messages = 0
+        self._logged_state: tuple | None = None
+        self._logged_at = 0.0
         # The writer thread: one job at a time; _idle is set when none is in flight.
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._idle = threading.Event()
@@ -524,12 +526,13 @@ class Consumer:
             db.connection.close()
             return
         self._heartbeat_messages = self.messages
-        log.info(
-            "stream: heartbeat connected=%s stored=%d waiting=%d",
-            self.connected,
-            self.messages,
-            len(self._unacked) + self._in_flight,
-        )
+        # Logged when something changed, and once a minute anyway: a quiet stream (make run)
+        # does not fill the console with the same line every few seconds.
+        state = (self.connected, self.messages, len(self._unacked) + self._in_flight)
+        now = time.monotonic()
+        if state != self._logged_state or now - self._logged_at >= 60:
+            self._logged_state, self._logged_at = state, now
+            log.info("stream: heartbeat connected=%s stored=%d waiting=%d", *state)
 
     def _shutdown(self) -> None:
         """Take what already arrived, store it, acknowledge it, then leave cleanly."""
