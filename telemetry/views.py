@@ -22,7 +22,6 @@ from telemetry import catalogue, explanations, live, selectors, services, stream
 from telemetry.forms import AssignForm, TelemetryConfigForm, default_field_rows, field_formset
 from telemetry.models import TelemetryConfig, TelemetryRun
 from vehicles import selectors as vehicle_selectors
-from vehicles.models import Vehicle
 
 
 def telemetry_manager_required(view):
@@ -391,7 +390,10 @@ def stream_overview(request: HttpRequest) -> HttpResponse:
 @require_POST
 def vehicle_resync(request: HttpRequest, pk: int) -> HttpResponse:
     """Re-post the car's config to it alone: it then sends every configured field once."""
-    vehicle = get_object_or_404(Vehicle, pk=pk)
+    # A manager (the gate above) may resync any car: the one scoped fetch, with any_car.
+    vehicle, _access = vehicle_selectors.get_vehicle_for_user(
+        user=request.user, vehicle_id=pk, any_car=True
+    )
     try:
         run = services.telemetry_vehicle_resync(vehicle=vehicle, user=request.user)
     except services.NothingToResync as exc:

@@ -435,3 +435,20 @@ def test_a_push_started_after_resyncs_first_check_is_not_replaced_by_the_resync(
         services.telemetry_vehicle_resync(vehicle=car, user=manager)
     run = TelemetryRun.objects.get()
     assert run.status == "queued" and run.total == 3
+
+
+def test_a_resync_with_the_broker_down_says_so_and_changes_nothing(manager_client, fleet):
+    from fleetportal.tests.queue_helpers import broker_down
+
+    car = fleet["cars"][0]
+    before = list(TelemetryDeployment.objects.order_by("pk").values_list("pk", "status"))
+    with broker_down():
+        response = manager_client.post(f"/telemetry/vehicles/{car.pk}/resync/", follow=True)
+    assert "The task queue is not answering, so nothing was queued." in response.content.decode()
+    assert not TelemetryRun.objects.exists()
+    assert list(TelemetryDeployment.objects.order_by("pk").values_list("pk", "status")) == before
+
+
+def test_resync_of_a_car_that_does_not_exist_is_404(manager_client):
+    assert manager_client.post("/telemetry/vehicles/999999/resync/").status_code == 404
+    assert not TelemetryRun.objects.exists()
