@@ -35,6 +35,27 @@ def has_staff_permission(user: Any, perm: str) -> bool:
     return user.is_superuser or (user.is_staff and user.has_perm(perm))
 
 
+def staff_holding(perm: str):
+    """The users ``has_staff_permission(user, perm)`` lets in, as a queryset (for telling
+    them something): active superusers, and active staff holding ``perm`` directly or
+    through a group."""
+    # Imported here: this module is imported while apps load (by views' decorators).
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    app_label, codename = perm.split(".")
+    permission = Permission.objects.filter(
+        content_type__app_label=app_label, codename=codename
+    ).first()
+    allowed = Q(is_superuser=True)
+    if permission is not None:
+        allowed |= Q(is_staff=True) & (
+            Q(user_permissions=permission) | Q(groups__permissions=permission)
+        )
+    return get_user_model().objects.filter(allowed, is_active=True).distinct()
+
+
 def staff_permission_required(
     perm: str,
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:

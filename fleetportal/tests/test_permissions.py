@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
-from fleetportal.permissions import VIEW_LINK_STATUS, has_staff_permission
+from fleetportal.permissions import VIEW_LINK_STATUS, has_staff_permission, staff_holding
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +69,21 @@ def test_anonymous_visitors_go_to_the_portal_sign_in_and_come_back(client):
     response = client.get(URL + "?page=2")
     assert response.status_code == 302
     assert response["Location"] == f"{reverse('account_login')}?next=/staff/links/%3Fpage%3D2"
+
+
+def test_staff_holding_lists_exactly_whom_the_gate_lets_in(staff, staff_with, owner):
+    """The queryset form of the rule (whom the silence mails go to) and the gate agree."""
+    direct = staff_with(VIEW_LINK_STATUS, email="direct@example.com")
+    grouped = UserFactory(email="grouped@example.com", is_staff=True)
+    group = Group.objects.create(name="Support")
+    group.permissions.add(_link_status_permission())
+    grouped.groups.add(group)
+    root = UserFactory(email="root@example.com", is_staff=True, is_superuser=True)
+    asleep = staff_with(VIEW_LINK_STATUS, email="asleep@example.com")
+    asleep.is_active = False
+    asleep.save()
+    owner.user_permissions.add(_link_status_permission())  # not staff: not enough
+    everyone = [staff, owner, direct, grouped, root, asleep]
+    let_in = {user.pk for user in everyone if has_staff_permission(user, VIEW_LINK_STATUS)}
+    assert let_in == {direct.pk, grouped.pk, root.pk}
+    assert set(staff_holding(VIEW_LINK_STATUS).values_list("pk", flat=True)) == let_in

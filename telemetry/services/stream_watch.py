@@ -6,10 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.contrib.auth.models import Permission
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -17,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.models import User
-from fleetportal.permissions import MANAGE_TELEMETRY
+from fleetportal.permissions import MANAGE_TELEMETRY, staff_holding
 from telemetry import selectors, streaming
 from telemetry.models import TelemetryAssignment, TelemetryRun, VehicleStream
 from telemetry.services import push
@@ -86,20 +85,8 @@ def telemetry_vehicle_resync(*, vehicle: Vehicle, user: User | None) -> Telemetr
 
 
 def telemetry_managers() -> list[User]:
-    """Active staff holding the telemetry permission (directly or by group), and superusers:
-    the same people the staff gate lets in (fleetportal/permissions.py)."""
-    app_label, codename = MANAGE_TELEMETRY.split(".")
-    perm = Permission.objects.get(content_type__app_label=app_label, codename=codename)
-    return list(
-        User.objects.filter(is_active=True)
-        .filter(
-            Q(is_superuser=True)
-            | Q(is_staff=True) & (Q(user_permissions=perm) | Q(groups__permissions=perm))
-        )
-        .exclude(email="")
-        .distinct()
-        .order_by("email")
-    )
+    """Whom a silence is told to: the people the telemetry staff gate lets in, with an email."""
+    return list(staff_holding(MANAGE_TELEMETRY).exclude(email="").order_by("email"))
 
 
 def telemetry_stream_watch(*, now: dt.datetime | None = None) -> int:
