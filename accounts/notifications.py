@@ -10,6 +10,17 @@ from django.utils import translation
 from accounts.models import TeslaLink
 
 
+def send_bilingual_mail(template: str, context: dict, recipients: list[str]) -> None:
+    """Mail `template`.txt in English then Chinese, with `template`_subject.txt in English."""
+    parts = []
+    for language in ("en", "zh-hans"):
+        with translation.override(language):
+            parts.append(render_to_string(f"{template}.txt", context).strip())
+    with translation.override("en"):
+        subject = render_to_string(f"{template}_subject.txt", context).strip()
+    send_mail(subject, "\n\n----\n\n".join(parts), settings.DEFAULT_FROM_EMAIL, recipients)
+
+
 def link_needs_relink_email(*, link_id: int) -> bool:
     """Tell the owner, in English and Chinese, that a link needs relinking; False if moot."""
     link = TeslaLink.objects.select_related("user").filter(pk=link_id).first()
@@ -19,16 +30,5 @@ def link_needs_relink_email(*, link_id: int) -> bool:
         "link": link,
         "dashboard_url": settings.PORTAL_PUBLIC_URL.rstrip("/") + "/dashboard/",
     }
-    parts = []
-    for language in ("en", "zh-hans"):
-        with translation.override(language):
-            parts.append(render_to_string("accounts/email/needs_relink.txt", context).strip())
-    with translation.override("en"):
-        subject = render_to_string("accounts/email/needs_relink_subject.txt", context).strip()
-    send_mail(
-        subject,
-        "\n\n----\n\n".join(parts),
-        settings.DEFAULT_FROM_EMAIL,
-        [link.user.email],
-    )
+    send_bilingual_mail("accounts/email/needs_relink", context, [link.user.email])
     return True

@@ -71,3 +71,21 @@ def eventually(page, url: str, predicate, *, timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{url}: condition not met within {timeout} s")
         time.sleep(0.5)
+
+
+def link_alice_with_a_paired_car(page, base_url: str, owner, password: str, vin: str, sandbox):
+    """The owner signs in and links alice (Global); her car `vin` carries the portal's key, and
+    after "Sync now" the worker shows it paired."""
+    from django.conf import settings
+
+    sign_in(page, base_url, owner.email, password)
+    page.get_by_role("button", name="Link Tesla account (Global)").click()
+    consent_at_tesla(page, "alice@example.com")
+    sandbox.control.pair(vin, settings.TESLA_PARTNER_DOMAIN)
+    page.goto(f"{base_url}/vehicles/")
+    page.get_by_role("button", name="Sync now").click()
+    eventually(
+        page,
+        f"{base_url}/vehicles/vin/{vin}/",
+        lambda p: p.locator("dt:has-text('Key paired') + dd").inner_text() == "Yes",
+    )

@@ -88,24 +88,12 @@ def test_staff_build_a_config_push_it_and_watch_the_vehicle_sync(
     from django.contrib.auth.models import Permission
 
     from conftest import PASSWORD
-    from e2e.conftest import sign_in
+    from e2e.conftest import link_alice_with_a_paired_car, sign_in
     from telemetry import tasks as telemetry_tasks
 
     base = portal.url
     # The owner links alice; the worker syncs her cars; her Model 3 carries our key.
-    sign_in(page, base, owner.email, PASSWORD)
-    page.get_by_role("button", name="Link Tesla account (Global)").click()
-    consent_at_tesla(page, "alice@example.com")
-    from django.conf import settings
-
-    tesla_sandbox.control.pair(MODEL_3, settings.TESLA_PARTNER_DOMAIN)
-    page.goto(f"{base}/vehicles/")
-    page.get_by_role("button", name="Sync now").click()
-    eventually(
-        page,
-        f"{base}/vehicles/vin/{MODEL_3}/",
-        lambda p: p.locator("dt:has-text('Key paired') + dd").inner_text() == "Yes",
-    )
+    link_alice_with_a_paired_car(page, base, owner, PASSWORD, MODEL_3, tesla_sandbox)
 
     # A staff member with the telemetry permission builds a config in the browser.
     staff.user_permissions.add(Permission.objects.get(codename="manage_telemetry"))

@@ -26,7 +26,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import PASSWORD
-from e2e.conftest import consent_at_tesla, eventually, sign_in
+from e2e.conftest import eventually, link_alice_with_a_paired_car, sign_in
 from sandbox.demo import self_signed_ca_pem
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -152,17 +152,7 @@ def test_a_pushed_config_streams_to_the_owners_live_page_and_the_staff_overview(
     base = portal.url
 
     # alice (the owner) links her Tesla account; her Model 3 carries the portal's key.
-    sign_in(page, base, owner.email, PASSWORD)
-    page.get_by_role("button", name="Link Tesla account (Global)").click()
-    consent_at_tesla(page, "alice@example.com")
-    tesla_sandbox.control.pair(MODEL_3, settings.TESLA_PARTNER_DOMAIN)
-    page.goto(f"{base}/vehicles/")
-    page.get_by_role("button", name="Sync now").click()
-    eventually(
-        page,
-        f"{base}/vehicles/vin/{MODEL_3}/",
-        lambda p: p.locator("dt:has-text('Key paired') + dd").inner_text() == "Yes",
-    )
+    link_alice_with_a_paired_car(page, base, owner, PASSWORD, MODEL_3, tesla_sandbox)
     car = Vehicle.objects.get(vin=MODEL_3)
     live_url = f"{base}/telemetry/vehicles/{car.pk}/live/"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
@@ -375,7 +376,12 @@ def _stream_controls(data: Data, vin: str) -> dict[str, Any]:
     return vehicles.setdefault(vin, {"silenced": False, "dropped": [], "as_string": []})
 
 
-def _stream_changed(vin: str, controls: dict[str, Any]) -> ResponseReturnValue:
+def _change_stream(vin: str, change: Callable[[dict[str, Any]], None]) -> ResponseReturnValue:
+    """Apply `change` to the car's stream controls, then answer with them."""
+    with world().transaction() as data:
+        _vehicle(data, vin)
+        controls = _stream_controls(data, vin)
+        change(controls)
     # Re-read before answering: once this returns, the car obeys (nothing in flight after).
     publisher = _publisher()
     if publisher is not None:
@@ -443,44 +449,36 @@ def install_telemetry_configs() -> ResponseReturnValue:
 @bp.post("/vehicles/<vin>/stream/silence")
 def stream_silence(vin: str) -> ResponseReturnValue:
     """The car stops publishing anything (still connected as far as it knows)."""
-    with world().transaction() as data:
-        _vehicle(data, vin)
-        controls = _stream_controls(data, vin)
-        controls["silenced"] = True
-    return _stream_changed(vin, controls)
+    return _change_stream(vin, lambda controls: controls.update(silenced=True))
 
 
 @bp.post("/vehicles/<vin>/stream/unsilence")
 def stream_unsilence(vin: str) -> ResponseReturnValue:
     """The car streams again, as after a reboot: CONNECTED, then every field once."""
-    with world().transaction() as data:
-        _vehicle(data, vin)
-        controls = _stream_controls(data, vin)
-        controls["silenced"] = False
-    return _stream_changed(vin, controls)
+    return _change_stream(vin, lambda controls: controls.update(silenced=False))
+
+
+def _listed(key: str, name: str, present: bool) -> Callable[[dict[str, Any]], None]:
+    """A change that puts `name` in (or takes it out of) the controls' list `key`."""
+
+    def change(controls: dict[str, Any]) -> None:
+        if present and name not in controls[key]:
+            controls[key].append(name)
+        if not present and name in controls[key]:
+            controls[key].remove(name)
+
+    return change
 
 
 @bp.post("/vehicles/<vin>/stream/drop_field")
 def stream_drop_field(vin: str) -> ResponseReturnValue:
     """The car stops sending one configured field (no error tells why)."""
-    name = _field_name(_body())
-    with world().transaction() as data:
-        _vehicle(data, vin)
-        controls = _stream_controls(data, vin)
-        if name not in controls["dropped"]:
-            controls["dropped"].append(name)
-    return _stream_changed(vin, controls)
+    return _change_stream(vin, _listed("dropped", _field_name(_body()), present=True))
 
 
 @bp.post("/vehicles/<vin>/stream/restore_field")
 def stream_restore_field(vin: str) -> ResponseReturnValue:
-    name = _field_name(_body())
-    with world().transaction() as data:
-        _vehicle(data, vin)
-        controls = _stream_controls(data, vin)
-        if name in controls["dropped"]:
-            controls["dropped"].remove(name)
-    return _stream_changed(vin, controls)
+    return _change_stream(vin, _listed("dropped", _field_name(_body()), present=False))
 
 
 @bp.post("/vehicles/<vin>/stream/field_type")
@@ -490,14 +488,7 @@ def stream_field_type(vin: str) -> ResponseReturnValue:
     name = _field_name(body)
     if body.get("type") not in ("string", "number"):
         return _bad("type must be 'string' or 'number'")
-    with world().transaction() as data:
-        _vehicle(data, vin)
-        controls = _stream_controls(data, vin)
-        if body["type"] == "string" and name not in controls["as_string"]:
-            controls["as_string"].append(name)
-        if body["type"] == "number" and name in controls["as_string"]:
-            controls["as_string"].remove(name)
-    return _stream_changed(vin, controls)
+    return _change_stream(vin, _listed("as_string", name, present=body["type"] == "string"))
 
 
 @bp.post("/vehicles/<vin>/stream/alert")

@@ -148,24 +148,29 @@ class TelemetryAuditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 # The stream's rows are written by the consumer only: admin shows them, never edits them.
 
 
-@admin.register(StreamValue)
-class StreamValueAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("vehicle", "field", "value", "received_at")
+class StreamRowsAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """A stream table of one car's rows: read-only, found by VIN."""
+
     list_select_related = ("vehicle",)
-    search_fields = ("vehicle__vin", "field")
+    search_fields: tuple[str, ...] = ("vehicle__vin",)
+
+
+@admin.register(StreamValue)
+class StreamValueAdmin(StreamRowsAdmin):
+    list_display = ("vehicle", "field", "value", "received_at")
+    search_fields = (*StreamRowsAdmin.search_fields, "field")
     ordering = ("-received_at",)
 
 
 @admin.register(StreamPoint)
-class StreamPointAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class StreamPointAdmin(StreamRowsAdmin):
     list_display = ("vehicle", "field", "at", "value")
-    list_select_related = ("vehicle",)
-    search_fields = ("vehicle__vin", "field")
+    search_fields = (*StreamRowsAdmin.search_fields, "field")
     ordering = ("-at",)
 
 
 @admin.register(VehicleStream)
-class VehicleStreamAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class VehicleStreamAdmin(StreamRowsAdmin):
     list_display = (
         "vehicle",
         "last_message_at",
@@ -174,16 +179,12 @@ class VehicleStreamAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "silent_notified_at",
     )
     list_filter = ("connectivity", ("silent_notified_at", admin.EmptyFieldListFilter))
-    list_select_related = ("vehicle",)
-    search_fields = ("vehicle__vin",)
     ordering = ("-last_message_at",)
 
 
 @admin.register(StreamSignalDay)
-class StreamSignalDayAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class StreamSignalDayAdmin(StreamRowsAdmin):
     list_display = ("vehicle", "day", "signals")
-    list_select_related = ("vehicle",)
-    search_fields = ("vehicle__vin",)
     date_hierarchy = "day"
     ordering = ("-day",)
 
@@ -196,11 +197,10 @@ class StreamDropAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(StreamEvent)
-class StreamEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class StreamEventAdmin(StreamRowsAdmin):
     list_display = ("received_at", "vehicle", "kind", "name", "occurred_at", "ended_at")
     list_filter = ("kind", "name")
-    list_select_related = ("vehicle",)
-    search_fields = ("vehicle__vin", "name", "body")
+    search_fields = (*StreamRowsAdmin.search_fields, "name", "body")
 
 
 @admin.register(StreamConsumer)

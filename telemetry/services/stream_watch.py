@@ -6,16 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.models import User
+from accounts.notifications import send_bilingual_mail
 from fleetportal.permissions import MANAGE_TELEMETRY, staff_holding
 from telemetry import selectors, streaming
 from telemetry.models import TelemetryAssignment, TelemetryRun, VehicleStream
@@ -153,10 +152,4 @@ def _send_silent_email(rows: list[streaming.VehicleStreamState]) -> None:
         for r in rows
     ]
     context = {"cars": cars, "overview_url": base + reverse("telemetry:overview")}
-    parts = []
-    for language in ("en", "zh-hans"):
-        with translation.override(language):
-            parts.append(render_to_string("telemetry/email/silent.txt", context).strip())
-    with translation.override("en"):
-        subject = render_to_string("telemetry/email/silent_subject.txt", context).strip()
-    send_mail(subject, "\n\n----\n\n".join(parts), settings.DEFAULT_FROM_EMAIL, recipients)
+    send_bilingual_mail("telemetry/email/silent", context, recipients)

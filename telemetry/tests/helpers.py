@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+
+from django.conf import settings
+from django.db import connection
+
 from telemetry import services
 from telemetry.models import TelemetryRun
 
@@ -26,3 +31,23 @@ def statuses(config) -> dict[str, tuple[str, str]]:
         status=TelemetryDeployment.Status.SUPERSEDED
     )
     return {row.vehicle.vin: (row.status, row.reason) for row in rows.select_related("vehicle")}
+
+
+def process_env() -> dict[str, str]:
+    """The test's own database, broker and keys for a separate portal process (a worker, the
+    stream consumer). Development settings (without `.env`) honour these variables where the
+    test settings would pick new folders."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        database = f"sqlite:///{db['NAME']}"
+    else:
+        database = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "fleetportal.settings.development",
+        "DJANGO_READ_DOT_ENV": "false",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "DATABASE_URL": database,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+    }

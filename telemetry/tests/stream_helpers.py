@@ -21,10 +21,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from fleetportal.tests.queue_helpers import wait_for
+from telemetry.tests.helpers import process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_MOSQUITTO = "mqtt://127.0.0.1:1883"
@@ -136,21 +135,7 @@ def publish(url: str, messages: Iterable[tuple[str, bytes]], qos: int = 1) -> in
 
 def consumer_env() -> dict[str, str]:
     """The test's own database for a consumer process (development settings, no `.env`)."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        database = f"sqlite:///{db['NAME']}"
-    else:
-        database = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "fleetportal.settings.development",
-        "DJANGO_READ_DOT_ENV": "false",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "DATABASE_URL": database,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "PYTHONUNBUFFERED": "1",
-    }
+    return {**process_env(), "PYTHONUNBUFFERED": "1"}
 
 
 class ConsumerProcess:

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from fleetportal.tests.queue_helpers import purge_queue, real_worker, wait_for
 from telemetry import services
 from telemetry.models import TelemetryRun
 from telemetry.tests.factories import make_config
-from telemetry.tests.helpers import ALL, GOOD, statuses
+from telemetry.tests.helpers import ALL, GOOD, process_env, statuses
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,21 +30,9 @@ pytestmark = pytest.mark.worker
 
 
 def _worker_env(tesla_sandbox) -> dict[str, str]:
-    """The test's own database, broker and keys for a worker process. Development settings
-    (without `.env`) honour these variables where the test settings would pick new folders."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        database = f"sqlite:///{db['NAME']}"
-    else:
-        database = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    """The test's own database, broker and keys for a worker process, and the sandbox."""
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "fleetportal.settings.development",
-        "DJANGO_READ_DOT_ENV": "false",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "DATABASE_URL": database,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        **process_env(),
         "TESLA_ENV": "sandbox",
         "TESLA_SANDBOX_URL": tesla_sandbox.url,
         "TESLA_CLIENT_ID": settings.TESLA_CLIENT_ID,
