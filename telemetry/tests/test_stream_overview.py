@@ -138,11 +138,15 @@ def test_overview_lists_in_pages(manager_client, owner):
 
 
 def test_overview_is_in_the_staff_navigation_and_in_chinese(manager_client, fleet):
-    page = manager_client.get("/telemetry/").content.decode()
-    assert 'href="/telemetry/overview/"' in page
+    # The dashboard, not /telemetry/ (whose own button links the overview too): the link
+    # must come from the staff menu of the navigation.
+    page = manager_client.get("/dashboard/").content.decode()
+    nav = page.split("<nav", 1)[1].split("</nav>", 1)[0]
+    assert '<a href="/telemetry/overview/">Telemetry overview</a>' in nav
     manager_client.cookies["django_language"] = "zh-hans"
     chinese = manager_client.get("/telemetry/overview/", headers={"accept-language": "zh-hans"})
     assert chinese.status_code == 200
+    assert "<h1>遥测总览</h1>" in chinese.content.decode()
 
 
 def test_overview_shows_the_stream_consumers(manager_client, fleet):
