@@ -181,7 +181,9 @@ def test_vehicle_page_shows_the_stream_state_action_and_missing_fields(manager_c
 
 def test_the_owner_sees_no_stream_section_nor_resync(owner_client, fleet):
     car = fleet["cars"][0]
-    page = owner_client.get(f"/telemetry/vehicles/{car.pk}/").content.decode()
+    response = owner_client.get(f"/telemetry/vehicles/{car.pk}/")
+    page = response.content.decode()
+    assert response.status_code == 200 and car.vin in page  # the owner does see the car's page
     assert 'id="stream-state"' not in page and "/resync/" not in page
 
 
