@@ -392,10 +392,20 @@ def test_managers_are_staff_holding_the_permission_and_superusers(
         "streamconsumer",
     ],
 )
-def test_stream_models_are_read_only_in_admin(manager_client, fleet, model):
+def test_stream_models_are_read_only_in_admin(manager_client, manager, fleet, model, rf):
+    from django.apps import apps
+    from django.contrib import admin
+
     listing = manager_client.get(f"/admin/telemetry/{model}/")
     assert listing.status_code == 200
     assert manager_client.get(f"/admin/telemetry/{model}/add/").status_code == 403
+    # Read-only is also no change and no delete (not only no add).
+    request = rf.get("/")
+    request.user = manager
+    model_admin = admin.site._registry[apps.get_model("telemetry", model)]
+    assert model_admin.has_view_permission(request)
+    assert not model_admin.has_change_permission(request)
+    assert not model_admin.has_delete_permission(request)
 
 
 def test_a_vehicle_stream_in_admin_shows_no_save_button(manager_client, fleet):
