@@ -48,10 +48,9 @@ def _streaming_sandbox():
     """A sandbox of this module that also publishes its cars' stream to the machine's
     Mosquitto, under a topic base no one else uses."""
     from sandbox.testing import running_sandbox
-    from telemetry.tests.stream_helpers import SYSTEM_MOSQUITTO, port_open, unique
+    from telemetry.tests.stream_helpers import SYSTEM_MOSQUITTO, require_system_mosquitto, unique
 
-    if not port_open(1883):
-        pytest.skip("no Mosquitto on 127.0.0.1:1883 (.ci/run starts it)")
+    require_system_mosquitto()
     base = unique("fp-e2e")
     with running_sandbox(
         mqtt_url=SYSTEM_MOSQUITTO, topic_base=base, time_scale=TIME_SCALE

@@ -135,7 +135,11 @@ def test_staff_who_own_the_car_see_it_like_any_owner(client, staff):
     car = make_vehicles(make_link(staff), 1)[0]
     stream(car, {"Soc": 50})
     client.force_login(staff)
-    assert client.get(page_url(car)).status_code == 200
+    response = client.get(page_url(car))
+    assert response.status_code == 200
+    assert "50 %" in text(response.content.decode())
+    data = client.get(data_url(car)).json()
+    assert [(v["field"], v["value"]) for v in data["values"]] == [("Soc", 50)]
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, car):

@@ -75,6 +75,13 @@ def test_hostile_message_is_stored_or_counted_and_the_flush_commits(car, name):
     # The good message in the same batch is stored, the hostile one counted when set aside.
     assert StreamValue.objects.get(vehicle=car, field="Soc").value == 55
     assert drops() == ({dropped_as: 1} if dropped_as else {})
+    if dropped_as is None:  # not counted, so it must really be stored
+        if suffix.startswith("v/"):
+            assert StreamValue.objects.filter(vehicle=car, field=suffix[2:]).exists()
+        elif suffix == "connectivity":
+            assert VehicleStream.objects.get(vehicle=car).connectivity == "CONNECTED"
+        else:
+            assert StreamEvent.objects.filter(vehicle=car).count() == 1
     if dropped_as is None and suffix.startswith("alerts/"):
         assert StreamEvent.objects.get(vehicle=car).occurred_at is None
 

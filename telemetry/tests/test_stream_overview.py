@@ -138,11 +138,15 @@ def test_overview_lists_in_pages(manager_client, owner):
 
 
 def test_overview_is_in_the_staff_navigation_and_in_chinese(manager_client, fleet):
-    page = manager_client.get("/telemetry/").content.decode()
-    assert 'href="/telemetry/overview/"' in page
+    # The dashboard, not /telemetry/ (whose own button links the overview too): the link
+    # must come from the staff menu of the navigation.
+    page = manager_client.get("/dashboard/").content.decode()
+    nav = page.split("<nav", 1)[1].split("</nav>", 1)[0]
+    assert '<a href="/telemetry/overview/">Telemetry overview</a>' in nav
     manager_client.cookies["django_language"] = "zh-hans"
     chinese = manager_client.get("/telemetry/overview/", headers={"accept-language": "zh-hans"})
     assert chinese.status_code == 200
+    assert "<h1>遥测总览</h1>" in chinese.content.decode()
 
 
 def test_overview_shows_the_stream_consumers(manager_client, fleet):
@@ -177,7 +181,9 @@ def test_vehicle_page_shows_the_stream_state_action_and_missing_fields(manager_c
 
 def test_the_owner_sees_no_stream_section_nor_resync(owner_client, fleet):
     car = fleet["cars"][0]
-    page = owner_client.get(f"/telemetry/vehicles/{car.pk}/").content.decode()
+    response = owner_client.get(f"/telemetry/vehicles/{car.pk}/")
+    page = response.content.decode()
+    assert response.status_code == 200 and car.vin in page  # the owner does see the car's page
     assert 'id="stream-state"' not in page and "/resync/" not in page
 
 
@@ -386,10 +392,20 @@ def test_managers_are_staff_holding_the_permission_and_superusers(
         "streamconsumer",
     ],
 )
-def test_stream_models_are_read_only_in_admin(manager_client, fleet, model):
+def test_stream_models_are_read_only_in_admin(manager_client, manager, fleet, model, rf):
+    from django.apps import apps
+    from django.contrib import admin
+
     listing = manager_client.get(f"/admin/telemetry/{model}/")
     assert listing.status_code == 200
     assert manager_client.get(f"/admin/telemetry/{model}/add/").status_code == 403
+    # Read-only is also no change and no delete (not only no add).
+    request = rf.get("/")
+    request.user = manager
+    model_admin = admin.site._registry[apps.get_model("telemetry", model)]
+    assert model_admin.has_view_permission(request)
+    assert not model_admin.has_change_permission(request)
+    assert not model_admin.has_delete_permission(request)
 
 
 def test_a_vehicle_stream_in_admin_shows_no_save_button(manager_client, fleet):
