@@ -163,3 +163,28 @@ def test_the_save_service_refuses_a_save_from_an_older_revision(manager, partner
     config.refresh_from_db()
     assert config.port != 6000 and not config.versions.exists()
     assert not TelemetryAuditEntry.objects.exists()
+
+
+def test_admin_saves_keep_history_and_the_car_never_receives_it(admin_client, partner_domain):
+    post = admin_post(**{"fields-0-keep_history": "on"})
+    response = admin_client.post("/admin/telemetry/telemetryconfig/add/", post)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    config = TelemetryConfig.objects.get()
+    assert config.fields.get(name="Soc").keep_history is True
+    assert config.versions.get().payload["fields"] == {"Soc": {"interval_seconds": 60}}
+    # Unticked in an edit: saved too.
+    change = f"/admin/telemetry/telemetryconfig/{config.pk}/change/"
+    field = config.fields.get()
+    post.update(
+        {
+            "fields-INITIAL_FORMS": "1",
+            "fields-0-id": str(field.pk),
+            "fields-0-config": str(config.pk),
+            "fields-0-keep_history": "",
+            "versions-TOTAL_FORMS": "0",
+        }
+    )
+    del post["fields-0-keep_history"]
+    assert admin_client.post(change, post).status_code == 302
+    field.refresh_from_db()
+    assert field.keep_history is False

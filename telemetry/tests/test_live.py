@@ -353,17 +353,6 @@ def test_a_new_config_keeps_history_of_the_usual_picks_by_default(manager_client
     assert {names[i] for i in checked} == set(catalogue.DEFAULT_HISTORY)
 
 
-def test_admin_edits_keep_history_too(client, partner_domain, db):
-    from accounts.tests.factories import UserFactory
-    from telemetry.tests.factories import make_config
-
-    admin = UserFactory(email="root@example.com", is_staff=True, is_superuser=True)
-    client.force_login(admin)
-    config = make_config()
-    html = client.get(f"/admin/telemetry/telemetryconfig/{config.pk}/change/").content.decode()
-    assert 'name="fields-0-keep_history"' in html
-
-
 # --- retention ------------------------------------------------------------------------------
 
 
