@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -17,11 +18,13 @@ from django.utils import timezone
 
 from accounts.models import RefreshAttempt, TeslaLink, User
 from accounts.signals import link_connected
-from fleetportal import queueing, tesla
+from fleetportal import queueing, tesla, workers
 from teslafleet import oauth
 from teslafleet.fleet import BaseURLNotAllowed, FleetClient, Unauthorized
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 class LinkOwnedByAnotherUser(Exception):
@@ -374,6 +377,38 @@ def link_refresh_tokens(
     if isinstance(failure, oauth.TransientOAuthError):
         raise failure
     return outcome
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What a batch refresh did for one link: `link_refresh_tokens`' outcome, or "retry" when
+    the link must go to the one-link retry path (a transient Tesla error, with Tesla's
+    Retry-After when it sent one, or an unexpected error)."""
+
+    link_id: int
+    outcome: str
+    retry_after: float | None = None
+
+
+def links_refresh_batch(*, link_ids: list[int]) -> list[BatchOutcome]:
+    """Refresh claimed links on this process's refresh threads (fleetportal/workers.py), each
+    through `link_refresh_tokens`, so single flight, the lease and crash recovery hold as for
+    one link. A link that is no longer due is left alone ("fresh")."""
+    pool = workers.kept_threads("refresh", settings.TESLA_REFRESH_THREADS)
+    results = []
+    for done in pool.map(lambda link_id: link_refresh_tokens(link_id=link_id), link_ids):
+        if done.error is None:
+            results.append(BatchOutcome(done.item, str(done.result)))
+        elif isinstance(done.error, oauth.TransientOAuthError):
+            results.append(BatchOutcome(done.item, "retry", done.error.retry_after))
+        else:
+            # Not Tesla's answer (a bug, a database error): the one-link task meets it again
+            # and fails visibly, with its own retries; the lease was released.
+            logger.error(
+                "refresh of link %s failed: %s", done.item, queueing.error_class(done.error)
+            )
+            results.append(BatchOutcome(done.item, "retry"))
+    return results
 
 
 def links_claim_due(*, limit: int | None = None) -> list[int]:

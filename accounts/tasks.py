@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from celery import shared_task
 from django.conf import settings
 
 from accounts import notifications, services
-from fleetportal.tasks import TeslaTask
+from fleetportal.tasks import TeslaTask, retry_countdown
 from teslafleet.errors import TransientError
 
 
@@ -22,11 +24,26 @@ def link_refresh(self, link_id: int, force: bool = False) -> str:
 
 
 @shared_task
+def links_refresh_chunk(link_ids: list[int]) -> dict[str, int]:
+    """Refresh a chunk of due links on the worker process's refresh threads; a link that
+    failed transiently goes on to the one-link task, counted as its second try."""
+    results = services.links_refresh_batch(link_ids=link_ids)
+    for result in results:
+        if result.outcome == "retry":
+            link_refresh.apply_async(
+                (result.link_id,), countdown=retry_countdown(0, result.retry_after), retries=1
+            )
+    return dict(Counter(result.outcome for result in results))
+
+
+@shared_task
 def links_refresh_sweep() -> int:
-    """Beat's dispatcher: claim the links that are due and queue one refresh task each."""
+    """Beat's dispatcher: claim the links that are due and queue them in chunks of
+    TESLA_REFRESH_CHUNK, one task per chunk."""
     ids = services.links_claim_due()
-    for link_id in ids:
-        link_refresh.delay_on_commit(link_id)
+    size = max(1, settings.TESLA_REFRESH_CHUNK)
+    for start in range(0, len(ids), size):
+        links_refresh_chunk.delay_on_commit(ids[start : start + size])
     return len(ids)
 
 

@@ -12,3 +12,8 @@ app = Celery("fleetportal")
 # Every CELERY_* Django setting configures the app (see settings/base.py).
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Workers keep their database connections and HTTP sessions between tasks (fleetportal/workers.py).
+from fleetportal import workers  # noqa: E402
+
+workers.install(app)

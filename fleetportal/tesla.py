@@ -8,6 +8,9 @@ else reads the TESLA_* settings or constructs a Tesla client.
 
 from __future__ import annotations
 
+import os
+import threading
+import weakref
 from dataclasses import dataclass
 
 import requests
@@ -78,9 +81,46 @@ def default_audience(auth_server_key: str) -> str:
     return table.region(table.auth_server(auth_server_key).region_codes[0]).base_url
 
 
+class _ThreadSessions(threading.local):
+    session: requests.Session | None = None
+    pid: int = 0
+
+
+_thread = _ThreadSessions()
+# Every session this process made, to close them all at shutdown (a thread's session also
+# goes when its thread ends).
+_sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+
+
 def http_session() -> requests.Session:
-    """Every outbound Tesla call goes through this one factory (timeouts, User-Agent)."""
-    return make_session(timeout=settings.TESLA_HTTP_TIMEOUT)
+    """The calling thread's session for outbound Tesla calls (timeouts, User-Agent, the shared
+    TLS context): one per thread and process, kept for the thread's life, so its connections
+    stay alive from one call to the next. Callers borrow it and never close it.
+
+    Per thread because a requests session is not safe to share between threads; per process
+    because a session made before a fork would share its sockets with the child.
+    """
+    pid = os.getpid()
+    if _thread.session is None or _thread.pid != pid:
+        _thread.session = make_session(timeout=settings.TESLA_HTTP_TIMEOUT)
+        _thread.pid = pid
+        _sessions.add(_thread.session)
+    return _thread.session
+
+
+def http_session_release() -> None:
+    """Close the calling thread's session, if it has one (a pool thread that ends)."""
+    session, _thread.session = _thread.session, None
+    if session is not None and _thread.pid == os.getpid():
+        session.close()
+
+
+def http_sessions_close() -> None:
+    """Close every session of this process (worker shutdown); a later call makes a new one."""
+    for session in list(_sessions):
+        session.close()
+    _sessions.clear()
+    _thread.session = None
 
 
 def user_fleet_client(*, base_url: str, access_token: str, auth_server_key: str) -> FleetClient:

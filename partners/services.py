@@ -258,15 +258,14 @@ def partner_token_get(*, region: str) -> str:
         return cached.access_token
     # No lock: partner tokens are not single-use (unlike refresh tokens), so two workers
     # fetching at once only cost one extra token request and the last writer wins.
-    with tesla.http_session() as session:
-        tokens = oauth.partner_token(
-            server,
-            client_id=creds.client_id,
-            client_secret=creds.client_secret,
-            # A partner token is minted for one Fleet API; its base URL is the audience.
-            audience=fleet_region.audience,
-            session=session,
-        )
+    tokens = oauth.partner_token(
+        server,
+        client_id=creds.client_id,
+        client_secret=creds.client_secret,
+        # A partner token is minted for one Fleet API; its base URL is the audience.
+        audience=fleet_region.audience,
+        session=tesla.http_session(),
+    )
     PartnerToken.objects.update_or_create(
         region=fleet_region.code,
         defaults={
@@ -571,8 +570,7 @@ def _check_key_url(url: str, key: PartnerKey | None) -> Check:
     if key is None:
         return Check(title, False, _("Nothing to serve until a key exists."))
     try:
-        with tesla.http_session() as session:
-            response = session.get(url, allow_redirects=False, timeout=PREFLIGHT_TIMEOUT)
+        response = tesla.http_session().get(url, allow_redirects=False, timeout=PREFLIGHT_TIMEOUT)
     except requests.RequestException as exc:
         return Check(title, False, _("Not reachable (%(error)s).") % {"error": type(exc).__name__})
     if response.is_redirect:

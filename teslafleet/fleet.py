@@ -331,13 +331,17 @@ class FleetClient:
         if self.base_url not in self._allowed:
             raise BaseURLNotAllowed(f"Fleet API base URL {self.base_url} is not allowlisted")
         self._access_token = access_token
+        # A session passed in is borrowed (kept alive by its owner for many clients); one made
+        # here is this client's to close.
+        self._owns_session = session is None
         self._session = session or make_session()
 
     def __repr__(self) -> str:
         return f"<FleetClient {self.base_url}>"
 
     def close(self) -> None:
-        self._session.close()
+        if self._owns_session:
+            self._session.close()
 
     def __enter__(self) -> FleetClient:
         return self

@@ -41,14 +41,15 @@ def _make_due(row: TeslaLink, minutes: int = 5) -> None:
 
 
 class _Completions:
-    """Counts link_refresh runs finished by a real worker (same process, worker threads)."""
+    """Counts runs of one task finished by a real worker (same process, worker threads)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "accounts.tasks.link_refresh") -> None:
+        self.name = name
         self.count = 0
         self.done = threading.Condition()
 
     def __call__(self, sender=None, **kwargs) -> None:
-        if sender is not None and sender.name == "accounts.tasks.link_refresh":
+        if sender is not None and sender.name == self.name:
             with self.done:
                 self.count += 1
                 self.done.notify_all()
@@ -61,6 +62,14 @@ class _Completions:
 @pytest.fixture
 def completions():
     counter = _Completions()
+    task_postrun.connect(counter, weak=False)
+    yield counter
+    task_postrun.disconnect(counter)
+
+
+@pytest.fixture
+def chunk_completions():
+    counter = _Completions("accounts.tasks.links_refresh_chunk")
     task_postrun.connect(counter, weak=False)
     yield counter
     task_postrun.disconnect(counter)
@@ -256,7 +265,7 @@ def test_overlapping_sweeps_claim_each_due_link_once(owner_client, owner, tesla_
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_the_beat_sweep_refreshes_every_due_link_once_on_a_worker(
-    owner_client, owner, tesla_apps, tesla_sandbox, completions
+    owner_client, owner, tesla_apps, tesla_sandbox, chunk_completions
 ):
     from celery.contrib.testing.worker import start_worker
 
@@ -268,9 +277,10 @@ def test_the_beat_sweep_refreshes_every_due_link_once_on_a_worker(
     assert tasks.links_refresh_sweep() == 2
     assert tasks.links_refresh_sweep() == 0
     with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False):
-        assert completions.wait_for(2)
+        assert chunk_completions.wait_for(1)
     connections.close_all()
     assert _refresh_calls(tesla_sandbox) == 2
+    assert set(TeslaLink.objects.values_list("health", flat=True)) == {TeslaLink.Health.OK}
 
 
 @pytest.mark.django_db

@@ -86,6 +86,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# A Celery worker keeps its connections this many seconds across tasks, health-checked before
+# reuse (fleetportal/workers.py); web processes follow CONN_MAX_AGE.
+WORKER_CONN_MAX_AGE = env.int("WORKER_CONN_MAX_AGE", default=600)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if Path(DATABASES["default"]["NAME"]).parent == VAR_DIR:
         # var/ holds the embedded defaults' data (this database, the filesystem broker's
@@ -171,6 +174,11 @@ TESLA_REFRESH_MARGIN_SECONDS = env.int("TESLA_REFRESH_MARGIN_SECONDS", default=3
 TESLA_REFRESH_MAX_RETRIES = env.int("TESLA_REFRESH_MAX_RETRIES", default=5)
 TESLA_REFRESH_RETRY_CAP_SECONDS = env.int("TESLA_REFRESH_RETRY_CAP_SECONDS", default=300)
 TESLA_REFRESH_BATCH = env.int("TESLA_REFRESH_BATCH", default=500)
+# The sweep hands the due links to workers in chunks of TESLA_REFRESH_CHUNK; a worker process
+# refreshes a chunk on TESLA_REFRESH_THREADS threads, each holding a database connection
+# (README, "Sizing the workers").
+TESLA_REFRESH_CHUNK = env.int("TESLA_REFRESH_CHUNK", default=25)
+TESLA_REFRESH_THREADS = env.int("TESLA_REFRESH_THREADS", default=8)
 # Vehicles: fleet_status asks about this many VINs per call; a sync retries transient errors.
 VEHICLES_FLEET_STATUS_BATCH = env.int("VEHICLES_FLEET_STATUS_BATCH", default=50)
 VEHICLES_SYNC_MAX_RETRIES = env.int("VEHICLES_SYNC_MAX_RETRIES", default=5)

@@ -15,6 +15,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# The in-process test worker closes its connections after each task, so none outlives a test
+# (a subprocess worker test sets its own age: accounts/tests/test_refresh_batch.py).
+WORKER_CONN_MAX_AGE = env.int("WORKER_CONN_MAX_AGE", default=0)  # noqa: F405
 
 if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
     # Each test run gets its own queue folder, so a running `make run` is never disturbed.

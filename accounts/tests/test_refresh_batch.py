@@ -1,0 +1,308 @@
+"""The batch refresh: the sweep hands out chunks, a worker refreshes a chunk on its kept
+threads; single flight, retries and crash recovery hold as for one link, and the worker keeps
+its database connections between tasks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import threading
+
+import pytest
+from celery.signals import task_postrun, task_prerun
+from django.db import connection, connections
+from django.utils import timezone
+
+from accounts import services, tasks
+from accounts.models import RefreshAttempt, TeslaLink
+from accounts.tests.tesla_flow import link
+from accounts.tests.worker_process import (
+    children,
+    database_url,
+    needs_postgres_and_redis,
+    wait,
+    worker_process,
+)
+from fleetportal import tesla, workers
+from teslafleet import oauth
+
+EMAILS = ("alice@example.com", "erika@example.de", "bob@example.com")
+
+
+def _refresh_calls(sandbox) -> int:
+    return sum(1 for r in sandbox.control.requests() if r.get("grant_type") == "refresh_token")
+
+
+def _due_links(owner_client, owner, emails=EMAILS) -> list[TeslaLink]:
+    for email in emails:
+        link(owner_client, email)
+    rows = list(TeslaLink.objects.filter(user=owner).order_by("pk"))
+    TeslaLink.objects.filter(pk__in=[r.pk for r in rows]).update(
+        access_token_expires_at=timezone.now() + dt.timedelta(minutes=5)
+    )
+    return rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_refreshes_each_due_link_once_on_the_kept_threads(
+    owner_client, owner, tesla_apps, tesla_sandbox, settings
+):
+    settings.TESLA_REFRESH_THREADS = 3
+    rows = _due_links(owner_client, owner)
+    link(owner_client, "nora@example.com")
+    fresh = TeslaLink.objects.get(email="nora@example.com")
+    seen_threads = set()
+    original = services.link_refresh_tokens
+
+    def watched(**kwargs):
+        seen_threads.add(threading.current_thread().name)
+        return original(**kwargs)
+
+    services.link_refresh_tokens = watched
+    try:
+        results = services.links_refresh_batch(link_ids=[r.pk for r in rows] + [fresh.pk])
+    finally:
+        services.link_refresh_tokens = original
+    assert [(r.link_id, r.outcome) for r in results] == [
+        *[(r.pk, "refreshed") for r in rows],
+        (fresh.pk, "fresh"),
+    ]
+    assert _refresh_calls(tesla_sandbox) == 3
+    assert seen_threads and all(name.startswith("refresh-") for name in seen_threads)
+    for row in rows:
+        stored = TeslaLink.objects.get(pk=row.pk)
+        assert stored.token_version == row.token_version + 1
+        assert stored.health == TeslaLink.Health.OK
+        assert stored.refresh_token != row.refresh_token
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_link_twice_in_a_chunk_is_refreshed_once(
+    owner_client, owner, tesla_apps, tesla_sandbox, settings
+):
+    # Single flight across the pool's threads: the copies wait on the first one's lease,
+    # then find the new pair and send nothing.
+    settings.TESLA_REFRESH_THREADS = 4
+    [row] = _due_links(owner_client, owner, emails=EMAILS[:1])
+    tesla_sandbox.control.fault("token", latency=0.5, count=1)
+    results = services.links_refresh_batch(link_ids=[row.pk] * 4)
+    assert sorted(r.outcome for r in results) == ["fresh", "fresh", "fresh", "refreshed"]
+    assert _refresh_calls(tesla_sandbox) == 1
+    assert TeslaLink.objects.get(pk=row.pk).token_version == row.token_version + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transient_failure_comes_back_for_the_one_link_path_with_retry_after(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    rows = _due_links(owner_client, owner, emails=EMAILS[:2])
+    tesla_sandbox.control.fault(
+        "token", status=429, body={"error": "rate_limited"}, headers={"Retry-After": "7"}, count=1
+    )
+    results = {r.link_id: r for r in services.links_refresh_batch(link_ids=[r.pk for r in rows])}
+    retried = [r for r in results.values() if r.outcome == "retry"]
+    assert len(retried) == 1 and retried[0].retry_after == 7
+    assert sorted(r.outcome for r in results.values()) == ["refreshed", "retry"]
+    assert TeslaLink.objects.get(pk=retried[0].link_id).health == TeslaLink.Health.RETRYING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unexpected_error_releases_the_lease_and_goes_to_the_one_link_path(
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch
+):
+    [row] = _due_links(owner_client, owner, emails=EMAILS[:1])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(oauth, "refresh", broken)
+    [result] = services.links_refresh_batch(link_ids=[row.pk])
+    assert (result.outcome, result.retry_after) == ("retry", None)
+    stored = TeslaLink.objects.get(pk=row.pk)
+    assert stored.refresh_lease_until is None
+    assert stored.health == TeslaLink.Health.OK
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_queues_chunks_and_a_transient_failure_retries_as_one_link(
+    owner_client, owner, tesla_apps, tesla_sandbox, settings
+):
+    from celery.contrib.testing.worker import start_worker
+
+    from fleetportal.celery import app
+
+    settings.TESLA_REFRESH_CHUNK = 2
+    settings.TESLA_REFRESH_RETRY_CAP_SECONDS = 1
+    rows = _due_links(owner_client, owner)
+    tesla_sandbox.control.fault(
+        "token", status=503, body={"error": "unavailable"}, headers={"Retry-After": "1"}, count=1
+    )
+    started: list[tuple[str, int]] = []
+    finished = threading.Semaphore(0)
+
+    ours = ("accounts.tasks.link_refresh", "accounts.tasks.links_refresh_chunk")
+
+    def on_prerun(sender=None, task=None, **kwargs):
+        if sender.name in ours:
+            started.append((sender.name, task.request.retries))
+
+    def on_postrun(sender=None, **kwargs):
+        if sender.name in ours:
+            finished.release()
+
+    task_prerun.connect(on_prerun, weak=False)
+    task_postrun.connect(on_postrun, weak=False)
+    try:
+        assert tasks.links_refresh_sweep() == 3
+        with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False):
+            # Two chunks (2 + 1 links), then the one-link task for the link that met the 503.
+            for _ in range(3):
+                assert finished.acquire(timeout=60), started
+    finally:
+        task_prerun.disconnect(on_prerun)
+        task_postrun.disconnect(on_postrun)
+    connections.close_all()
+    assert sorted(started) == [
+        ("accounts.tasks.link_refresh", 1),
+        ("accounts.tasks.links_refresh_chunk", 0),
+        ("accounts.tasks.links_refresh_chunk", 0),
+    ]
+    assert _refresh_calls(tesla_sandbox) == 4
+    assert sorted(RefreshAttempt.objects.values_list("outcome", flat=True)) == [
+        "ok",
+        "ok",
+        "ok",
+        "retried",
+    ]
+    for row in rows:
+        stored = TeslaLink.objects.get(pk=row.pk)
+        assert stored.health == TeslaLink.Health.OK
+        assert stored.token_version == row.token_version + 1
+
+
+def test_a_thread_keeps_its_session_and_a_fork_or_another_thread_gets_its_own():
+    first = tesla.http_session()
+    assert tesla.http_session() is first
+    other: list = []
+    thread = threading.Thread(target=lambda: other.append(tesla.http_session()))
+    thread.start()
+    thread.join()
+    assert other[0] is not first
+    pid = os.fork()
+    if pid == 0:  # the child: a session from before the fork would share its sockets
+        os._exit(0 if tesla.http_session() is not first else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    tesla.http_sessions_close()
+    assert tesla.http_session() is not first
+
+
+@pytest.mark.django_db(transaction=True)
+def test_kept_threads_keep_their_connections_until_the_pool_stops():
+    pool = workers.KeptThreads(2, "closing-test")
+    options = connection.settings_dict
+    age = options["CONN_MAX_AGE"]
+    options["CONN_MAX_AGE"] = 600  # what a worker sets (fleetportal.workers.keep_connections)
+
+    def uses_the_database(_):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return connections["default"]
+
+    try:
+        opened = {o.result for o in pool.map(uses_the_database, range(6))}
+        again = {o.result for o in pool.map(uses_the_database, range(6))}
+    finally:
+        options["CONN_MAX_AGE"] = age
+    # One connection per thread, kept from one job (and one map) to the next.
+    assert 1 <= len(opened) <= 2 and again <= opened
+    assert all(c.connection is not None for c in opened)
+    pool.shutdown()
+    assert all(c.connection is None for c in opened)
+
+
+# --- a real worker process (PostgreSQL and Redis) ---------------------------------------------
+
+
+def _backends(application_name: str) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s ORDER BY pid",
+            [application_name],
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+@pytest.mark.worker
+@needs_postgres_and_redis
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_keeps_its_database_connection_across_tasks_and_replaces_a_dead_one(
+    owner_client, owner, tesla_apps, tesla_sandbox, tmp_path
+):
+    rows = _due_links(owner_client, owner)
+    name = f"fp-keep-{os.getpid()}"
+    attempts = RefreshAttempt.objects.count
+
+    with worker_process(
+        tesla_sandbox,
+        tmp_path / "worker.log",
+        DATABASE_URL=database_url(application_name=name),
+        WORKER_CONN_MAX_AGE="600",
+    ):
+        # One-link tasks use the database in the task's own thread, where Celery's Django
+        # fix-up used to close the connection after every task.
+        tasks.link_refresh.delay(rows[0].pk, force=True)
+        wait(lambda: attempts() == 1, 60, "the first refresh")
+        kept = _backends(name)
+        assert len(kept) == 1, kept
+        tasks.link_refresh.delay(rows[1].pk, force=True)
+        wait(lambda: attempts() == 2, 60, "the second refresh")
+        assert _backends(name) == kept
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", kept)
+        wait(lambda: _backends(name) == [], 10, "the backend to go")
+        # The health check finds the dead connection before the task uses it.
+        tasks.link_refresh.delay(rows[2].pk, force=True)
+        wait(lambda: attempts() == 3, 60, "the refresh after the backend died")
+        replaced = _backends(name)
+        assert len(replaced) == 1 and replaced != kept
+    assert set(RefreshAttempt.objects.values_list("outcome", flat=True)) == {"ok"}
+
+
+@pytest.mark.worker
+@needs_postgres_and_redis
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_chunk_recovers_every_link(
+    owner_client, owner, tesla_apps, tesla_sandbox, tmp_path
+):
+    rows = _due_links(owner_client, owner)
+    # Tesla rotates every chain at once but holds its answers back: the worker is killed
+    # while its threads wait, so all three new refresh tokens are lost.
+    tesla_sandbox.control.fault("token", latency_after=60, count=3)
+    with worker_process(
+        tesla_sandbox, tmp_path / "worker.log", TESLA_REFRESH_THREADS="3", TESLA_REFRESH_CHUNK="3"
+    ) as worker:
+        assert tasks.links_refresh_sweep() == 3
+        wait(lambda: _refresh_calls(tesla_sandbox) == 3, 60, "three token calls in flight")
+        pool = children(worker.pid)
+        assert len(pool) == 1, pool
+        os.kill(pool[0], signal.SIGKILL)
+        # reject_on_worker_lost hands the chunk back; once the leases lapse each link is
+        # refreshed with its old refresh token, which Tesla honours for 24 hours.
+        wait(
+            lambda: all(
+                TeslaLink.objects.get(pk=r.pk).token_version > r.token_version for r in rows
+            ),
+            120,
+            "every link refreshed after the crash",
+        )
+    assert _refresh_calls(tesla_sandbox) == 6
+    for row in rows:
+        stored = TeslaLink.objects.get(pk=row.pk)
+        assert stored.health == TeslaLink.Health.OK
+        assert stored.refresh_token != row.refresh_token
+        # The stored pair is the live end of the chain: the link is not broken.
+        assert services.link_refresh_tokens(link_id=row.pk, force=True) == "refreshed"

@@ -1,0 +1,178 @@
+"""What a Celery worker process keeps between tasks: its database connections, its HTTP
+sessions, and a pool of threads for work that waits on Tesla (the batch token refresh).
+
+Celery's Django fix-up closes every database connection before and after each task, whatever
+`CONN_MAX_AGE` says, so each task paid for a new PostgreSQL connection (a backend start and its
+catalogue caches: 8-9 ms of CPU, more than the task's own work). `keep_connections` replaces
+that rule with Django's own request rule: a connection is closed when it is broken, in a
+state a task must not inherit, or older than `WORKER_CONN_MAX_AGE`; with health checks, one
+that died while idle is replaced on its next use.
+
+`KeptThreads` is a pool of threads that lives as long as the worker process. Each thread keeps
+its own database connection (Django's are per thread) and its own HTTP session
+(fleetportal.tesla.http_session) from one job to the next, and closes both when the pool
+stops. Every thread may hold one database connection: a worker process holds up to
+TESLA_REFRESH_THREADS + 1 (README, "Sizing the workers").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from celery import Celery, signals
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+from fleetportal import tesla
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def keep_connections(app: Celery) -> None:
+    """Keep database connections across tasks in this worker (every pool: prefork, threads,
+    solo). Called once, at worker start."""
+    for alias in connections:
+        options = settings.DATABASES[alias]
+        options["CONN_MAX_AGE"] = settings.WORKER_CONN_MAX_AGE
+        options["CONN_HEALTH_CHECKS"] = True
+    fixup = _django_worker_fixup(app)
+    if fixup is not None:
+        # Its task_prerun / task_postrun handlers call this; after a fork it still closes the
+        # parent's connections with its own `_close_database`, which is right.
+        fixup.close_database = lambda **kwargs: close_old_connections()
+
+
+def _django_worker_fixup(app: Celery) -> Any:
+    from celery.fixups.django import DjangoFixup
+
+    for fixup in getattr(app, "_fixups", ()):
+        if isinstance(fixup, DjangoFixup):
+            return fixup.worker_fixup
+    return None
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T, R]):
+    """One job's item and either its result or the exception it raised."""
+
+    item: T
+    result: R | None = None
+    error: BaseException | None = None
+
+
+_STOP = object()
+
+
+class KeptThreads:
+    """A fixed pool of threads, started on first use, that keep their database connection and
+    HTTP session between jobs. `map` runs a function over items and waits for all of them."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self.size = max(1, size)
+        self.name = name
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        with self._lock:
+            while len(self._threads) < self.size:
+                thread = threading.Thread(
+                    target=self._run, name=f"{self.name}-{len(self._threads)}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def _run(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not _STOP:
+                job()
+        finally:
+            # This thread's own connection and session: no other thread may close them.
+            connections.close_all()
+            tesla.http_session_release()
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[Outcome[T, R]]:
+        """Run `fn(item)` for every item on the pool's threads; the outcomes in item order."""
+        self._start()
+        items = list(items)
+        outcomes: list[Outcome[T, R] | None] = [None] * len(items)
+        done = threading.Semaphore(0)
+
+        def job(index: int, item: T) -> None:
+            # Like a request: a connection left broken or past its age by the last job is
+            # replaced, a healthy one is kept.
+            close_old_connections()
+            try:
+                outcomes[index] = Outcome(item, result=fn(item))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                outcomes[index] = Outcome(item, error=exc)
+            finally:
+                close_old_connections()
+                done.release()
+
+        for index, item in enumerate(items):
+            self._jobs.put(lambda i=index, it=item: job(i, it))
+        for _ in items:
+            done.acquire()
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def shutdown(self) -> None:
+        """Let every thread finish its job, close its connection and session, and end."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for _ in threads:
+            self._jobs.put(_STOP)
+        for thread in threads:
+            thread.join(timeout=60)
+
+
+_pools: dict[str, tuple[int, KeptThreads]] = {}
+_pools_lock = threading.Lock()
+
+
+def kept_threads(name: str, size: int) -> KeptThreads:
+    """This process's pool called `name` (made on first use, again after a fork)."""
+    pid = os.getpid()
+    with _pools_lock:
+        entry = _pools.get(name)
+        if entry is None or entry[0] != pid:
+            entry = (pid, KeptThreads(size, name))
+            _pools[name] = entry
+    return entry[1]
+
+
+def shutdown() -> None:
+    """Stop this process's pools and close its HTTP sessions (worker shutdown)."""
+    pid = os.getpid()
+    with _pools_lock:
+        pools = [pool for owner, pool in _pools.values() if owner == pid]
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown()
+    tesla.http_sessions_close()
+
+
+def install(app: Celery) -> None:
+    """Connect the worker signals (fleetportal/celery.py)."""
+
+    @signals.worker_init.connect(weak=False)
+    def _on_worker_init(**kwargs: Any) -> None:
+        keep_connections(app)
+
+    @signals.worker_process_shutdown.connect(weak=False)
+    def _on_process_shutdown(**kwargs: Any) -> None:
+        shutdown()
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _on_worker_shutdown(**kwargs: Any) -> None:
+        shutdown()
