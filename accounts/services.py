@@ -142,6 +142,23 @@ def link_unlink(*, link: TeslaLink) -> None:
 # --- Keeping links alive ----------------------------------------------------------------------
 
 
+# The columns the refresh path writes: saved by name, so a failed refresh does not re-encrypt
+# and rewrite the token pair (and a concurrent edit of another column is not undone).
+_HEALTH_FIELDS = ("health", "health_reason", "health_changed_at", "updated_at")
+_PAIR_FIELDS = (
+    "access_token",
+    "refresh_token",
+    "refresh_token_issued_at",
+    "access_token_expires_at",
+    "last_refreshed_at",
+    "token_version",
+    "refresh_queued_at",
+    "scopes",
+    *_HEALTH_FIELDS,
+)
+_LEASE_FIELDS = ("refresh_lease_token", "refresh_lease_until", "refresh_queued_at")
+
+
 def _margin() -> dt.timedelta:
     return dt.timedelta(seconds=settings.TESLA_REFRESH_MARGIN_SECONDS)
 
@@ -247,7 +264,7 @@ def _refresh_claim(
             return link.refresh_lease_until
         if not link.refresh_token:
             _set_health(link, TeslaLink.Health.NEEDS_RELINK, "missing scopes: offline_access")
-            link.save()
+            link.save(update_fields=_HEALTH_FIELDS)
             return "broken"
         lease = _Lease(secrets.token_hex(16), link.refresh_token, link.auth_server)
         TeslaLink.objects.filter(pk=link.pk).update(
@@ -316,7 +333,10 @@ def _refresh_record(
                 )
         if ours:
             link.refresh_lease_token, link.refresh_lease_until = "", None
-        link.save()
+        stored_pair = applies and tokens is not None
+        link.save(
+            update_fields={*(_PAIR_FIELDS if stored_pair else _HEALTH_FIELDS), *_LEASE_FIELDS}
+        )
         RefreshAttempt.objects.create(
             link=link, outcome=outcome, error=error[:100], duration_ms=duration_ms
         )

@@ -105,6 +105,8 @@ def http_session() -> requests.Session:
         _thread.session = make_session(timeout=settings.TESLA_HTTP_TIMEOUT)
         _thread.pid = pid
         _sessions.add(_thread.session)
+    # Read at every call, like every setting here (tests and operators may change it).
+    _thread.session.default_timeout = settings.TESLA_HTTP_TIMEOUT
     return _thread.session
 
 

@@ -355,3 +355,33 @@ def test_status_page_needs_the_link_status_permission(owner_client, client, staf
     assert owner_client.get(reverse("link_status")).status_code == 403
     client.force_login(staff)  # staff, but without accounts.view_link_status
     assert client.get(reverse("link_status")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_failed_refresh_writes_health_not_the_token_pair(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    row = _linked(owner_client, owner)
+    _make_due(row)
+    tesla_sandbox.control.fault("token", status=503, body={"error": "unavailable"}, count=1)
+    with CaptureQueriesContext(connection) as failed, pytest.raises(TransientOAuthError):
+        services.link_refresh_tokens(link_id=row.pk)
+    with CaptureQueriesContext(connection) as refreshed:
+        assert services.link_refresh_tokens(link_id=row.pk) == "refreshed"
+
+    def link_updates(ctx) -> list[str]:
+        return [
+            q["sql"]
+            for q in ctx.captured_queries
+            if q["sql"].startswith('UPDATE "accounts_tesla') and '"health"' in q["sql"]
+        ]
+
+    [failed_update] = link_updates(failed)
+    assert '"access_token"' not in failed_update and '"refresh_token"' not in failed_update
+    [stored_update] = link_updates(refreshed)
+    assert '"access_token"' in stored_update and '"refresh_token"' in stored_update
+    stored = TeslaLink.objects.get(pk=row.pk)
+    assert stored.health == TeslaLink.Health.OK and stored.token_version == row.token_version + 1
