@@ -1,4 +1,5 @@
 """`python -m sandbox [--host H] [--port P] [--state-dir DIR] [--public-url URL] [--print-env]
+[--threads N] [--tls-cert CERT --tls-key KEY]
 [--mqtt-url URL [--mqtt-topic-base BASE] [--time-scale N]]`."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 from typing import Any
 
 from sandbox.app import DEFAULT_PUBLIC_URL, create_app
+from sandbox.serving import DEFAULT_THREADS, bound_port, make_server
 from sandbox.state import World
 from sandbox.stream import Publisher
 
@@ -46,7 +48,26 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         help="stream simulation speed: 10 = intervals and drives pass 10x faster",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help="worker threads: requests served at once (idle keep-alive connections need none)",
+    )
+    parser.add_argument(
+        "--tls-cert", default=None, help="serve HTTPS with this PEM certificate (needs --tls-key)"
+    )
+    parser.add_argument("--tls-key", default=None, help="the certificate's PEM private key")
     return parser
+
+
+def _public_url(args: argparse.Namespace, port: int) -> str:
+    """--public-url, else the address served (the historical default for the default one)."""
+    if args.public_url:
+        return args.public_url
+    scheme = "https" if args.tls_cert else "http"
+    default = (args.host, args.port, scheme) == ("127.0.0.1", 8001, "http")
+    return DEFAULT_PUBLIC_URL if default else f"{scheme}://{args.host}:{port}"
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
@@ -64,18 +85,43 @@ def print_env(world: World) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     world = World(args.state_dir)
     if args.print_env:
         print_env(world)
         return 0
-    public_url = args.public_url or (
-        DEFAULT_PUBLIC_URL
-        if (args.host, args.port) == ("127.0.0.1", 8001)
-        else f"http://{args.host}:{args.port}"
+    app = create_app(world=world)
+    # Bind before printing, so --port 0 prints (and issues URLs with) the real port.
+    server = make_server(
+        app,
+        args.host,
+        args.port,
+        threads=args.threads,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
-    app = create_app(world=world, public_url=public_url)
+    public_url = _public_url(args, bound_port(server)).rstrip("/")
+    app.config["SANDBOX_PUBLIC_URL"] = public_url
     print(f"Tesla sandbox on {public_url} (state: {args.state_dir or 'in memory'})", flush=True)
+    publisher = None
+    try:
+        publisher = _start_stream(args, world, app)
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        server.serve()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: the same clean stop as SIGTERM
+    finally:
+        server.stop()
+        if publisher is not None:
+            publisher.stop()
+    return 0
+
+
+def _start_stream(args: argparse.Namespace, world: World, app: Any) -> Publisher | None:
+    """With --mqtt-url, start publishing the cars' telemetry stream."""
     publisher = None
     if args.mqtt_url:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -91,13 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(time scale {args.time_scale:g})",
             flush=True,
         )
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    try:
-        app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
-    finally:
-        if publisher is not None:
-            publisher.stop()
-    return 0
+    return publisher
 
 
 if __name__ == "__main__":

@@ -126,6 +126,7 @@ def _after(response: Response) -> Response:
     if not _observed(request.path):
         return response
     w = world()
+    w.counters.count(request, response.status_code)
     entry = {
         "time": w.iso_now(),
         "method": request.method,

@@ -561,6 +561,12 @@ def list_requests() -> ResponseReturnValue:
     return json_response({"requests": entries})
 
 
+@bp.get("/counters")
+def counters() -> ResponseReturnValue:
+    """Exact counts of answered requests since start or reset (sandbox/counters.py)."""
+    return json_response(world().counters.snapshot(current_app))
+
+
 @bp.delete("/requests")
 def clear_requests() -> ResponseReturnValue:
     with world().transaction() as data:

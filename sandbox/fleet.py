@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import ipaddress
 import math
 import re
@@ -537,6 +539,10 @@ def _check_config(config: dict[str, Any], caller: Caller, partner: dict[str, Any
 @bp.post("/api/1/vehicles/fleet_telemetry_config_jws")
 def telemetry_config_jws() -> ResponseReturnValue:
     w = world()
+    # The signature check is pure Python and slow: run it before taking the world's lock.
+    # Its outcome is only used after authentication, so errors keep Tesla's order (401
+    # before any body or JWS error).
+    checked = _checked_jws(_peek_token())
     with w.transaction() as data:
         caller = authenticate(data, kind="user", scopes=("vehicle_device_data",))
         body = _json_body()
@@ -544,13 +550,9 @@ def telemetry_config_jws() -> ResponseReturnValue:
         token = body.get("token")
         if not isinstance(token, str):
             raise Denied(fleet_error(400, "invalid_field", "token must be a JWS string"))
-        try:
-            config = verify(token)
-        except (InvalidToken, ValueError) as exc:
-            # Sandbox choice: an unverifiable JWS is a 400 (§5.4 leaves it UNKNOWN).
-            raise Denied(
-                fleet_error(400, "invalid_jws", f"invalid Tesla.SS256 JWS: {exc}")
-            ) from exc
+        if checked is None or checked[0] != token:
+            checked = _checked_jws(token)  # defensive: Flask parsed this very body above
+        config = _verified_claims(checked)
         if config.get("aud") != TELEMETRY_AUDIENCE:
             raise Denied(fleet_error(400, "invalid_jws", f"aud must be {TELEMETRY_AUDIENCE}"))
         partner = _partner(data, caller.client_id)
@@ -577,6 +579,47 @@ def telemetry_config_jws() -> ResponseReturnValue:
             }
             updated += 1
         return envelope({"updated_vehicles": updated, "skipped_vehicles": skipped})
+
+
+# A push sends one token for every car (and benches repeat pushes): remember tokens
+# whose signature verified. Claims are copied out, so a caller cannot alter the cache.
+_JWS_CACHE_SIZE = 64
+
+
+def _peek_token() -> str | None:
+    """The body's token if there is one, without raising: errors come later, in order."""
+    if request.mimetype != "application/json":
+        return None
+    body = request.get_json(silent=True)
+    token = body.get("token") if isinstance(body, dict) else None
+    return token if isinstance(token, str) else None
+
+
+def _checked_jws(token: str | None) -> tuple[str, dict[str, Any] | Exception] | None:
+    """(token, claims) or (token, the verification error); None without a token."""
+    if token is None:
+        return None
+    try:
+        return token, _verify_cached(token)
+    except (InvalidToken, ValueError) as exc:
+        return token, exc
+
+
+def _verified_claims(checked: tuple[str, dict[str, Any] | Exception]) -> dict[str, Any]:
+    outcome = checked[1]
+    if isinstance(outcome, Exception):
+        # Sandbox choice: an unverifiable JWS is a 400 (§5.4 leaves it UNKNOWN).
+        raise Denied(
+            fleet_error(400, "invalid_jws", f"invalid Tesla.SS256 JWS: {outcome}")
+        ) from outcome
+    return copy.deepcopy(outcome)
+
+
+@functools.lru_cache(maxsize=_JWS_CACHE_SIZE)
+def _verify_cached(token: str) -> dict[str, Any]:
+    """Only successes are cached (lru_cache does not keep exceptions): a tampered token
+    is a different string and is verified, and rejected, every time."""
+    return verify(token)
 
 
 def _other_configs(vehicle: dict[str, Any], client_id: str) -> int:

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox import seed
+from sandbox.counters import Counters
 
 STATE_FILE = "state.json"
 REQUEST_LOG_CAP = 500
@@ -92,6 +93,8 @@ class World:
         self.lock = threading.RLock()
         self.state_dir = Path(state_dir) if state_dir else None
         self._signing_cache: tuple[str, Any] | None = None
+        # Outside `data` and its lock: counted on every request, never persisted.
+        self.counters = Counters()
         loaded = self._load()
         if loaded is None:
             loaded = self._fresh(signing_key=new_signing_key(), secrets_by_client={})
@@ -174,6 +177,7 @@ class World:
             fresh = self._fresh(signing_key=data["signing_key"], secrets_by_client=keep)
             data.clear()
             data.update(fresh)
+            self.counters.reset()
 
     # -- clock -------------------------------------------------------------------------
 

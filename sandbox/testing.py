@@ -15,20 +15,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from sandbox.app import create_app
+from sandbox.serving import DEFAULT_THREADS, bound_port, make_server
 from sandbox.state import World
 from sandbox.stream import Publisher, StreamOff
+from sandbox.tls import TLSFiles
 
 TIMEOUT = 10
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log in tests: it would print authorize query strings."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
 
 
 class ConsentFormInputs(HTMLParser):
@@ -120,9 +114,14 @@ class Control:
 
     url: str
     session: requests.Session = field(default_factory=requests.Session)
+    # A CA bundle path for an HTTPS sandbox. Passed per request: requests lets the
+    # REQUESTS_CA_BUNDLE environment variable override `Session.verify`.
+    verify: bool | str = True
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        resp = self.session.request(method, f"{self.url}/control{path}", json=body, timeout=TIMEOUT)
+        resp = self.session.request(
+            method, f"{self.url}/control{path}", json=body, timeout=TIMEOUT, verify=self.verify
+        )
         if resp.status_code >= 400:
             raise ControlError(f"{method} {path}: {resp.status_code} {resp.text}")
         return resp.json()
@@ -224,6 +223,10 @@ class Control:
     def clear_requests(self) -> None:
         self._call("DELETE", "/requests")
 
+    def counters(self) -> dict[str, Any]:
+        """Exact request counts since start or the last reset (sandbox/README.md)."""
+        return self._call("GET", "/counters")
+
     # -- the stream (sandbox/stream.py) --------------------------------------------------------
 
     def stream_status(self) -> dict[str, Any]:
@@ -307,11 +310,15 @@ def running_sandbox(
     mqtt_url: str | None = None,
     topic_base: str = "telemetry",
     time_scale: float = 1.0,
+    tls: TLSFiles | None = None,
+    threads: int = DEFAULT_THREADS,
 ) -> Iterator[SandboxHandle]:
     """Serve a sandbox on 127.0.0.1 (a free port unless `port` is given) in a thread.
 
     With `mqtt_url` it also publishes the cars' stream (like `--mqtt-url`), waiting until
-    the broker accepted the connection; use a unique `topic_base` per test.
+    the broker accepted the connection; use a unique `topic_base` per test. With `tls`
+    (sandbox/tls.py `throwaway_ca`) it serves HTTPS; clients verify against `tls.ca`.
+    cheroot writes no access log, so authorize query strings are never printed.
     """
     world = World(state_dir)
     app = create_app(world=world)
@@ -323,24 +330,31 @@ def running_sandbox(
         if not publisher.wait_connected(TIMEOUT):
             publisher.stop()
             raise StreamOff(f"no MQTT broker answered at {mqtt_url}")
-    # Bind first (port 0) so the public URL can name the real port.
-    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
-    url = f"http://127.0.0.1:{server.server_port}"
-    server.app.config["SANDBOX_PUBLIC_URL"] = url  # type: ignore[attr-defined]
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.05},
-        name="tesla-sandbox",
-        daemon=True,
-    )
+    try:
+        # Bind first (port 0) so the public URL can name the real port.
+        server = make_server(
+            app,
+            "127.0.0.1",
+            port,
+            threads=threads,
+            tls_cert=tls.cert if tls else None,
+            tls_key=tls.key if tls else None,
+        )
+    except BaseException:
+        if publisher is not None:
+            publisher.stop()
+        raise
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://127.0.0.1:{bound_port(server)}"
+    app.config["SANDBOX_PUBLIC_URL"] = url
+    thread = threading.Thread(target=server.serve, name="tesla-sandbox", daemon=True)
     thread.start()
-    control = Control(url)
+    control = Control(url, verify=str(tls.ca) if tls else True)
     try:
         yield SandboxHandle(url=url, control=control, world=world, stream=publisher)
     finally:
         control.session.close()
-        server.shutdown()
-        server.server_close()
+        server.stop()
         thread.join(timeout=5)
         if publisher is not None:
             publisher.stop()

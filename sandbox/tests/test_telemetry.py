@@ -209,3 +209,38 @@ def test_partner_token_can_delete_a_config_on_any_car(sandbox, registered):
     assert resp.json()["response"] == {"updated_vehicles": 1}
     again = api(sandbox, "na", "DELETE", path, partner_token(sandbox, "na"))
     assert again.json()["response"] == {"updated_vehicles": 0}
+
+
+def test_a_repeated_push_reuses_the_verified_claims_and_tampering_still_fails(sandbox, registered):
+    from sandbox.fleet import _verify_cached
+
+    sandbox.control.pair(PAIRED, registered.domain)
+    token = login(sandbox)["access_token"]
+    config = telemetry_config()
+    jws = sign(registered.private_key, config)
+    hits = _verify_cached.cache_info().hits
+    for _ in range(2):
+        resp = _push(sandbox, token, [PAIRED], jws)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["response"]["updated_vehicles"] == 1
+    assert _verify_cached.cache_info().hits > hits  # the second push was not re-verified
+    shown = _get(sandbox, token, PAIRED)["config"]
+    assert shown["fields"] == config["fields"] and shown["hostname"] == config["hostname"]
+    # The world holds a copy: changing it cannot leak into the next push's claims.
+    with sandbox.world.read() as data:
+        (record,) = data["vehicles"][PAIRED]["telemetry"].values()
+    assert record["config"] == _verify_cached(jws)
+    assert record["config"] is not _verify_cached(jws)
+
+    # Same signature, other claims: the cache is keyed by the whole token, so it re-verifies.
+    header, _, signature = jws.split(".")
+    other_payload = sign(registered.private_key, telemetry_config(port=4444)).split(".")[1]
+    resp = _push(sandbox, token, [PAIRED], f"{header}.{other_payload}.{signature}")
+    assert resp.status_code == 400
+    assert resp.json()["error"] == "invalid_jws"
+
+
+def test_bearer_is_checked_before_the_jws(sandbox, registered):
+    for bearer in (None, "not-a-token"):
+        resp = _push(sandbox, bearer, [PAIRED], "not-a-jws")
+        assert resp.status_code == 401, resp.text
