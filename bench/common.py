@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,11 @@ def test_database() -> Iterator[dict[str, Any]]:
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
 
+    test = connection.settings_dict.setdefault("TEST", {})
+    if connection.vendor == "postgresql" and not test.get("NAME"):
+        # "<name>_run", not Django's "test_<name>": the throwaway keeps the prefix of the
+        # database it was named after, so a shared server's owners can tell whose it is.
+        test["NAME"] = f"{connection.settings_dict['NAME']}_run"
     old = setup_databases(verbosity=0, interactive=False)
     try:
         yield dict(connection.settings_dict)
@@ -51,68 +57,118 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, *, every: float = 0.05
+) -> None:
+    """Poll a readiness check (never a fixed sleep) until it holds, or fail after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.1)
+        time.sleep(every)
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+@dataclass(frozen=True)
+class SandboxProcess:
+    """A running `python -m sandbox`: its control client and its pid (for /proc)."""
+
+    control: Any
+    pid: int
+
+
 @contextmanager
-def sandbox_process() -> Iterator[Any]:
-    """`python -m sandbox` on a free port, in its own process (its CPU is not ours)."""
+def sandbox_server(*, tls: Any = None) -> Iterator[SandboxProcess]:
+    """`python -m sandbox` on a free port, in its own process (its CPU is not ours); over
+    HTTPS when given `tls` (sandbox.tls.TLSFiles: the bench process must then trust tls.ca,
+    e.g. through REQUESTS_CA_BUNDLE). Ready once it answers a Fleet API status call."""
     import requests
 
     from sandbox.testing import Control
 
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    args = [sys.executable, "-m", "sandbox", "--port", str(port)]
+    scheme = "http"
+    if tls is not None:
+        args += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+        scheme = "https"
+    url = f"{scheme}://127.0.0.1:{port}"
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def up() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the sandbox exited with {proc.returncode}")
         try:
             return requests.get(f"{url}/fleet/na/status", timeout=1).status_code == 200
         except requests.RequestException:
             return False
 
     try:
-        _wait_until(up, 30, "the sandbox")
-        yield Control(url)
+        wait_until(up, 30, "the sandbox")
+        yield SandboxProcess(Control(url), proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
 
 @contextmanager
-def worker_process(env: dict[str, str], *, pool: str, concurrency: int) -> Iterator[None]:
-    """A Celery worker process on the configured broker, sharing the bench database."""
+def sandbox_process() -> Iterator[Any]:
+    """The sandbox over plain HTTP; yields its control client."""
+    with sandbox_server() as sandbox:
+        yield sandbox.control
+
+
+@dataclass(frozen=True)
+class WorkerProcess:
+    """A running Celery worker: its pid (also its process group: it leads a new session) and
+    its node name, for remote control (`destination=[name]`)."""
+
+    pid: int
+    name: str
+
+
+@contextmanager
+def celery_worker(
+    env: dict[str, str], *, pool: str, concurrency: int, queues: list[str] | None = None
+) -> Iterator[WorkerProcess]:
+    """A Celery worker process on the configured broker, sharing the bench database, on
+    `queues` (default: the default queue). Ready once it answers `app.control.ping` (its
+    pool is started before its consumer)."""
+    from fleetportal.celery import app
+
     log_path = ROOT / "var" / "bench-worker.log"
     log_path.parent.mkdir(exist_ok=True)
+    name = f"bench-{os.getpid()}-{time.monotonic_ns()}@localhost"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "fleetportal", "worker",
+                sys.executable, "-m", "celery", "-A", "fleetportal", "worker", "-n", name,
                 f"--pool={pool}", f"--concurrency={concurrency}",
                 "--without-mingle", "--without-gossip", "--loglevel=WARNING",
+                *(["-Q", ",".join(queues)] if queues else []),
             ],
             cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-        try:
-            time.sleep(3)  # the pool forks and connects to the broker
+
+        def answers() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError(f"the worker exited; see {log_path}")
-            yield
+            return bool(app.control.ping(destination=[name], timeout=0.5))
+
+        try:
+            wait_until(answers, 60, "the worker to answer a ping")
+            yield WorkerProcess(proc.pid, name)
         finally:
             os.killpg(proc.pid, 15)
             proc.wait(timeout=60)
+
+
+@contextmanager
+def worker_process(env: dict[str, str], *, pool: str, concurrency: int) -> Iterator[None]:
+    """A ready Celery worker process (see celery_worker)."""
+    with celery_worker(env, pool=pool, concurrency=concurrency):
+        yield
 
 
 def count_queries(fn: Callable[[], Any]) -> tuple[Any, int]:
@@ -134,9 +190,10 @@ def report(title: str, rows: list[tuple[str, Any]]) -> None:
 BENCH_REDIRECT = "http://bench.invalid/callback"
 
 
-def user_tokens(client: dict[str, str], email: str) -> Any:
+def user_tokens(client: dict[str, str], email: str, session: Any = None) -> Any:
     """A fresh token chain for the sandbox's Tesla user `email`: authorize, consent, exchange
-    (the bench client must have BENCH_REDIRECT registered)."""
+    (the bench client must have BENCH_REDIRECT registered). Pass a `session` to keep its
+    connections alive across many chains (setup, not what is measured)."""
     from urllib.parse import parse_qs, urlsplit
 
     from fleetportal import tesla
@@ -153,7 +210,7 @@ def user_tokens(client: dict[str, str], email: str) -> Any:
         state="bench",
         code_challenge=challenge,
     )
-    code = parse_qs(urlsplit(consent(url, email)).query)["code"][0]
+    code = parse_qs(urlsplit(consent(url, email, session=session)).query)["code"][0]
     return oauth.exchange_code(
         server,
         client_id=client["client_id"],
@@ -162,4 +219,5 @@ def user_tokens(client: dict[str, str], email: str) -> Any:
         redirect_uri=BENCH_REDIRECT,
         audience=tesla.default_audience("global"),
         code_verifier=verifier,
+        session=session,
     )
