@@ -107,20 +107,23 @@ class Inline(NamedTuple):
     wall: float
     links: int
     link_queries: int  # the link tasks' alone, without the start and dispatch
+    link_cpu: float  # this process's CPU seconds in the link tasks (no worker, no sandbox)
 
 
 def _inline(control, config) -> Inline:
     """Run one push in this process, link after link."""
     from telemetry import selectors, services
 
-    links = {"n": 0, "queries": 0}
+    links = {"n": 0, "queries": 0, "cpu": 0.0}
 
     def push():
         run = services.telemetry_push_start(config=config, user=None)
         for link_id in services.telemetry_push_dispatch(run_id=run.pk):
+            cpu = time.process_time()
             _, queries = count_queries(
                 lambda i=link_id: services.telemetry_push_link(run_id=run.pk, link_id=i)
             )
+            links["cpu"] += time.process_time() - cpu
             links["n"] += 1
             links["queries"] += queries
         return run
@@ -148,6 +151,7 @@ def _inline(control, config) -> Inline:
         wall,
         links["n"],
         links["queries"],
+        links["cpu"],
     )
 
 
@@ -345,6 +349,12 @@ def main() -> None:
                 "queries per link task, in-process",
                 f"{small.link_queries / small.links:.1f} ({small.links} links), "
                 f"{large.link_queries / large.links:.1f} ({large.links} links)",
+            ),
+            (
+                "CPU per link task, in-process",
+                f"{small.link_cpu * 1000 / small.links:.1f} ms ({small.links} links), "
+                f"{large.link_cpu * 1000 / large.links:.1f} ms ({large.links} links; "
+                "this process alone: no Celery, the connection kept open)",
             ),
             (
                 "CPU per link, worker pushes",
