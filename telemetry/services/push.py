@@ -284,7 +284,9 @@ def telemetry_push_link(*, run_id: int, link_id: int, final: bool = True) -> str
     Transient Tesla errors propagate (the task retries) unless `final`, when they are recorded
     as failures.
     """
-    run = TelemetryRun.objects.select_related("version").filter(pk=run_id).first()
+    # Without its version: the run carries its signed token, and the version (its payload
+    # parsed from JSON) is read only if the run was never signed (signing.run_token).
+    run = TelemetryRun.objects.filter(pk=run_id).first()
     if run is None or run.status != TelemetryRun.Status.RUNNING:
         # Superseded by a newer push, failed, or already finished (a re-queued duplicate).
         return "closed"
