@@ -363,7 +363,7 @@ def main() -> None:
                     f"{name} {seconds * 1000 / links_pushed:.1f}"
                     for name, seconds in cpu.seconds.items()
                 )
-                + "; postgres and redis are every backend on the host)",
+                + "; postgres and redis: every process on the host, backends that exited included)",
             ),
             ("setup (cars, pairing, consents)", f"{setup:.1f} s"),
         ],

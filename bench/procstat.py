@@ -36,12 +36,14 @@ def comm(pid: int) -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (its own, not its reaped children's); 0 if gone."""
+    """utime + stime of one process plus cutime + cstime, what its reaped children spent;
+    0 if gone. The children matter: a PostgreSQL backend that served one task and exited
+    leaves its CPU in the postmaster's cutime, nowhere else."""
     fields = _stat_fields(pid)
     if fields is None:
         return 0.0
-    # After the comm: state is field 3, utime field 14, stime field 15 (1-based in proc(5)).
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    # After the comm, proc(5)'s fields 14-17 (utime, stime, cutime, cstime) are at 11-14.
+    return sum(int(value) for value in fields[11:15]) / _TICK
 
 
 def all_pids() -> list[int]:
@@ -77,29 +79,27 @@ def by_comm(name: str) -> list[int]:
 class CpuWindow:
     """CPU seconds spent by groups of processes between start() and stop().
 
-    Each group is a function returning its pids; it is asked at both ends, so a process
-    that appears during the window (a new PostgreSQL backend, a forked pool child) counts
-    from zero, and one that exits during the window loses what it spent (unavoidable from
-    /proc: keep the processes alive over the window, e.g. read before stopping the worker).
+    Each group is a function returning its pids, asked at both ends; a group spent its sum
+    at the end minus its sum at the start. A process born in the window counts from zero;
+    one that died in the window is subtracted with what it had at the start and found again
+    in its parent's reaped-children time, in full, so the difference is its share in the
+    window, provided its parent is in the group (a backend's postmaster, a pool child's
+    worker). stop() adds up across windows.
     """
 
     groups: dict[str, Callable[[], Iterable[int]]]
-    _before: dict[str, dict[int, float]] = field(default_factory=dict)
+    _before: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
-    def _sample(self) -> dict[str, dict[int, float]]:
-        return {
-            name: {pid: cpu_seconds(pid) for pid in pids()} for name, pids in self.groups.items()
-        }
+    def _sample(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(pid) for pid in pids()) for name, pids in self.groups.items()}
 
     def start(self) -> None:
         self._before = self._sample()
 
     def stop(self) -> dict[str, float]:
-        after = self._sample()
-        for name, now in after.items():
-            before = self._before.get(name, {})
-            spent = sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in now.items())
+        for name, after in self._sample().items():
+            spent = max(0.0, after - self._before.get(name, 0.0))
             self.seconds[name] = self.seconds.get(name, 0.0) + spent
         return self.seconds
 
