@@ -7,6 +7,11 @@ HTTP calls and database queries per vehicle for a small and the full size (targe
 <= 1.5, queries per vehicle that do not grow with the number of vehicles). Needs PostgreSQL
 and a network broker (the worker process shares the database): `make bench` sets both.
 `.venv/bin/python -m bench.bench_telemetry`
+
+Ends with two machine-readable lines (target: CPU <= 10 ms per link, queries per link
+constant in the number of links and of vehicles per link):
+  bench: push.cpu_ms_per_link=<CPU of every process involved over the worker pushes / links>
+  bench: push.queries_per_link=<queries of the link tasks of the full in-process push / links>
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import datetime as dt
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 from bench.common import (
     BENCH_REDIRECT,
@@ -27,6 +33,7 @@ from bench.common import (
     user_tokens,
     worker_process,
 )
+from bench.procstat import CpuWindow, by_comm, descendants
 
 VEHICLES = int(os.environ.get("BENCH_TELEMETRY_VEHICLES", "1000"))
 LINKS = int(os.environ.get("BENCH_TELEMETRY_LINKS", "50"))
@@ -92,15 +99,33 @@ def _config(name: str, vehicle_ids: list[int]):
     return TelemetryConfig.objects.get(pk=config.pk)
 
 
-def _inline(control, config) -> tuple[int, int, int, dict[str, int], float]:
-    """Run one push in this process, link after link: (vehicles, queries, HTTP calls,
-    outcome counts, wall seconds)."""
+class Inline(NamedTuple):
+    vehicles: int
+    queries: int
+    calls: int
+    counts: dict[str, int]
+    wall: float
+    links: int
+    link_queries: int  # the link tasks' alone, without the start and dispatch
+    link_cpu: float  # this process's CPU seconds in the link tasks (no worker, no sandbox)
+
+
+def _inline(control, config) -> Inline:
+    """Run one push in this process, link after link."""
     from telemetry import selectors, services
+
+    links = {"n": 0, "queries": 0, "cpu": 0.0}
 
     def push():
         run = services.telemetry_push_start(config=config, user=None)
         for link_id in services.telemetry_push_dispatch(run_id=run.pk):
-            services.telemetry_push_link(run_id=run.pk, link_id=link_id)
+            cpu = time.process_time()
+            _, queries = count_queries(
+                lambda i=link_id: services.telemetry_push_link(run_id=run.pk, link_id=i)
+            )
+            links["cpu"] += time.process_time() - cpu
+            links["n"] += 1
+            links["queries"] += queries
         return run
 
     control.clear_requests()
@@ -118,7 +143,16 @@ def _inline(control, config) -> tuple[int, int, int, dict[str, int], float]:
         run, queries = count_queries(push)
     wall = time.monotonic() - started
     calls = len(control.requests())
-    return run.total, queries, calls, selectors.run_counts(run), wall
+    return Inline(
+        run.total,
+        queries,
+        calls,
+        selectors.run_counts(run),
+        wall,
+        links["n"],
+        links["queries"],
+        links["cpu"],
+    )
 
 
 def _emulator_ms(vehicle_ids: list[int], calls: int = 20) -> float:
@@ -143,12 +177,51 @@ def _emulator_ms(vehicle_ids: list[int], calls: int = 20) -> float:
     return (time.monotonic() - started) / calls * 1000
 
 
-def _on_worker(control, env: dict[str, str], config, concurrency: int) -> tuple[float, int, str]:
+def _sandbox(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"sandbox" in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def _cpu_window() -> CpuWindow:
+    """Every process a push involves: the worker and its pool (this process's children but
+    the sandbox), the sandbox, the PostgreSQL backends and Redis. This process only starts
+    the run and polls for its end, and is left out."""
+    me = os.getpid()
+    return CpuWindow(
+        {
+            "worker": lambda: [p for p in descendants(me) if not _sandbox(p)],
+            "sandbox": lambda: [p for p in descendants(me) if _sandbox(p)],
+            "postgres": lambda: by_comm("postgres"),
+            "redis": lambda: by_comm("redis-server"),
+        }
+    )
+
+
+def _worker_ready(concurrency: int, timeout: float = 60.0) -> None:
+    """Wait until the worker answers a ping (its pool forked, its consumer on the broker),
+    so the timed window holds the push and not the worker's start."""
+    from fleetportal.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=0.5):
+            return
+    raise RuntimeError("the worker did not answer a ping; see var/bench-worker.log")
+
+
+def _on_worker(
+    control, env: dict[str, str], config, concurrency: int, cpu: CpuWindow
+) -> tuple[float, int, str, int]:
     from telemetry import services
     from telemetry.models import TelemetryRun
 
     with worker_process(env, pool="prefork", concurrency=concurrency):
+        _worker_ready(concurrency)
         control.clear_requests()
+        cpu.start()
         t0 = time.monotonic()
         run = services.telemetry_push_start(config=config, user=None)
         deadline = t0 + max(120.0, 20 * LINKS * LATENCY)
@@ -157,8 +230,11 @@ def _on_worker(control, env: dict[str, str], config, concurrency: int) -> tuple[
                 raise RuntimeError("push did not finish; see var/bench-worker.log")
             time.sleep(0.01)
         wall = time.monotonic() - t0
+        # Read before the worker stops: the CPU of an exited process is gone from /proc.
+        cpu.stop()
     calls = len(control.requests(path="fleet_telemetry_config_jws"))
-    return wall, calls, _phases(run.pk)
+    run = TelemetryRun.objects.get(pk=run.pk)
+    return wall, calls, _phases(run.pk), run.links_done
 
 
 def _phases(run_id: int) -> str:
@@ -233,8 +309,11 @@ def main() -> None:
             "TESLA_PARTNER_DOMAIN": keys.domain,
         }
         rows = []
+        cpu = _cpu_window()
+        links_pushed = 0
         for concurrency in CONCURRENCIES:
-            wall, calls, phases = _on_worker(control, env, config, concurrency)
+            wall, calls, phases, links_done = _on_worker(control, env, config, concurrency, cpu)
+            links_pushed += links_done
             ideal = calls * LATENCY / concurrency
             rows.append(
                 (
@@ -245,8 +324,8 @@ def main() -> None:
             )
             rows.append(("", phases))
 
-    def per_vehicle(figures) -> str:
-        total, queries, calls, counts, wall = figures
+    def per_vehicle(figures: Inline) -> str:
+        total, queries, calls, counts, wall = figures[:5]
         outcome = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         return (
             f"{total} vehicles: {queries / total:.2f} queries, {calls / total:.3f} HTTP calls "
@@ -266,9 +345,31 @@ def main() -> None:
                 f"{emulator_ms:.1f} ms (one process, one lock: {LINKS} calls cannot take less "
                 f"than {LINKS * emulator_ms / 1000:.2f} s at any concurrency)",
             ),
+            (
+                "queries per link task, in-process",
+                f"{small.link_queries / small.links:.1f} ({small.links} links), "
+                f"{large.link_queries / large.links:.1f} ({large.links} links)",
+            ),
+            (
+                "CPU per link task, in-process",
+                f"{small.link_cpu * 1000 / small.links:.1f} ms ({small.links} links), "
+                f"{large.link_cpu * 1000 / large.links:.1f} ms ({large.links} links; "
+                "this process alone: no Celery, the connection kept open)",
+            ),
+            (
+                "CPU per link, worker pushes",
+                f"{cpu.total * 1000 / links_pushed:.1f} ms over {links_pushed} links ("
+                + ", ".join(
+                    f"{name} {seconds * 1000 / links_pushed:.1f}"
+                    for name, seconds in cpu.seconds.items()
+                )
+                + "; postgres and redis: every process on the host, backends that exited included)",
+            ),
             ("setup (cars, pairing, consents)", f"{setup:.1f} s"),
         ],
     )
+    print(f"bench: push.cpu_ms_per_link={cpu.total * 1000 / links_pushed:.2f}")
+    print(f"bench: push.queries_per_link={large.link_queries / large.links:.2f}")
 
 
 if __name__ == "__main__":

@@ -165,6 +165,11 @@ class TelemetryRun(models.Model):
     # scheduled): the runs sweep re-queues a run silent for TELEMETRY_RUN_STALE_SECONDS.
     heartbeat_at = models.DateTimeField(_("last activity"), null=True, blank=True)
     redispatches = models.PositiveSmallIntegerField(_("re-queued"), default=0)
+    # The config as Tesla receives it (a Tesla.SS256 JWS, docs/tesla-api-notes.md §5.3), signed
+    # once per run and sent by every link task: the key is read, decrypted and parsed once,
+    # not per link. Not a secret: the JWS is the config (host, port, CA, fields) and a
+    # signature. A run keeps the key it was signed with; a re-sign is a new run.
+    signed_token = models.TextField(_("signed config"), blank=True, default="", editable=False)
 
     class Meta:
         verbose_name = _("telemetry push")

@@ -12,13 +12,13 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, Exists, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
 from fleetportal import queueing
-from partners import selectors as partner_selectors
 from partners.selectors import PartnerKeyMissing
 from telemetry import selectors
 from telemetry.models import (
@@ -29,8 +29,7 @@ from telemetry.models import (
     TelemetryDeployment,
     TelemetryRun,
 )
-from telemetry.services import audit, configs, runs
-from teslafleet import jws
+from telemetry.services import audit, configs, runs, signing
 from teslafleet.errors import TeslaError, TransientError
 from vehicles.models import Vehicle
 
@@ -275,7 +274,8 @@ def telemetry_remove_start(
 
 
 def signed_token(version: TelemetryConfigVersion) -> str:
-    return jws.sign(partner_selectors.partner_private_key(), version.payload)
+    """The version signed now (the bench and tests sign without a run)."""
+    return signing.signed_token(version)
 
 
 def telemetry_push_link(*, run_id: int, link_id: int, final: bool = True) -> str:
@@ -284,7 +284,9 @@ def telemetry_push_link(*, run_id: int, link_id: int, final: bool = True) -> str
     Transient Tesla errors propagate (the task retries) unless `final`, when they are recorded
     as failures.
     """
-    run = TelemetryRun.objects.select_related("version").filter(pk=run_id).first()
+    # Without its version: the run carries its signed token, and the version (its payload
+    # parsed from JSON) is read only if the run was never signed (signing.run_token).
+    run = TelemetryRun.objects.filter(pk=run_id).first()
     if run is None or run.status != TelemetryRun.Status.RUNNING:
         # Superseded by a newer push, failed, or already finished (a re-queued duplicate).
         return "closed"
@@ -315,7 +317,7 @@ class Row(NamedTuple):
 
 def _push_rows(run: TelemetryRun, link: TeslaLink, rows: list[Row], *, final: bool) -> None:
     try:
-        token = signed_token(run.version)
+        token = signing.run_token(run)
     except PartnerKeyMissing as exc:
         _fail(rows, str(exc))
         return
@@ -342,37 +344,59 @@ def _push_rows(run: TelemetryRun, link: TeslaLink, rows: list[Row], *, final: bo
 
 
 def _record_answer(run: TelemetryRun, rows: list[Row], answer: dict[str, Any]) -> None:
-    """updated_vehicles is a count: every VIN not listed as skipped counts as updated."""
-    skipped: dict[str, list[int]] = defaultdict(list)
+    """updated_vehicles is a count: every VIN not listed as skipped counts as updated.
+
+    A fixed number of queries whatever the number of VINs and of skip reasons: one UPDATE
+    for the rows (a CASE per reason, not per row), one for the versions the cars drop, one
+    heartbeat."""
     reasons = {}
     for reason, vins in (answer.get("skipped_vehicles") or {}).items():
         for vin in vins or []:
             reasons[str(vin)] = str(reason)[:32]
-    updated_ids, updated_vehicles = [], []
+    skipped: dict[str, list[int]] = defaultdict(list)
+    updated_vehicles = []
     for row in rows:
         if row.vin in reasons:
             skipped[reasons[row.vin]].append(row.pk)
         else:
-            updated_ids.append(row.pk)
             updated_vehicles.append(row.vehicle_id)
     now = timezone.now()
-    common = {"pushed_at": now, "checked_at": None, "error": ""}
     # Tesla's answer is recorded on the rows still this run's: a newer push may have taken
     # some over (or replaced them) while this call was in flight.
     ours = TelemetryDeployment.objects.filter(run_id=run.pk).exclude(status=Status.SUPERSEDED)
     with transaction.atomic():
-        # One UPDATE per outcome, whatever the number of VINs in the call.
-        ours.filter(pk__in=updated_ids).update(status=Status.UPDATED, reason="", **common)
-        for reason, ids in skipped.items():
-            ours.filter(pk__in=ids).update(status=Status.SKIPPED, reason=reason, **common)
+        ours.filter(pk__in=[row.pk for row in rows]).update(
+            status=_by_reason(skipped, Status.SKIPPED, default=Status.UPDATED),
+            reason=_by_reason(skipped, None, default=""),
+            pushed_at=now,
+            checked_at=None,
+            error="",
+        )
         # The car now holds (or will hold) this version instead of any older one of ours;
         # unless a newer push replaced this run meanwhile, whose version must stay current.
-        if TelemetryRun.objects.filter(pk=run.pk, status=TelemetryRun.Status.RUNNING).exists():
+        if updated_vehicles:
+            still_running = TelemetryRun.objects.filter(
+                pk=run.pk, status=TelemetryRun.Status.RUNNING
+            )
             TelemetryDeployment.objects.filter(
+                Exists(still_running),
                 vehicle_id__in=updated_vehicles,
                 status__in=TelemetryDeployment.ON_CAR,
-            ).exclude(version=run.version).update(status=Status.SUPERSEDED)
+            ).exclude(version_id=run.version_id).update(status=Status.SUPERSEDED)
         TelemetryRun.objects.filter(pk=run.pk).update(heartbeat_at=now)
+
+
+def _by_reason(skipped: dict[str, list[int]], value: str | None, *, default: str) -> Any:
+    """A CASE giving the skipped rows `value` (their reason when None), the others `default`."""
+    if not skipped:
+        return default
+    return Case(
+        *(
+            When(pk__in=ids, then=Value(reason if value is None else value))
+            for reason, ids in skipped.items()
+        ),
+        default=Value(default),
+    )
 
 
 def _remove_rows(link: TeslaLink, rows: list[Row], *, final: bool) -> None:

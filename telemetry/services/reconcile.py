@@ -13,7 +13,6 @@ from django.utils import timezone
 from accounts.models import TeslaLink
 from accounts.services import LinkBroken, link_fleet_call
 from partners import selectors as partner_selectors
-from partners.selectors import PartnerKeyMissing
 from telemetry import selectors
 from telemetry.models import (
     TelemetryDeployment,
@@ -48,10 +47,15 @@ def _matches(ours: dict[str, Any], theirs: dict[str, Any], issuer: str | None) -
 
 
 def _our_issuer() -> str | None:
-    try:
-        return jws.issuer_for(partner_selectors.partner_private_key().public_key())
-    except PartnerKeyMissing:
+    """The `iss` our configs carry, from the registered public key: reading the private key
+    (decrypt, PEM parse) per reconciled car cost more CPU than the rest of the check."""
+    row = partner_selectors.partner_key()
+    if row is None or not row.public_key_hex:
         return None
+    try:
+        return jws.issuer_for(bytes.fromhex(row.public_key_hex))
+    except ValueError:
+        return None  # not a P-256 point: compare the config without its issuer
 
 
 def telemetry_deployment_reconcile(*, deployment_id: int) -> str:

@@ -3,6 +3,7 @@ ends every run even when its task was lost."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -13,11 +14,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fleetportal import queueing
+from partners.selectors import PartnerKeyMissing
 from telemetry.models import (
     TelemetryDeployment,
     TelemetryRun,
 )
-from telemetry.services import audit
+from telemetry.services import audit, signing
 
 Status = TelemetryDeployment.Status
 # A run's deployments still waiting for its tasks: the run ends when none is left.
@@ -56,7 +58,24 @@ def telemetry_push_dispatch(*, run_id: int) -> list[int]:
     )
     if not updated:
         return []  # a redelivered message: the first delivery dispatched already
+    _sign_ahead(run_id)
     return links_with_work(run_id)
+
+
+def _sign_ahead(run_id: int) -> None:
+    """Sign the run's config here, once, before its link tasks start together: they find the
+    token stored and none of them signs (signing.run_token stays their fallback)."""
+    run = (
+        TelemetryRun.objects.select_related("version")
+        .filter(pk=run_id)
+        .exclude(kind=TelemetryRun.Kind.REMOVE)
+        .first()
+    )
+    if run is None:
+        return
+    # Without a usable key, each link task records the reason on its cars.
+    with contextlib.suppress(PartnerKeyMissing):
+        signing.run_token(run)
 
 
 def links_with_work(run_id: int) -> list[int]:
