@@ -33,26 +33,26 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    BENCH_REDIRECT,
+    bench_link,
     celery_worker,
     count_queries,
-    database_url,
     django_setup,
+    on_postgres,
     report,
+    sandbox_client,
     sandbox_server,
     test_database,
-    user_tokens,
+    token_chains,
     wait_until,
+    worker_env,
 )
-from bench.cpu import CpuMeter, CpuWindow, in_group, is_comm, is_process
+from bench.cpu import CpuWindow, cpu_rows, stack_meter
 
 LINKS = int(os.environ.get("BENCH_LINKS", "2000"))
 LATENCY = float(os.environ.get("BENCH_LATENCY", "0.05"))
@@ -71,25 +71,17 @@ GRANT_KEY = "global:refresh_token"
 
 
 def _make_links(user, pairs: list[tuple[str, str]], start: int) -> None:
-    from django.utils import timezone
-
     from accounts.models import TeslaLink
 
-    now = timezone.now()
     TeslaLink.objects.bulk_create(
-        TeslaLink(
-            user=user,
-            auth_server="global",
-            subject=f"bench-{start + i}",
-            region="NA",
+        bench_link(
+            user,
+            f"bench-{start + i}",
+            pair,
             fleet_api_base_url="https://unused.invalid",
-            scopes=["openid", "offline_access", "user_data", "vehicle_device_data"],
-            access_token=access,
-            refresh_token=refresh,
-            access_token_expires_at=now + dt.timedelta(minutes=5),
-            refresh_token_issued_at=now,
+            expires_in=dt.timedelta(minutes=5),
         )
-        for i, (access, refresh) in enumerate(pairs)
+        for i, pair in enumerate(pairs)
     )
 
 
@@ -119,24 +111,16 @@ def _ca_bundle(directory: Path, ca: Path) -> Path:
 
 def _https_client_cost(user, tokens, fleet_base_url: str) -> tuple[float, float]:
     """CPU and wall ms per Fleet API call (GET /api/1/vehicles) made the portal's way."""
-    from django.utils import timezone
-
     from accounts import services
-    from accounts.models import TeslaLink
 
-    now = timezone.now()
-    link = TeslaLink.objects.create(
-        user=user,
-        auth_server="global",
-        subject="bench-https",
-        region="NA",
+    link = bench_link(
+        user,
+        "bench-https",
+        (tokens.access_token, tokens.refresh_token),
         fleet_api_base_url=fleet_base_url,
-        scopes=["openid", "offline_access", "user_data", "vehicle_device_data"],
-        access_token=tokens.access_token,
-        refresh_token=tokens.refresh_token,
-        access_token_expires_at=now + dt.timedelta(hours=8),
-        refresh_token_issued_at=now,
+        expires_in=dt.timedelta(hours=8),
     )
+    link.save()
     try:
         for _ in range(HTTPS_WARMUP):
             services.link_fleet_call(link=link, call=lambda c: c.vehicles())
@@ -200,9 +184,8 @@ class Run:
     def floor(self) -> float:
         return max(LINKS * LATENCY / self.in_flight, self.window.measured / CORES)
 
-    def cpu_ms(self, group: str | None = None) -> float:
-        seconds = self.window.measured if group is None else self.window.groups[group]
-        return seconds / LINKS * 1000
+    def cpu_ms(self) -> float:
+        return self.window.measured / LINKS * 1000
 
 
 def _reset_links() -> None:
@@ -337,16 +320,7 @@ def _run(
         started = time.perf_counter()
         returned, sweep_queries = count_queries(tasks.links_refresh_sweep)
         sweep_seconds = time.perf_counter() - started
-        meter = CpuMeter(
-            {
-                "worker": (in_group(worker.pid), True),
-                "postgres": (is_comm("postgres"), True),
-                "redis": (is_comm("redis-server"), True),
-                "sandbox": (is_process(sandbox.pid), True),
-                "bench": (is_process(os.getpid()), False),
-            },
-            postgres_database=db_name,
-        )
+        meter = stack_meter(worker_group=worker.pid, sandbox_pid=sandbox.pid, database=db_name)
         meter.start()
         opened = time.time()
         for queue in queues:
@@ -371,27 +345,10 @@ def _run(
     )
 
 
-def _setup_tokens(client: dict[str, str], count: int) -> list[Any]:
-    """`count` token chains, on one kept-alive session per thread (setup is not measured)."""
-    import requests
-
-    local = threading.local()
-
-    def chain(_: int) -> Any:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        return user_tokens(client, USER, session=local.session)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(chain, range(count)))
-
-
 def main() -> None:
     django_setup()
-    from django.conf import settings
 
-    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
-        print("bench_refresh: skipped, needs DATABASE_URL=postgres://… (see `make bench`)")
+    if not on_postgres("bench_refresh"):
         return
     from sandbox.tls import throwaway_ca
 
@@ -406,7 +363,6 @@ def _main(tls) -> None:
     from django.conf import settings
 
     from accounts.models import User
-    from sandbox.testing import register_partner
     from sandbox.tests.helpers import KeyServer
 
     with (
@@ -415,20 +371,13 @@ def _main(tls) -> None:
         KeyServer.running() as keys,
     ):
         control = sandbox.control
-        settings.TESLA_ENV = "sandbox"
-        settings.TESLA_SANDBOX_URL = control.url
+        client = sandbox_client(control, keys.domain)
         settings.TESLA_REFRESH_BATCH = LINKS
         settings.TESLA_REFRESH_CHUNK = REFRESH_CHUNK  # the sweep runs here
-        client = control.register_client(
-            server="global", redirect_uris=[BENCH_REDIRECT], allowed_origins=["127.0.0.1"]
-        )
-        settings.TESLA_CLIENT_ID = client["client_id"]
-        settings.TESLA_CLIENT_SECRET = client["client_secret"]
-        register_partner(control.url, "global", client, keys.domain)
         user = User.objects.create_user("bench@example.com", "x")
 
         started = time.monotonic()
-        tokens = _setup_tokens(client, LINKS + 1)  # one more for the HTTPS calls
+        tokens = token_chains(client, USER, LINKS + 1)  # one more for the HTTPS calls
         setup_seconds = time.monotonic() - started
         https_cpu, https_wall = _https_client_cost(user, tokens.pop(), f"{control.url}/fleet/na")
         pairs = [(t.access_token, t.refresh_token) for t in tokens]
@@ -437,18 +386,15 @@ def _main(tls) -> None:
         _make_links(user, pairs[10:], 10)
         queries_large = _queries_per_refresh()
         control.fault("token", latency=LATENCY)
-        env = {
-            "DATABASE_URL": database_url(db),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "TESLA_ENV": "sandbox",
-            "TESLA_SANDBOX_URL": control.url,
-            "TESLA_CLIENT_ID": client["client_id"],
-            "TESLA_CLIENT_SECRET": client["client_secret"],
-            "TESLA_REFRESH_BATCH": str(LINKS),
-            "TESLA_REFRESH_THREADS": str(REFRESH_THREADS),
-            "TESLA_REFRESH_CHUNK": str(REFRESH_CHUNK),
-            "REQUESTS_CA_BUNDLE": os.environ["REQUESTS_CA_BUNDLE"],
-        }
+        env = worker_env(
+            db,
+            control,
+            client,
+            TESLA_REFRESH_BATCH=str(LINKS),
+            TESLA_REFRESH_THREADS=str(REFRESH_THREADS),
+            TESLA_REFRESH_CHUNK=str(REFRESH_CHUNK),
+            REQUESTS_CA_BUNDLE=os.environ["REQUESTS_CA_BUNDLE"],
+        )
         threads = worker_setting(env, "TESLA_REFRESH_THREADS", None)
         runs = [_run(sandbox, db["NAME"], env, pool, n, threads) for pool, n in RUNS]
 
@@ -480,12 +426,9 @@ def _print(
                  f"max({LINKS * LATENCY / run.in_flight:.2f}, {w.measured / CORES:.2f}) = "
                  f"{run.floor:.2f} s"),
                 ("wall / floor (target <= 1.3)", f"{run.wall / run.floor:.2f}"),
-                ("CPU ms per refresh, all measured", f"{run.cpu_ms():.2f} (target <= 5)"),
-                *[(f"  {group}", f"{run.cpu_ms(group):.2f}") for group in w.groups],
-                ("  bench: its completion watcher", f"{run.watcher_seconds / LINKS * 1000:.2f}"),
-                ("machine busy / measured", f"{w.machine_busy:.2f} s / {w.measured:.2f} s CPU"),
-                ("neighbour load", f"{w.neighbour_load_cores:.2f} cores "
-                 f"(other databases' backends: {w.foreign_postgres:.2f} s)"),
+                *cpu_rows(w, LINKS, "CPU ms per refresh, all measured", target=" (target <= 5)",
+                          extra=[("  bench: its completion watcher",
+                                  f"{run.watcher_seconds / LINKS * 1000:.2f}")]),
                 *[(f"check: {what}", f"{'ok' if holds else 'FAILED'}: {figures}")
                   for what, holds, figures in run.checks],
             ],

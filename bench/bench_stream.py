@@ -35,7 +35,16 @@ import uuid
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from bench.common import ROOT, database_url, django_setup, free_port, report, test_database
+from bench.common import (
+    ROOT,
+    database_url,
+    django_setup,
+    free_port,
+    on_postgres,
+    report,
+    test_database,
+    wait_until,
+)
 
 CARS = int(os.environ.get("BENCH_STREAM_CARS", "1000"))
 MESSAGES = int(os.environ.get("BENCH_STREAM_MESSAGES", "100000"))
@@ -388,7 +397,7 @@ def _broker():
             start_new_session=True,
         )
         try:
-            _wait(lambda: _port_open(port), 10, "the private mosquitto")
+            wait_until(lambda: _port_open(port), 10, "the private mosquitto", every=0.1)
             yield "127.0.0.1", port, f"private mosquitto 127.0.0.1:{port} (max_queued {queued})"
         finally:
             proc.terminate()
@@ -400,15 +409,6 @@ def _port_open(port: int) -> bool:
 
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _wait(predicate, timeout: float, what: str, every: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(every)
-    raise RuntimeError(f"timed out waiting for {what}")
 
 
 class Rss:
@@ -681,11 +681,9 @@ def _figure(name: str, value: float) -> None:
 
 def main() -> None:
     django_setup()
-    from django.conf import settings
     from django.core.management import get_commands
 
-    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
-        print("bench_stream: skipped, needs DATABASE_URL=postgres://… (see `make bench`)")
+    if not on_postgres("bench_stream"):
         return
     if "telemetry_stream" not in get_commands():
         print("bench_stream: skipped, this tree has no `manage.py telemetry_stream`")

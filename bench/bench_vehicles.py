@@ -16,10 +16,12 @@ import time
 import tracemalloc
 
 from bench.common import (
-    BENCH_REDIRECT,
+    add_cars,
+    bench_link,
     count_queries,
     django_setup,
     report,
+    sandbox_client,
     test_database,
     user_tokens,
 )
@@ -54,29 +56,19 @@ def _list_page(size: int, email: str) -> tuple[int, float, int]:
 def _sync(sandbox, client: dict[str, str]) -> list[tuple[str, object]]:
     import datetime as dt
 
-    from django.utils import timezone
-
-    from accounts.models import TeslaLink, User
+    from accounts.models import User
     from vehicles import services
     from vehicles.models import VehicleAccess
 
-    remaining = SYNC_VEHICLES
-    while remaining > 0:  # the control API adds at most 1,000 per call
-        sandbox.control.add_vehicles(SYNC_USER, min(remaining, 1000))
-        remaining -= 1000
-    now = timezone.now()
-    link = TeslaLink.objects.create(
-        user=User.objects.create_user("sync@example.com", "x"),
-        auth_server="global",
-        subject="bench-sync",
-        region="NA",
+    add_cars(sandbox.control, SYNC_USER, SYNC_VEHICLES)
+    link = bench_link(
+        User.objects.create_user("sync@example.com", "x"),
+        "bench-sync",
+        (user_tokens(client, SYNC_USER).access_token, "unused"),
         fleet_api_base_url=sandbox.fleet("na"),
-        scopes=["openid", "offline_access", "user_data", "vehicle_device_data"],
-        access_token=user_tokens(client, SYNC_USER).access_token,
-        refresh_token="unused",
-        access_token_expires_at=now + dt.timedelta(hours=8),
-        refresh_token_issued_at=now,
+        expires_in=dt.timedelta(hours=8),
     )
+    link.save()
     started = time.perf_counter()
     result, queries = count_queries(lambda: services.vehicles_sync(link_id=link.pk))
     wall = time.perf_counter() - started
@@ -107,7 +99,7 @@ def main() -> None:
     from django.test.utils import override_settings
     from django.urls import NoReverseMatch, reverse
 
-    from sandbox.testing import register_partner, running_sandbox
+    from sandbox.testing import running_sandbox
     from sandbox.tests.helpers import KeyServer
 
     try:
@@ -122,14 +114,7 @@ def main() -> None:
         KeyServer.running() as keys,
         override_settings(ROOT_URLCONF=urlconf, ALLOWED_HOSTS=["*"]),
     ):
-        settings.TESLA_ENV = "sandbox"
-        settings.TESLA_SANDBOX_URL = sandbox.url
-        client = sandbox.control.register_client(
-            server="global", redirect_uris=[BENCH_REDIRECT], allowed_origins=["127.0.0.1"]
-        )
-        settings.TESLA_CLIENT_ID = client["client_id"]
-        settings.TESLA_CLIENT_SECRET = client["client_secret"]
-        register_partner(sandbox.url, "global", client, keys.domain)
+        client = sandbox_client(sandbox.control, keys.domain)
 
         small = _list_page(SMALL, "small@example.com")
         large = _list_page(LARGE, "large@example.com")

@@ -3,10 +3,12 @@ Celery worker process, query counting, and printing figures."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +24,17 @@ def django_setup() -> None:
     import django
 
     django.setup()
+
+
+def on_postgres(bench: str) -> bool:
+    """Whether the configured database is PostgreSQL, which a bench with a worker process
+    needs (it shares the database); says the bench is skipped when it is not."""
+    from django.conf import settings
+
+    if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
+        return True
+    print(f"{bench}: skipped, needs DATABASE_URL=postgres://… (see `make bench`)")
+    return False
 
 
 @contextmanager
@@ -111,13 +124,6 @@ def sandbox_server(*, tls: Any = None) -> Iterator[SandboxProcess]:
         proc.wait(timeout=10)
 
 
-@contextmanager
-def sandbox_process() -> Iterator[Any]:
-    """The sandbox over plain HTTP; yields its control client."""
-    with sandbox_server() as sandbox:
-        yield sandbox.control
-
-
 @dataclass(frozen=True)
 class WorkerProcess:
     """A running Celery worker: its pid (also its process group: it leads a new session) and
@@ -164,11 +170,20 @@ def celery_worker(
             proc.wait(timeout=60)
 
 
-@contextmanager
-def worker_process(env: dict[str, str], *, pool: str, concurrency: int) -> Iterator[None]:
-    """A ready Celery worker process (see celery_worker)."""
-    with celery_worker(env, pool=pool, concurrency=concurrency):
-        yield
+def worker_env(db: dict[str, Any], control: Any, client: dict[str, str], **extra: str) -> dict:
+    """The environment of a worker process that shares the bench's database, broker, sandbox
+    and Tesla client (see celery_worker); `extra` adds the bench's own settings."""
+    from django.conf import settings
+
+    return {
+        "DATABASE_URL": database_url(db),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "TESLA_ENV": "sandbox",
+        "TESLA_SANDBOX_URL": control.url,
+        "TESLA_CLIENT_ID": client["client_id"],
+        "TESLA_CLIENT_SECRET": client["client_secret"],
+        **extra,
+    }
 
 
 def count_queries(fn: Callable[[], Any]) -> tuple[Any, int]:
@@ -188,6 +203,96 @@ def report(title: str, rows: list[tuple[str, Any]]) -> None:
 
 
 BENCH_REDIRECT = "http://bench.invalid/callback"
+SCOPES = ["openid", "offline_access", "user_data", "vehicle_device_data"]
+
+
+def sandbox_client(control: Any, partner_domain: str) -> dict[str, str]:
+    """Point this process's portal at the sandbox and register a Tesla client for it (with
+    BENCH_REDIRECT) and the partner domain `partner_domain`; returns the client."""
+    from django.conf import settings
+
+    from sandbox.testing import register_partner
+
+    settings.TESLA_ENV = "sandbox"
+    settings.TESLA_SANDBOX_URL = control.url
+    client = control.register_client(
+        server="global", redirect_uris=[BENCH_REDIRECT], allowed_origins=["127.0.0.1"]
+    )
+    settings.TESLA_CLIENT_ID = client["client_id"]
+    settings.TESLA_CLIENT_SECRET = client["client_secret"]
+    register_partner(control.url, "global", client, partner_domain)
+    return client
+
+
+def add_cars(control: Any, email: str, count: int) -> list[str]:
+    """`count` new cars for the sandbox user `email`; returns their VINs. The control API adds
+    at most 1,000 per call."""
+    vins: list[str] = []
+    while len(vins) < count:
+        vins += control.add_vehicles(email, min(1000, count - len(vins)))
+    return vins
+
+
+@contextmanager
+def thread_sessions() -> Iterator[Callable[[], Any]]:
+    """Yields a function that returns the calling thread's own `requests` session (made on
+    first use, all closed at the end). A session shared by many threads overflows its
+    connection pool (urllib3's "Connection pool is full") now that the sandbox keeps
+    connections alive; one per thread keeps each connection in use by one thread."""
+    import requests
+
+    local, made, lock = threading.local(), [], threading.Lock()
+
+    def session() -> Any:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            with lock:
+                made.append(local.session)
+        return local.session
+
+    try:
+        yield session
+    finally:
+        for each in made:
+            each.close()
+
+
+def token_chains(client: dict[str, str], email: str, count: int, *, threads: int = 4) -> list[Any]:
+    """`count` token chains of the sandbox user `email` (see user_tokens), made on `threads`
+    threads with a kept-alive session each (setup, not what is measured)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with thread_sessions() as session, ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(lambda _: user_tokens(client, email, session()), range(count)))
+
+
+def bench_link(
+    user: Any,
+    subject: str,
+    tokens: tuple[str, str],
+    *,
+    fleet_api_base_url: str,
+    expires_in: dt.timedelta,
+) -> Any:
+    """An unsaved TeslaLink of `user` on the global auth server holding the (access, refresh)
+    `tokens`, its access token expiring `expires_in` from now."""
+    from django.utils import timezone
+
+    from accounts.models import TeslaLink
+
+    now = timezone.now()
+    return TeslaLink(
+        user=user,
+        auth_server="global",
+        subject=subject,
+        region="NA",
+        fleet_api_base_url=fleet_api_base_url,
+        scopes=SCOPES,
+        access_token=tokens[0],
+        refresh_token=tokens[1],
+        access_token_expires_at=now + expires_in,
+        refresh_token_issued_at=now,
+    )
 
 
 def user_tokens(client: dict[str, str], email: str, session: Any = None) -> Any:
@@ -206,7 +311,7 @@ def user_tokens(client: dict[str, str], email: str, session: Any = None) -> Any:
         server,
         client_id=client["client_id"],
         redirect_uri=BENCH_REDIRECT,
-        scopes=["openid", "offline_access", "user_data", "vehicle_device_data"],
+        scopes=SCOPES,
         state="bench",
         code_challenge=challenge,
     )

@@ -26,7 +26,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
@@ -251,3 +251,46 @@ class CpuMeter:
             machine_busy=(busy - busy_before) / TICKS_PER_SECOND,
             foreign_postgres=foreign,
         )
+
+
+def stack_meter(*, worker_group: int, sandbox_pid: int, database: str) -> CpuMeter:
+    """The groups every worker bench measures: the Celery worker's process group (it leads its
+    own session; its pool children are reaped inside it), PostgreSQL less other databases'
+    backends, Redis, the sandbox process, and this process alone (its children are the
+    sandbox and the worker, measured above)."""
+    return CpuMeter(
+        {
+            "worker": (in_group(worker_group), True),
+            "postgres": (is_comm("postgres"), True),
+            "redis": (is_comm("redis-server"), True),
+            "sandbox": (is_process(sandbox_pid), True),
+            "bench": (is_process(os.getpid()), False),
+        },
+        postgres_database=database,
+    )
+
+
+def cpu_rows(
+    window: CpuWindow,
+    count: int,
+    label: str,
+    *,
+    target: str = "",
+    extra: Sequence[tuple[str, str]] = (),
+) -> list[tuple[str, str]]:
+    """Report rows (bench.common.report) for one window: CPU ms per unit of work (`count` of
+    them) in all (then `target`) and per group, `extra` rows, then the machine's busy time
+    against the measured CPU and the neighbours' load, so a noisy run can be told apart."""
+
+    def ms(seconds: float) -> str:
+        return f"{seconds / count * 1000:.2f}"
+
+    return [
+        (label, ms(window.measured) + target),
+        *[(f"  {group}", ms(seconds)) for group, seconds in window.groups.items()],
+        *extra,
+        ("machine busy / measured",
+         f"{window.machine_busy:.2f} s / {window.measured:.2f} s CPU"),
+        ("neighbour load", f"{window.neighbour_load_cores:.2f} cores "
+         f"(other databases' backends: {window.foreign_postgres:.2f} s)"),
+    ]  # fmt: skip
