@@ -182,6 +182,9 @@ def worker_env(db: dict[str, Any], control: Any, client: dict[str, str], **extra
         "TESLA_SANDBOX_URL": control.url,
         "TESLA_CLIENT_ID": client["client_id"],
         "TESLA_CLIENT_SECRET": client["client_secret"],
+        # The bench runs on the test settings, whose in-process test worker closes its
+        # connections after each task; a deployed worker keeps them (the base default).
+        "WORKER_CONN_MAX_AGE": os.environ.get("WORKER_CONN_MAX_AGE", "600"),
         **extra,
     }
 

@@ -107,6 +107,7 @@ def http_session() -> requests.Session:
         _sessions.add(_thread.session)
     # Read at every call, like every setting here (tests and operators may change it).
     _thread.session.default_timeout = settings.TESLA_HTTP_TIMEOUT
+    _thread.session.verify = settings.TESLA_CA_BUNDLE or True
     return _thread.session
 
 

@@ -60,6 +60,10 @@ class TimeoutSession(requests.Session):
         # Positional order after url: params, data, headers, cookies, files, auth, timeout.
         if len(args) < 7 and kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
+        if len(args) < 12 and kwargs.get("verify") is None and self.verify is not True:
+            # A CA bundle set on the session must win: requests otherwise lets
+            # REQUESTS_CA_BUNDLE from the environment override `Session.verify`.
+            kwargs["verify"] = self.verify
         return super().request(method, url, *args, **kwargs)
 
 

@@ -10,6 +10,7 @@ import signal
 import threading
 
 import pytest
+import requests
 from celery.signals import task_postrun, task_prerun
 from django.db import connection, connections
 from django.utils import timezone
@@ -209,18 +210,23 @@ def test_kept_threads_keep_their_connections_until_the_pool_stops():
     def uses_the_database(_):
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        return connections["default"]
+        wrapper = connections["default"]
+        return threading.current_thread().name, wrapper, id(wrapper.connection)
 
     try:
-        opened = {o.result for o in pool.map(uses_the_database, range(6))}
-        again = {o.result for o in pool.map(uses_the_database, range(6))}
+        done = pool.map(uses_the_database, range(6)) + pool.map(uses_the_database, range(6))
     finally:
         options["CONN_MAX_AGE"] = age
-    # One connection per thread, kept from one job (and one map) to the next.
-    assert 1 <= len(opened) <= 2 and again <= opened
-    assert all(c.connection is not None for c in opened)
+    # Each thread kept one connection from one job (and one map) to the next.
+    raw_by_thread: dict[str, set[int]] = {}
+    for name, _, raw in (o.result for o in done):
+        raw_by_thread.setdefault(name, set()).add(raw)
+    assert 1 <= len(raw_by_thread) <= 2
+    assert all(len(raws) == 1 for raws in raw_by_thread.values()), raw_by_thread
+    wrappers = {o.result[1] for o in done}
+    assert all(w.connection is not None for w in wrappers)
     pool.shutdown()
-    assert all(c.connection is None for c in opened)
+    assert all(w.connection is None for w in wrappers)
 
 
 # --- a real worker process (PostgreSQL and Redis) ---------------------------------------------
@@ -306,3 +312,28 @@ def test_a_worker_killed_mid_chunk_recovers_every_link(
         assert stored.refresh_token != row.refresh_token
         # The stored pair is the live end of the chain: the link is not broken.
         assert services.link_refresh_tokens(link_id=row.pk, force=True) == "refreshed"
+
+
+def test_tesla_calls_trust_the_configured_ca_bundle_over_the_environments(
+    settings, tmp_path, monkeypatch
+):
+    from sandbox.testing import running_sandbox
+    from sandbox.tls import throwaway_ca
+
+    files = throwaway_ca(tmp_path)
+    # A machine-wide bundle without the sandbox's CA: requests would let it override
+    # the session's own choice.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi_where())
+    with running_sandbox(tls=files) as sandbox:
+        status = f"{sandbox.url}/fleet/na/status"
+        settings.TESLA_CA_BUNDLE = ""
+        with pytest.raises(requests.exceptions.SSLError):
+            tesla.http_session().get(status)
+        settings.TESLA_CA_BUNDLE = str(files.ca)
+        assert tesla.http_session().get(status).status_code == 200
+
+
+def certifi_where() -> str:
+    import certifi
+
+    return certifi.where()

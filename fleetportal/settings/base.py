@@ -224,6 +224,9 @@ TESLA_HTTP_TIMEOUT = (
     env.float("TESLA_CONNECT_TIMEOUT", default=5.0),
     env.float("TESLA_READ_TIMEOUT", default=20.0),
 )
+# The CA bundle (a PEM file) outbound Tesla calls trust; empty: certifi's, the public roots.
+# Set only to rehearse against the sandbox served over HTTPS (sandbox/README.md).
+TESLA_CA_BUNDLE = env("TESLA_CA_BUNDLE", default="")
 
 # Partner onboarding (the operator's side). PORTAL_PUBLIC_URL is where Tesla and users reach
 # the portal; TESLA_PARTNER_DOMAIN the bare host registered with Tesla (default: its host).
