@@ -14,6 +14,7 @@ from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import RefreshAttempt, TeslaLink, User
@@ -243,6 +244,37 @@ def _lease_duration() -> dt.timedelta:
     return dt.timedelta(seconds=connect + read + 15)
 
 
+def _refresh_claim_at_once(
+    *, link_id: int, expected_version: int | None, force: bool
+) -> _Lease | None:
+    """The common case of `_refresh_claim` in one conditional UPDATE, outside a transaction:
+    the lease is taken if the link is healthy, holds a refresh token, is due (or forced), at
+    the caller's version and not leased. None when any of that fails: `_refresh_claim` then
+    says why, under the row lock. The database applies the UPDATE atomically, so of two
+    refreshers only one takes the lease."""
+    now = timezone.now()
+    token = secrets.token_hex(16)
+    claimable = (
+        TeslaLink.objects.filter(pk=link_id)
+        .exclude(health__in=TeslaLink.BROKEN)
+        .exclude(refresh_token="")
+        .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now))
+    )
+    if expected_version is not None:
+        claimable = claimable.filter(token_version=expected_version)
+    if not force:
+        claimable = claimable.filter(access_token_expires_at__lte=now + _margin())
+    if not claimable.update(refresh_lease_token=token, refresh_lease_until=now + _lease_duration()):
+        return None
+    held = (
+        TeslaLink.objects.filter(pk=link_id, refresh_lease_token=token)
+        .values_list("refresh_token", "auth_server")
+        .first()
+    )
+    # Gone when a relink replaced the chain (and reset the lease) in between.
+    return _Lease(token, held[0], held[1]) if held else None
+
+
 def _refresh_claim(
     *, link_id: int, expected_version: int | None, force: bool
 ) -> _Lease | dt.datetime | str:
@@ -361,7 +393,9 @@ def link_refresh_tokens(
     and a slow Tesla must not block every login. Call it outside a transaction.
     """
     while True:
-        claim = _refresh_claim(link_id=link_id, expected_version=expected_version, force=force)
+        claim = _refresh_claim_at_once(
+            link_id=link_id, expected_version=expected_version, force=force
+        ) or _refresh_claim(link_id=link_id, expected_version=expected_version, force=force)
         if isinstance(claim, str):
             return claim
         if isinstance(claim, dt.datetime):

@@ -21,6 +21,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -70,6 +71,27 @@ class Outcome(Generic[T, R]):
 
 
 _STOP = object()
+# Django checks a kept connection (a `SELECT 1` when CONN_HEALTH_CHECKS is on) at the start of
+# each "request"; a pool thread starts one at most this often, not per job.
+CHECK_EVERY_SECONDS = 1.0
+_checked = threading.local()
+
+
+def _check_connections() -> None:
+    """Like the start of a request: replace a connection that is broken or past its age, keep
+    a healthy one."""
+    now = time.monotonic()
+    if now - getattr(_checked, "at", -CHECK_EVERY_SECONDS) >= CHECK_EVERY_SECONDS:
+        close_old_connections()
+        _checked.at = now
+
+
+def _close_obsolete() -> None:
+    """Close this thread's connections that are past their age (CONN_MAX_AGE 0: after every
+    job, as after a request), without costing the kept ones a new health check."""
+    for conn in connections.all(initialized_only=True):
+        if conn.close_at is not None and time.monotonic() >= conn.close_at:
+            conn.close()
 
 
 class KeptThreads:
@@ -109,15 +131,14 @@ class KeptThreads:
         done = threading.Semaphore(0)
 
         def job(index: int, item: T) -> None:
-            # Like a request: a connection left broken or past its age by the last job is
-            # replaced, a healthy one is kept.
-            close_old_connections()
+            _check_connections()
             try:
                 outcomes[index] = Outcome(item, result=fn(item))
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 outcomes[index] = Outcome(item, error=exc)
+                close_old_connections()  # a failed job may have left its connection broken
             finally:
-                close_old_connections()
+                _close_obsolete()
                 done.release()
 
         for index, item in enumerate(items):
