@@ -448,7 +448,7 @@ def links_refresh_batch(*, link_ids: list[int]) -> list[BatchOutcome]:
     """Refresh claimed links on this process's refresh threads (fleetportal/workers.py), each
     through `link_refresh_tokens`, so single flight, the lease and crash recovery hold as for
     one link. A link that is no longer due is left alone ("fresh")."""
-    pool = workers.kept_threads("refresh", settings.TESLA_REFRESH_THREADS)
+    pool = workers.tesla_threads()
     results = []
     for done in pool.map(lambda link_id: link_refresh_tokens(link_id=link_id), link_ids):
         if done.error is None:

@@ -1,6 +1,7 @@
 """Telemetry push at scale: one config pushed to 1,000 vehicles across 50 linked accounts,
 the sandbox's `fleet_telemetry_config_jws` answering after 50 ms, run by a real worker
-process (one task per link, so links are pushed in parallel).
+process (one task per TELEMETRY_PUSH_CHUNK links, each chunk's links pushed in parallel on
+the worker process's kept threads).
 
 Prints wall time against the ideal (calls x latency / worker concurrency) as a ratio, and
 HTTP calls and database queries per vehicle for a small and the full size (target: ratio

@@ -1,5 +1,6 @@
 """What a Celery worker process keeps between tasks: its database connections, its HTTP
-sessions, and a pool of threads for work that waits on Tesla (the batch token refresh).
+sessions, and a pool of threads for work that waits on Tesla (the batch token refresh, the
+telemetry push chunks).
 
 Celery's Django fix-up closes every database connection before and after each task, whatever
 `CONN_MAX_AGE` says, so each task paid for a new PostgreSQL connection (a backend start and its
@@ -170,6 +171,14 @@ def kept_threads(name: str, size: int) -> KeptThreads:
             entry = (pid, KeptThreads(size, name))
             _pools[name] = entry
     return entry[1]
+
+
+def tesla_threads() -> KeptThreads:
+    """This process's one pool for chunks of work that wait on Tesla (token refresh, telemetry
+    push). One pool, not one per kind: a worker process runs one task at a time under prefork,
+    so the kinds never need threads together, and its connections stay within
+    TESLA_REFRESH_THREADS + 1 (README, "Sizing the workers")."""
+    return kept_threads("tesla", settings.TESLA_REFRESH_THREADS)
 
 
 def shutdown() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from celery import shared_task
 from django.conf import settings
 
 from fleetportal.queueing import run_failure_handler
-from fleetportal.tasks import TeslaTask
+from fleetportal.tasks import TeslaTask, retry_countdown
 from telemetry import services
 from teslafleet.errors import TransientError
 
@@ -26,11 +28,29 @@ _fail_run = run_failure_handler(
 
 @shared_task(on_failure=_fail_run)
 def telemetry_push(run_id: int) -> int:
-    """Fan a run out: one task per linked account, so pushes run in parallel across workers."""
+    """Fan a run out in chunks of TELEMETRY_PUSH_CHUNK links, one task per chunk: chunks run
+    in parallel across workers, a chunk's links on its worker process's kept threads."""
     link_ids = services.telemetry_push_dispatch(run_id=run_id)
-    for link_id in link_ids:
-        telemetry_push_link.delay(run_id, link_id)
+    size = max(1, settings.TELEMETRY_PUSH_CHUNK)
+    for start in range(0, len(link_ids), size):
+        telemetry_push_chunk.delay(run_id, link_ids[start : start + size])
     return len(link_ids)
+
+
+@shared_task(on_failure=_fail_run)
+def telemetry_push_chunk(run_id: int, link_ids: list[int]) -> dict[str, int]:
+    """A chunk of a run's links, each pushed once; a link that failed transiently (or
+    unexpectedly) goes on to the one-link task, counted as its second try, which retries it
+    or records it as failed, so the run still ends."""
+    results = services.telemetry_push_chunk(run_id=run_id, link_ids=link_ids)
+    retried = [result for result in results if result.outcome == "retry"]
+    if retried:
+        services.telemetry_run_heartbeat(run_id=run_id)
+    for result in retried:
+        telemetry_push_link.apply_async(
+            (run_id, result.link_id), countdown=retry_countdown(0, result.retry_after), retries=1
+        )
+    return dict(Counter(result.outcome for result in results))
 
 
 @shared_task(bind=True, base=TeslaTask, on_failure=_fail_run)

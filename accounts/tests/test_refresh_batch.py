@@ -70,7 +70,7 @@ def test_a_chunk_refreshes_each_due_link_once_on_the_kept_threads(
         (fresh.pk, "fresh"),
     ]
     assert _refresh_calls(tesla_sandbox) == 3
-    assert seen_threads and all(name.startswith("refresh-") for name in seen_threads)
+    assert seen_threads and all(name.startswith("tesla-") for name in seen_threads)
     for row in rows:
         stored = TeslaLink.objects.get(pk=row.pk)
         assert stored.token_version == row.token_version + 1

@@ -188,6 +188,9 @@ TELEMETRY_RESIGN_MARGIN_SECONDS = env.int("TELEMETRY_RESIGN_MARGIN_SECONDS", def
 TELEMETRY_RECHECK_SECONDS = env.int("TELEMETRY_RECHECK_SECONDS", default=21600)
 TELEMETRY_PUSH_BATCH = env.int("TELEMETRY_PUSH_BATCH", default=100)
 TELEMETRY_PUSH_MAX_RETRIES = env.int("TELEMETRY_PUSH_MAX_RETRIES", default=3)
+# A push hands its linked accounts to workers in chunks of TELEMETRY_PUSH_CHUNK, one task per
+# chunk; a worker process pushes a chunk on TESLA_REFRESH_THREADS threads (as the refresh).
+TELEMETRY_PUSH_CHUNK = env.int("TELEMETRY_PUSH_CHUNK", default=25)
 # Every run ends (telemetry pushes, vehicle syncs). A run whose worker showed no sign of life
 # for *_STALE_SECONDS lost its task (worker killed, broker restarted): beat's runs sweep
 # queues its remaining work again, up to *_MAX_REDISPATCHES times, then marks it failed. The

@@ -24,6 +24,7 @@ from telemetry.services.configs import (
 )
 from telemetry.services.history import telemetry_history_purge
 from telemetry.services.push import (
+    telemetry_push_chunk,
     telemetry_push_link,
     telemetry_push_start,
     telemetry_remove_start,
@@ -61,6 +62,7 @@ __all__ = [
     "telemetry_deployment_reconcile",
     "telemetry_history_purge",
     "telemetry_partner_errors",
+    "telemetry_push_chunk",
     "telemetry_push_dispatch",
     "telemetry_push_link",
     "telemetry_push_start",

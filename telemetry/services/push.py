@@ -7,7 +7,9 @@ that account's VINs), then poll `GET fleet_telemetry_config` until the car has a
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -18,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
-from fleetportal import queueing
+from fleetportal import queueing, workers
 from partners.selectors import PartnerKeyMissing
 from telemetry import selectors
 from telemetry.models import (
@@ -32,6 +34,8 @@ from telemetry.models import (
 from telemetry.services import audit, configs, runs, signing
 from teslafleet.errors import TeslaError, TransientError
 from vehicles.models import Vehicle
+
+logger = logging.getLogger(__name__)
 
 Status = TelemetryDeployment.Status
 Action = TelemetryAuditEntry.Action
@@ -307,6 +311,47 @@ def telemetry_push_link(*, run_id: int, link_id: int, final: bool = True) -> str
         else:
             _push_rows(run, link, rows, final=final)
     return runs.link_done(run)
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    """What a chunk did for one link: `telemetry_push_link`'s outcome, or "retry" when the
+    link must go to the one-link task (a transient Tesla error, with Tesla's Retry-After when
+    it sent one, or an unexpected error the one-link task meets again and fails visibly)."""
+
+    link_id: int
+    outcome: str
+    retry_after: float | None = None
+
+
+def telemetry_push_chunk(*, run_id: int, link_ids: list[int]) -> list[ChunkOutcome]:
+    """Push (or remove) a run's config for a chunk of links on this worker process's kept
+    threads (fleetportal/workers.py): one task per chunk instead of one per link, which
+    halves a worker's CPU per link (issue 15). Each link runs `telemetry_push_link` as its
+    first try (`final=False`), so a transient error leaves its rows pending for the retry,
+    and a link counts in the run's progress only when its share is recorded."""
+    pool = workers.tesla_threads()
+    results = []
+
+    def push(link_id: int) -> str:
+        return telemetry_push_link(run_id=run_id, link_id=link_id, final=False)
+
+    for done in pool.map(push, link_ids):
+        if done.error is None:
+            results.append(ChunkOutcome(done.item, str(done.result)))
+        elif isinstance(done.error, TransientError):
+            # A 429 carries Retry-After (§4.5); a 5xx or a timeout backs off instead.
+            retry_after = getattr(done.error, "retry_after", None)
+            results.append(ChunkOutcome(done.item, "retry", retry_after))
+        else:
+            logger.error(
+                "push of run %s for link %s failed: %s",
+                run_id,
+                done.item,
+                queueing.error_class(done.error),
+            )
+            results.append(ChunkOutcome(done.item, "retry"))
+    return results
 
 
 class Row(NamedTuple):

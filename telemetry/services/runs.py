@@ -52,7 +52,8 @@ def enqueue(task: str, *args: Any, run_id: int) -> None:
 
 
 def telemetry_push_dispatch(*, run_id: int) -> list[int]:
-    """Mark the run running and return the links that still have work, one task each."""
+    """Mark the run running and return the links that still have work (queued in chunks of
+    TELEMETRY_PUSH_CHUNK by the push task)."""
     updated = TelemetryRun.objects.filter(pk=run_id, status=TelemetryRun.Status.QUEUED).update(
         status=TelemetryRun.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
     )
@@ -156,7 +157,8 @@ def telemetry_runs_sweep() -> dict[str, int]:
     the filesystem broker loses the message; Redis gives it back only after its visibility
     timeout): its remaining work is queued again, up to TELEMETRY_RUN_MAX_REDISPATCHES
     times, then the run fails. A re-queued task that turns out to be a duplicate is harmless:
-    the link task skips rows already recorded and closed runs.
+    the link task skips rows already recorded and closed runs. A lost chunk task is covered
+    the same way: its links still have pending rows, and each gets a one-link task here.
     """
     now = timezone.now()
     cutoff = now - _run_stale()
