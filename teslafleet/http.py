@@ -75,8 +75,11 @@ def tls_context(ca_bundle: str = DEFAULT_CA_BUNDLE_PATH) -> ssl.SSLContext:
     """The process's one client SSL context for a CA bundle (a file or a directory): certificate
     and host name checks on, the bundle parsed once. SSLContext is safe to share between
     threads and connections."""
-    key = os.path.realpath(ca_bundle)
+    context = _contexts.get(ca_bundle)  # every request asks: no file system call then
+    if context is not None:
+        return context
     with _contexts_lock:
+        key = os.path.realpath(ca_bundle)
         context = _contexts.get(key)
         if context is None:
             if os.path.isdir(key):
@@ -84,6 +87,7 @@ def tls_context(ca_bundle: str = DEFAULT_CA_BUNDLE_PATH) -> ssl.SSLContext:
             else:
                 context = ssl.create_default_context(cafile=key)
             _contexts[key] = context
+        _contexts[ca_bundle] = context
     return context
 
 
