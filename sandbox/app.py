@@ -73,6 +73,7 @@ def _before() -> Response | None:
     path = request.path
     if not _observed(path):
         return None
+    g.epochs = (world().epoch, world().log_epoch)
     g.log_extra = {}
     if FAULT_NAMES["token"](path):
         # Known before the view runs, so even faulted token calls log their grant type.
@@ -126,7 +127,9 @@ def _after(response: Response) -> Response:
     if not _observed(request.path):
         return response
     w = world()
-    w.counters.count(request, response.status_code)
+    epoch, log_epoch = getattr(g, "epochs", (w.epoch, w.log_epoch))
+    if epoch == w.epoch:
+        w.counters.count(request, response.status_code)
     entry = {
         "time": w.iso_now(),
         "method": request.method,
@@ -137,8 +140,9 @@ def _after(response: Response) -> Response:
     }
     if getattr(g, "fault_id", None):
         entry["fault"] = g.fault_id
-    with w.transaction() as data:
-        _append_log(data, entry)
+    if log_epoch == w.log_epoch:
+        with w.transaction() as data:
+            _append_log(data, entry)
     if getattr(g, "latency_after", 0):
         time.sleep(g.latency_after)
     return response

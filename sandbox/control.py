@@ -569,8 +569,10 @@ def counters() -> ResponseReturnValue:
 
 @bp.delete("/requests")
 def clear_requests() -> ResponseReturnValue:
-    with world().transaction() as data:
+    w = world()
+    with w.transaction() as data:
         data["request_log"].clear()
+        w.log_epoch += 1
     return json_response({"ok": True})
 
 

@@ -95,6 +95,10 @@ class World:
         self._signing_cache: tuple[str, Any] | None = None
         # Outside `data` and its lock: counted on every request, never persisted.
         self.counters = Counters()
+        # Bumped by a reset (`epoch`) and by clearing the request log (`log_epoch`): a request
+        # still in flight from before (a test's delayed call) neither counts nor logs after.
+        self.epoch = 0
+        self.log_epoch = 0
         loaded = self._load()
         if loaded is None:
             loaded = self._fresh(signing_key=new_signing_key(), secrets_by_client={})
@@ -178,6 +182,8 @@ class World:
             data.clear()
             data.update(fresh)
             self.counters.reset()
+            self.epoch += 1
+            self.log_epoch += 1
 
     # -- clock -------------------------------------------------------------------------
 
