@@ -178,7 +178,9 @@ class ConsumerProcess:
         assert self.process is not None
         if self.process.poll() is None:
             os.killpg(self.process.pid, sig)
-        code = self.process.wait(timeout=30)
+        # Longer than SQLite's busy timeout (30 s): a SIGTERM that finds the consumer waiting
+        # for the database's write lock still gets its clean stop (seen once in CI).
+        code = self.process.wait(timeout=90)
         self.process = None
         return code
 
