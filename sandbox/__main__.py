@@ -8,6 +8,7 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 from typing import Any
 
 from sandbox.app import DEFAULT_PUBLIC_URL, create_app
@@ -70,9 +71,14 @@ def _public_url(args: argparse.Namespace, port: int) -> str:
     return DEFAULT_PUBLIC_URL if default else f"{scheme}://{args.host}:{port}"
 
 
-def _stop_on_sigterm(signum: int, frame: Any) -> None:
-    # Honcho and systemd stop with SIGTERM: leave through `finally` so the stream stops.
-    raise SystemExit(0)
+_stopping = threading.Event()
+
+
+def _stop_on_signal(signum: int, frame: Any) -> None:
+    # Honcho and systemd stop with SIGTERM, a person with Ctrl-C: the main thread, which only
+    # waits, then stops the server and the stream. Raising from the handler instead would
+    # land inside cheroot's serve loop, whose stop then sometimes hung.
+    _stopping.set()
 
 
 def print_env(world: World) -> None:
@@ -107,14 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     app.config["SANDBOX_PUBLIC_URL"] = public_url
     print(f"Tesla sandbox on {public_url} (state: {args.state_dir or 'in memory'})", flush=True)
     publisher = None
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop_on_signal)
+    serving = threading.Thread(target=server.serve, name="sandbox-server", daemon=True)
     try:
         publisher = _start_stream(args, world, app)
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
-        server.serve()
-    except KeyboardInterrupt:
-        pass  # Ctrl-C: the same clean stop as SIGTERM
+        serving.start()
+        while not _stopping.wait(0.5) and serving.is_alive():
+            pass
     finally:
         server.stop()
+        serving.join(timeout=10)
         if publisher is not None:
             publisher.stop()
     return 0
