@@ -165,12 +165,7 @@ def sign(
 
 def verify(token: str, public_key: PublicKeyLike | None = None) -> dict[str, Any]:
     """Return the claims of token after checking its Tesla.SS256 signature."""
-    if not isinstance(token, str):
-        raise InvalidToken("token must be a string")
-    segments = token.split(".")
-    if len(segments) != 3:
-        raise InvalidToken("token must have three dot-separated segments")
-    header_b64, payload_b64, signature_b64 = segments
+    header_b64, payload_b64, signature_b64 = _segments(token)
     header = _json_object(_b64url_decode(header_b64, "header"), "header")
     # cmd/tesla-jws only checks alg; golang-jwt ignores typ, but anything but "JWT" is not ours.
     if header.get("alg") != ALGORITHM:
@@ -196,7 +191,27 @@ def verify(token: str, public_key: PublicKeyLike | None = None) -> dict[str, Any
     return claims
 
 
+def read_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of a compact JWS of any algorithm (Tesla's RS256 access tokens
+    too), WITHOUT checking the signature: for a token the caller only carries, never one it
+    must trust. Raises InvalidToken when it is not a well-formed JWS."""
+    header_b64, payload_b64, signature_b64 = _segments(token)
+    header = _json_object(_b64url_decode(header_b64, "header"), "header")
+    claims = _json_object(_b64url_decode(payload_b64, "payload"), "payload")
+    _b64url_decode(signature_b64, "signature")
+    return header, claims
+
+
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _segments(token: str) -> list[str]:
+    if not isinstance(token, str):
+        raise InvalidToken("token must be a string")
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise InvalidToken("token must have three dot-separated segments")
+    return segments
 
 
 def _check_scalar(private_scalar: int) -> None:

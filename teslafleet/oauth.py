@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import jwt
 import requests
 
+from . import jws
 from .errors import TeslaError, TransientError
 from .http import make_session, parse_retry_after
 from .regions import AuthServer
@@ -365,8 +365,8 @@ def decode_claims(access_token: str) -> TokenClaims:
     and as Tesla's FAQ advises for scopes (§2.6). Nothing here grants access.
     """
     try:
-        payload = jwt.decode(access_token, options={"verify_signature": False})
-    except jwt.PyJWTError as exc:
+        _, payload = jws.read_unverified(access_token)
+    except jws.InvalidToken as exc:
         raise ValueError("access token is not a readable JWT") from exc
     return TokenClaims(
         sub=_str_or_none(payload.get("sub")),

@@ -76,9 +76,13 @@ def _ca_and_server(folder: Path, *, san: x509.GeneralName) -> tuple[Path, Path, 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
+    body = b'{"response": {"ok": true}}'
+    seen: list[str] | None = None  # the paths asked for, where a subclass keeps them
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        body = b'{"response": {"ok": true}}'
+        if self.seen is not None:
+            self.seen.append(self.path)
+        body = self.body
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -191,3 +195,62 @@ def test_a_fleet_client_leaves_a_borrowed_session_open_and_closes_its_own(tls):
     assert len(pools.keys()) == 1
     own.close()
     assert len(pools.keys()) == 0
+
+
+class _Proxy(_Handler):
+    """A forward proxy that answers itself: `seen` holds the absolute URLs it was asked for."""
+
+    body = b'{"response": "via proxy"}'
+
+
+@pytest.fixture
+def proxy() -> Iterator[tuple[str, list[str]]]:
+    handler = type("Proxy", (_Proxy,), {"seen": []})  # a list of its own per test
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_environments_proxy_is_honoured_and_looked_up_once_per_host(proxy, monkeypatch):
+    proxy_url, seen = proxy
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
+    session = make_session()
+    assert session.get("http://fleet.example.invalid/a").json() == {"response": "via proxy"}
+    assert seen == ["http://fleet.example.invalid/a"]
+    # Looked up once for the session's life: the same host keeps going through the proxy...
+    monkeypatch.delenv("HTTP_PROXY")
+    assert session.get("http://fleet.example.invalid/b").status_code == 200
+    assert seen[-1] == "http://fleet.example.invalid/b"
+    # ...while a new session, or another host, reads the environment as it is now.
+    with pytest.raises(requests.exceptions.ConnectionError):
+        make_session().get("http://fleet.example.invalid/c", timeout=2)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        session.get("http://other.example.invalid/d", timeout=2)
+    assert len(seen) == 2
+
+
+def test_no_proxy_and_explicit_proxies_keep_their_meaning(proxy, monkeypatch):
+    proxy_url, seen = proxy
+    for name in ("ALL_PROXY", "all_proxy", "http_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "direct.example.invalid")
+    session = make_session()
+    # Bypassed: a direct connection to a name that does not resolve.
+    with pytest.raises(requests.exceptions.ConnectionError) as bypassed:
+        session.get("http://direct.example.invalid/x", timeout=2)
+    assert "ProxyError" not in type(bypassed.value).__name__
+    # Through the environment's (dead) proxy.
+    with pytest.raises(requests.exceptions.ProxyError):
+        session.get("http://fleet.example.invalid/x", timeout=2)
+    # A proxy given with the request wins over the environment's.
+    answer = session.get("http://fleet.example.invalid/y", proxies={"http": proxy_url})
+    assert answer.json() == {"response": "via proxy"}
+    assert seen == ["http://fleet.example.invalid/y"]

@@ -414,6 +414,27 @@ def test_claims_decoding_rejects_a_non_jwt_without_echoing_it():
     assert "NA_opaque-secret-thing" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t + "=",  # padding: JWS segments are unpadded base64url
+        lambda t: t.replace(".", "!", 1),  # two segments
+        lambda t: "e30." + t.split(".", 1)[1].replace("-", "+"),  # not base64url
+        lambda t: "bm90IGpzb24." + t.split(".", 1)[1],  # header is not JSON ("not json")
+        lambda t: t.split(".")[0] + ".WzFd." + t.split(".")[2],  # claims are a list ("[1]")
+        lambda t: t.split(".")[0] + ".e30x." + t.split(".")[2],  # a segment of length 4k+1
+    ],
+)
+def test_claims_decoding_refuses_what_is_not_a_well_formed_jwt(mangle):
+    with pytest.raises(ValueError, match="not a readable JWT"):
+        decode_claims(mangle(make_access_token()))
+
+
+def test_claims_decoding_does_not_check_the_signature():
+    header, claims, _ = make_access_token().split(".")
+    assert decode_claims(f"{header}.{claims}.c2lnbmF0dXJl").sub == "user-uuid-1"
+
+
 def test_token_set_repr_hides_every_token():
     access = make_access_token()
     tokens = TokenSet(

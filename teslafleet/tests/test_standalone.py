@@ -19,7 +19,6 @@ ALLOWED_THIRD_PARTY = {
     "requests": {"requests", "urllib3", "charset_normalizer", "chardet", "idna", "certifi"},
     "cryptography": {"cryptography", "cffi", "_cffi_backend"},
     "ecdsa": {"ecdsa", "six"},
-    "PyJWT": {"jwt"},
 }
 
 # A meta path finder that refuses every top-level module that is neither in the standard
