@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -177,8 +177,7 @@ def _set_health(link: TeslaLink, health: str, reason: str = "", *, notify: bool 
         queueing.task_named("accounts.tasks.link_notify_needs_relink").delay_on_commit(link.pk)
 
 
-def _pair_store(
-    link: TeslaLink,
+def _pair_values(
     *,
     access_token: str,
     refresh_token: str,
@@ -186,26 +185,37 @@ def _pair_store(
     scopes: list[str],
     now: dt.datetime,
     new_chain: bool,
-) -> None:
-    """The one writer of a token pair, for a new link, a relink (`new_chain`) and a refresh.
+) -> dict[str, Any]:
+    """The columns a new token pair writes (all but `token_version` and health).
 
     The refresh token: one Tesla sent replaces the link's; without one, a refresh keeps the
     link's (a rotation need not send one), while a new chain has none. The scopes: a new
     chain's replace the link's; a refresh's replace them when its token names any, since users
-    can narrow consent at Tesla and new access tokens carry the new scopes (§2.4). A link
-    missing a required scope, or left without a refresh token (no offline_access), needs a
-    relink. The caller saves the link, in its transaction.
+    can narrow consent at Tesla and new access tokens carry the new scopes (§2.4).
     """
-    link.access_token = access_token
+    values: dict[str, Any] = {
+        "access_token": access_token,
+        "access_token_expires_at": expires_at or now + dt.timedelta(hours=8),
+        "last_refreshed_at": now,
+        "refresh_queued_at": None,
+    }
     if refresh_token or new_chain:
-        link.refresh_token = refresh_token
-        link.refresh_token_issued_at = now
-    link.access_token_expires_at = expires_at or now + dt.timedelta(hours=8)
-    link.last_refreshed_at = now
-    link.token_version += 1
-    link.refresh_queued_at = None
+        values.update(refresh_token=refresh_token, refresh_token_issued_at=now)
     if scopes or new_chain:
-        link.scopes = list(scopes)
+        values["scopes"] = list(scopes)
+    return values
+
+
+def _pair_store(link: TeslaLink, **pair: Any) -> None:
+    """The one writer of a token pair on a link object, for a new link, a relink
+    (`new_chain`) and a refresh; `pair` holds `_pair_values`' arguments. A link missing a
+    required scope, or left without a refresh token (no offline_access), needs a relink. The
+    caller saves the link, in its transaction.
+    """
+    new_chain = pair["new_chain"]
+    for name, value in _pair_values(**pair).items():
+        setattr(link, name, value)
+    link.token_version += 1
     missing = link.missing_scopes
     if not link.refresh_token and "offline_access" not in missing:
         missing.append("offline_access")
@@ -245,17 +255,22 @@ def _lease_duration() -> dt.timedelta:
 
 
 def _refresh_claim_at_once(
-    *, link_id: int, expected_version: int | None, force: bool
-) -> _Lease | None:
-    """The common case of `_refresh_claim` in one conditional UPDATE, outside a transaction:
-    the lease is taken if the link is healthy, holds a refresh token, is due (or forced), at
-    the caller's version and not leased. None when any of that fails: `_refresh_claim` then
-    says why, under the row lock. The database applies the UPDATE atomically, so of two
-    refreshers only one takes the lease."""
+    *, link_ids: list[int], expected_version: int | None = None, force: bool = False
+) -> dict[int, _Lease]:
+    """The common case of `_refresh_claim`, for many links in two statements outside a
+    transaction: one conditional UPDATE takes the lease of each link that is healthy, holds a
+    refresh token, is due (or forced), at the caller's version and not leased; one SELECT
+    reads what was taken. A link left out is not claimed: `_refresh_claim` then says why,
+    under the row lock. The database applies the UPDATE atomically, so of two refreshers only
+    one takes a link's lease.
+
+    One lease token for the lot; the lease lasts long enough for every link to have its turn
+    on the refresh threads, one token call per thread at a time.
+    """
     now = timezone.now()
     token = secrets.token_hex(16)
     claimable = (
-        TeslaLink.objects.filter(pk=link_id)
+        TeslaLink.objects.filter(pk__in=link_ids)
         .exclude(health__in=TeslaLink.BROKEN)
         .exclude(refresh_token="")
         .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now))
@@ -264,15 +279,15 @@ def _refresh_claim_at_once(
         claimable = claimable.filter(token_version=expected_version)
     if not force:
         claimable = claimable.filter(access_token_expires_at__lte=now + _margin())
-    if not claimable.update(refresh_lease_token=token, refresh_lease_until=now + _lease_duration()):
-        return None
-    held = (
-        TeslaLink.objects.filter(pk=link_id, refresh_lease_token=token)
-        .values_list("refresh_token", "auth_server")
-        .first()
+    turns = -(-len(link_ids) // max(1, settings.TESLA_REFRESH_THREADS))
+    until = now + _lease_duration() * max(1, turns)
+    if not claimable.update(refresh_lease_token=token, refresh_lease_until=until):
+        return {}
+    held = TeslaLink.objects.filter(pk__in=link_ids, refresh_lease_token=token).values_list(
+        "pk", "refresh_token", "auth_server"
     )
-    # Gone when a relink replaced the chain (and reset the lease) in between.
-    return _Lease(token, held[0], held[1]) if held else None
+    # A link missing here was relinked (its lease reset) in between.
+    return {pk: _Lease(token, refresh, server) for pk, refresh, server in held}
 
 
 def _refresh_claim(
@@ -321,6 +336,105 @@ def _lease_release(*, link_id: int, lease: _Lease) -> None:
     )
 
 
+def _pair_store_at_once(
+    *, link_id: int, lease: _Lease, tokens: oauth.TokenSet, duration_ms: int
+) -> bool:
+    """The common case of `_refresh_record` without reading the link: the lease is still ours,
+    Tesla sent a new refresh token and the new token's scopes cover every required one, so
+    the link ends healthy. One conditional UPDATE and the attempt's INSERT; False (nothing
+    written) otherwise, and the locked path decides.
+
+    Written as SQL, with each value prepared by its model field (encryption included): the
+    refresh threads run this for every link, and under load each round trip to the database
+    and each ORM compilation waits for a core (bench_refresh). On PostgreSQL the UPDATE and
+    the INSERT are one statement (the INSERT reads the UPDATE's RETURNING, so both or
+    neither happen); elsewhere a transaction holds the two.
+    """
+    scopes = list(tokens.claims.scp)
+    if not tokens.refresh_token or not scopes:
+        return False
+    if any(scope not in scopes for scope in settings.TESLA_REQUIRED_SCOPES):
+        return False
+    now = timezone.now()
+    healthy = TeslaLink.Health.OK
+    values = {
+        **_pair_values(
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_at=now + dt.timedelta(seconds=tokens.expires_in or 28800),
+            scopes=scopes,
+            now=now,
+            new_chain=False,
+        ),
+        "health": healthy,
+        "health_reason": "",
+        "updated_at": now,
+        "refresh_lease_token": "",
+        "refresh_lease_until": None,
+    }
+    link_sql = _SqlTable(TeslaLink)
+    column = link_sql.column
+    # Identifiers come from the models, quoted; every value is a parameter.
+    assignments = ", ".join(f"{column(name)} = %s" for name in values)
+    update_sql = (
+        f"UPDATE {link_sql.table} SET {assignments}, "  # noqa: S608
+        f"{column('token_version')} = {column('token_version')} + 1, "
+        f"{column('health_changed_at')} = CASE WHEN {column('health')} = %s "
+        f"THEN {column('health_changed_at')} ELSE %s END "
+        f"WHERE {column('id')} = %s AND {column('refresh_lease_token')} = %s"
+    )
+    update_params = [
+        *(link_sql.prep(name, value) for name, value in values.items()),
+        healthy,
+        link_sql.prep("health_changed_at", now),
+        link_id,
+        lease.token,
+    ]
+    attempt_sql = _SqlTable(RefreshAttempt)
+    attempt = {
+        "link_id": link_id,
+        "outcome": RefreshAttempt.Outcome.OK,
+        "error": "",
+        "duration_ms": duration_ms,
+        "created_at": now,
+    }
+    attempt_columns = ", ".join(attempt_sql.column(name) for name in attempt)
+    attempt_params = [attempt_sql.prep(name, value) for name, value in attempt.items()]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH stored AS ({update_sql} RETURNING {column('id')}) "  # noqa: S608
+                f"INSERT INTO {attempt_sql.table} ({attempt_columns}) "
+                f"SELECT {', '.join(['%s'] * len(attempt))} FROM stored",
+                [*update_params, *attempt_params],
+            )
+            return cursor.rowcount == 1
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(update_sql, update_params)
+        if cursor.rowcount != 1:
+            return False
+        cursor.execute(
+            f"INSERT INTO {attempt_sql.table} ({attempt_columns}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(attempt))})",
+            attempt_params,
+        )
+    return True
+
+
+class _SqlTable:
+    """A model's table and columns, quoted, and its values prepared as its fields save them."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self.model = model
+        self.table = connection.ops.quote_name(model._meta.db_table)
+
+    def column(self, name: str) -> str:
+        return connection.ops.quote_name(self.model._meta.get_field(name).column)
+
+    def prep(self, name: str, value: Any) -> Any:
+        return self.model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
 def _refresh_record(
     *,
     link_id: int,
@@ -330,6 +444,10 @@ def _refresh_record(
     duration_ms: int,
 ) -> str:
     """Store what Tesla answered, in a short transaction, if it still applies."""
+    if tokens is not None and _pair_store_at_once(
+        link_id=link_id, lease=lease, tokens=tokens, duration_ms=duration_ms
+    ):
+        return "refreshed"
     with transaction.atomic():
         link = TeslaLink.objects.select_for_update().filter(pk=link_id).first()
         if link is None:
@@ -394,15 +512,20 @@ def link_refresh_tokens(
     """
     while True:
         claim = _refresh_claim_at_once(
+            link_ids=[link_id], expected_version=expected_version, force=force
+        ).get(link_id) or _refresh_claim(
             link_id=link_id, expected_version=expected_version, force=force
-        ) or _refresh_claim(link_id=link_id, expected_version=expected_version, force=force)
+        )
         if isinstance(claim, str):
             return claim
         if isinstance(claim, dt.datetime):
             _lease_wait(link_id=link_id, until=claim)
             continue
-        break
-    lease = claim
+        return _refresh_leased(link_id=link_id, lease=claim)
+
+
+def _refresh_leased(*, link_id: int, lease: _Lease) -> str:
+    """Tesla's token call for a claimed link, and its answer stored (`link_refresh_tokens`)."""
     creds = tesla.credentials(lease.auth_server)
     started = time.monotonic()
     tokens: oauth.TokenSet | None = None
@@ -433,36 +556,23 @@ def link_refresh_tokens(
     return outcome
 
 
-@dataclass(frozen=True)
-class BatchOutcome:
-    """What a batch refresh did for one link: `link_refresh_tokens`' outcome, or "retry" when
-    the link must go to the one-link retry path (a transient Tesla error, with Tesla's
-    Retry-After when it sent one, or an unexpected error)."""
+def links_refresh_batch(*, link_ids: list[int]) -> list[workers.LinkOutcome]:
+    """Refresh claimed links on this process's refresh threads (fleetportal/workers.py).
 
-    link_id: int
-    outcome: str
-    retry_after: float | None = None
+    The leases of the links that can be claimed at once are taken together; each other link
+    goes through `link_refresh_tokens`, which says why (or waits for another refresher), so
+    single flight, the lease and crash recovery hold as for one link. A link that is no
+    longer due is left alone ("fresh")."""
+    leases = _refresh_claim_at_once(link_ids=link_ids)
 
+    def refresh(link_id: int) -> str:
+        # Taken once: a link listed twice has one lease, and the second turn waits on it.
+        lease = leases.pop(link_id, None)
+        if lease is None:  # not claimable at once: the one-link path says why (or waits)
+            return link_refresh_tokens(link_id=link_id)
+        return _refresh_leased(link_id=link_id, lease=lease)
 
-def links_refresh_batch(*, link_ids: list[int]) -> list[BatchOutcome]:
-    """Refresh claimed links on this process's refresh threads (fleetportal/workers.py), each
-    through `link_refresh_tokens`, so single flight, the lease and crash recovery hold as for
-    one link. A link that is no longer due is left alone ("fresh")."""
-    pool = workers.tesla_threads()
-    results = []
-    for done in pool.map(lambda link_id: link_refresh_tokens(link_id=link_id), link_ids):
-        if done.error is None:
-            results.append(BatchOutcome(done.item, str(done.result)))
-        elif isinstance(done.error, oauth.TransientOAuthError):
-            results.append(BatchOutcome(done.item, "retry", done.error.retry_after))
-        else:
-            # Not Tesla's answer (a bug, a database error): the one-link task meets it again
-            # and fails visibly, with its own retries; the lease was released.
-            logger.error(
-                "refresh of link %s failed: %s", done.item, queueing.error_class(done.error)
-            )
-            results.append(BatchOutcome(done.item, "retry"))
-    return results
+    return workers.tesla_chunk(refresh, link_ids, what="refresh")
 
 
 def links_claim_due(*, limit: int | None = None) -> list[int]:

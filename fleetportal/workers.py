@@ -31,7 +31,8 @@ from celery import Celery, signals
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from fleetportal import tesla
+from fleetportal import queueing, tesla
+from teslafleet.errors import TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +180,37 @@ def tesla_threads() -> KeptThreads:
     so the kinds never need threads together, and its connections stay within
     TESLA_REFRESH_THREADS + 1 (README, "Sizing the workers")."""
     return kept_threads("tesla", settings.TESLA_REFRESH_THREADS)
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    """What a chunk did for one linked account: the function's outcome, or "retry" when the
+    link must go to its one-link task: a transient Tesla error (with Tesla's Retry-After when
+    it sent one), or an unexpected error, which the one-link task meets again and fails
+    visibly."""
+
+    link_id: int
+    outcome: str
+    retry_after: float | None = None
+
+
+def tesla_chunk(fn: Callable[[int], str], link_ids: list[int], *, what: str) -> list[LinkOutcome]:
+    """`fn(link_id)` for every link of a chunk on this process's `tesla_threads()`, each
+    link's outcome in order (see LinkOutcome). `what` names the work in the error log."""
+    outcomes = []
+    for done in tesla_threads().map(fn, link_ids):
+        if done.error is None:
+            outcomes.append(LinkOutcome(done.item, str(done.result)))
+        elif isinstance(done.error, TransientError):
+            # A 429 carries Retry-After (§4.5); a 5xx or a timeout backs off instead.
+            retry_after = getattr(done.error, "retry_after", None)
+            outcomes.append(LinkOutcome(done.item, "retry", retry_after))
+        else:
+            logger.error(
+                "%s of link %s failed: %s", what, done.item, queueing.error_class(done.error)
+            )
+            outcomes.append(LinkOutcome(done.item, "retry"))
+    return outcomes
 
 
 def shutdown() -> None:

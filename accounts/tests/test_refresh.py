@@ -376,8 +376,9 @@ def test_a_failed_refresh_writes_health_not_the_token_pair(
         return [
             q["sql"]
             for q in ctx.captured_queries
-            # The UPDATEs that set health (the claim's only filters on it).
-            if q["sql"].startswith('UPDATE "accounts_tesla') and '"health" = ' in q["sql"]
+            # The UPDATEs that set health (the claim's only filters on it); on PostgreSQL the
+            # stored pair's UPDATE sits in a WITH statement that also records the attempt.
+            if 'UPDATE "accounts_teslalink"' in q["sql"] and '"health" = ' in q["sql"]
         ]
 
     [failed_update] = link_updates(failed)

@@ -53,24 +53,24 @@ def test_a_chunk_refreshes_each_due_link_once_on_the_kept_threads(
     rows = _due_links(owner_client, owner)
     link(owner_client, "nora@example.com")
     fresh = TeslaLink.objects.get(email="nora@example.com")
-    seen_threads = set()
-    original = services.link_refresh_tokens
+    seen_threads = []
+    original = oauth.refresh
 
-    def watched(**kwargs):
-        seen_threads.add(threading.current_thread().name)
-        return original(**kwargs)
+    def watched(*args, **kwargs):
+        seen_threads.append(threading.current_thread().name)
+        return original(*args, **kwargs)
 
-    services.link_refresh_tokens = watched
+    oauth.refresh = watched
     try:
         results = services.links_refresh_batch(link_ids=[r.pk for r in rows] + [fresh.pk])
     finally:
-        services.link_refresh_tokens = original
+        oauth.refresh = original
     assert [(r.link_id, r.outcome) for r in results] == [
         *[(r.pk, "refreshed") for r in rows],
         (fresh.pk, "fresh"),
     ]
     assert _refresh_calls(tesla_sandbox) == 3
-    assert seen_threads and all(name.startswith("tesla-") for name in seen_threads)
+    assert len(seen_threads) == 3 and all(name.startswith("tesla-") for name in seen_threads)
     for row in rows:
         stored = TeslaLink.objects.get(pk=row.pk)
         assert stored.token_version == row.token_version + 1
@@ -91,6 +91,81 @@ def test_one_link_twice_in_a_chunk_is_refreshed_once(
     assert sorted(r.outcome for r in results) == ["fresh", "fresh", "fresh", "refreshed"]
     assert _refresh_calls(tesla_sandbox) == 1
     assert TeslaLink.objects.get(pk=row.pk).token_version == row.token_version + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_link_leased_elsewhere_waits_for_that_refresher_and_sends_nothing(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    # The chunk claims what it can at once; a link another refresher holds goes the one-link
+    # way, which waits for that lease and then finds the link fresh.
+    leased, free = _due_links(owner_client, owner, emails=EMAILS[:2])
+    TeslaLink.objects.filter(pk=leased.pk).update(
+        refresh_lease_token="someone-else",
+        refresh_lease_until=timezone.now() + dt.timedelta(seconds=30),
+    )
+
+    def the_other_refresher_finishes():
+        TeslaLink.objects.filter(pk=leased.pk).update(
+            access_token_expires_at=timezone.now() + dt.timedelta(hours=8),
+            refresh_lease_token="",
+            refresh_lease_until=None,
+        )
+        connection.close()
+
+    finisher = threading.Timer(0.5, the_other_refresher_finishes)
+    finisher.start()
+    try:
+        results = services.links_refresh_batch(link_ids=[leased.pk, free.pk])
+    finally:
+        finisher.join()
+    assert [(r.link_id, r.outcome) for r in results] == [
+        (leased.pk, "fresh"),
+        (free.pk, "refreshed"),
+    ]
+    assert _refresh_calls(tesla_sandbox) == 1
+    assert TeslaLink.objects.get(pk=leased.pk).token_version == leased.token_version
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_heals_a_retrying_link_and_keeps_a_healthy_links_health_date(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    healthy, retrying = _due_links(owner_client, owner, emails=EMAILS[:2])
+    long_ago = timezone.now() - dt.timedelta(days=3)
+    TeslaLink.objects.filter(pk__in=[healthy.pk, retrying.pk]).update(health_changed_at=long_ago)
+    TeslaLink.objects.filter(pk=retrying.pk).update(
+        health=TeslaLink.Health.RETRYING, health_reason="Tesla unavailable"
+    )
+    results = services.links_refresh_batch(link_ids=[healthy.pk, retrying.pk])
+    assert [r.outcome for r in results] == ["refreshed", "refreshed"]
+    healed = TeslaLink.objects.get(pk=retrying.pk)
+    assert (healed.health, healed.health_reason) == (TeslaLink.Health.OK, "")
+    assert healed.health_changed_at > long_ago
+    assert TeslaLink.objects.get(pk=healthy.pk).health_changed_at == long_ago
+    for row in (healthy, retrying):
+        stored = TeslaLink.objects.get(pk=row.pk)
+        assert stored.access_token_expires_at > timezone.now() + dt.timedelta(hours=7)
+        assert (stored.refresh_lease_token, stored.refresh_lease_until) == ("", None)
+        assert stored.refresh_queued_at is None
+        assert list(RefreshAttempt.objects.filter(link=row).values_list("outcome", flat=True)) == [
+            RefreshAttempt.Outcome.OK
+        ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refreshed_token_without_a_required_scope_needs_a_relink_naming_it(
+    owner_client, owner, tesla_apps, tesla_sandbox, settings
+):
+    [row] = _due_links(owner_client, owner, emails=EMAILS[:1])
+    settings.TESLA_REQUIRED_SCOPES = [*settings.TESLA_REQUIRED_SCOPES, "vehicle_cmds"]
+    [result] = services.links_refresh_batch(link_ids=[row.pk])
+    assert result.outcome == "refreshed"  # the new pair is kept: Tesla rotated the old one
+    stored = TeslaLink.objects.get(pk=row.pk)
+    assert stored.token_version == row.token_version + 1
+    assert stored.refresh_token != row.refresh_token
+    assert stored.health == TeslaLink.Health.NEEDS_RELINK
+    assert stored.health_reason == "missing scopes: vehicle_cmds"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -176,8 +176,9 @@ TESLA_REFRESH_RETRY_CAP_SECONDS = env.int("TESLA_REFRESH_RETRY_CAP_SECONDS", def
 TESLA_REFRESH_BATCH = env.int("TESLA_REFRESH_BATCH", default=500)
 # The sweep hands the due links to workers in chunks of TESLA_REFRESH_CHUNK; a worker process
 # refreshes a chunk on TESLA_REFRESH_THREADS threads, each holding a database connection
-# (README, "Sizing the workers").
-TESLA_REFRESH_CHUNK = env.int("TESLA_REFRESH_CHUNK", default=25)
+# (README, "Sizing the workers"). A chunk of a few times the threads keeps them all busy to
+# its end.
+TESLA_REFRESH_CHUNK = env.int("TESLA_REFRESH_CHUNK", default=32)
 TESLA_REFRESH_THREADS = env.int("TESLA_REFRESH_THREADS", default=8)
 # Vehicles: fleet_status asks about this many VINs per call; a sync retries transient errors.
 VEHICLES_FLEET_STATUS_BATCH = env.int("VEHICLES_FLEET_STATUS_BATCH", default=50)
@@ -190,7 +191,7 @@ TELEMETRY_PUSH_BATCH = env.int("TELEMETRY_PUSH_BATCH", default=100)
 TELEMETRY_PUSH_MAX_RETRIES = env.int("TELEMETRY_PUSH_MAX_RETRIES", default=3)
 # A push hands its linked accounts to workers in chunks of TELEMETRY_PUSH_CHUNK, one task per
 # chunk; a worker process pushes a chunk on TESLA_REFRESH_THREADS threads (as the refresh).
-TELEMETRY_PUSH_CHUNK = env.int("TELEMETRY_PUSH_CHUNK", default=25)
+TELEMETRY_PUSH_CHUNK = env.int("TELEMETRY_PUSH_CHUNK", default=32)
 # Every run ends (telemetry pushes, vehicle syncs). A run whose worker showed no sign of life
 # for *_STALE_SECONDS lost its task (worker killed, broker restarted): beat's runs sweep
 # queues its remaining work again, up to *_MAX_REDISPATCHES times, then marks it failed. The
