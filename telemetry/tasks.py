@@ -42,15 +42,18 @@ def telemetry_push_chunk(run_id: int, link_ids: list[int]) -> dict[str, int]:
     """A chunk of a run's links, each pushed once; a link that failed transiently (or
     unexpectedly) goes on to the one-link task, counted as its second try, which retries it
     or records it as failed, so the run still ends."""
-    results = services.telemetry_push_chunk(run_id=run_id, link_ids=link_ids)
-    retried = [result for result in results if result.outcome == "retry"]
+    chunk = services.telemetry_push_chunk(run_id=run_id, link_ids=link_ids)
+    retried = [result for result in chunk.links if result.outcome == "retry"]
     if retried:
         services.telemetry_run_heartbeat(run_id=run_id)
     for result in retried:
         telemetry_push_link.apply_async(
             (run_id, result.link_id), countdown=retry_countdown(0, result.retry_after), retries=1
         )
-    return dict(Counter(result.outcome for result in results))
+    return {
+        **Counter(result.outcome for result in chunk.links),
+        **({"closed_run": 1} if chunk.closed_run else {}),
+    }
 
 
 @shared_task(bind=True, base=TeslaTask, on_failure=_fail_run)

@@ -7,6 +7,7 @@ that account's VINs), then poll `GET fleet_telemetry_config` until the car has a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -27,7 +28,6 @@ from telemetry.models import (
     TelemetryAssignment,
     TelemetryAuditEntry,
     TelemetryConfig,
-    TelemetryConfigVersion,
     TelemetryDeployment,
     TelemetryRun,
 )
@@ -277,81 +277,68 @@ def telemetry_remove_start(
     return run
 
 
-def signed_token(version: TelemetryConfigVersion) -> str:
-    """The version signed now (the bench and tests sign without a run)."""
-    return signing.signed_token(version)
-
-
 def telemetry_push_link(*, run_id: int, link_id: int, final: bool = True) -> str:
     """Push (or remove) one run's config for one link's vehicles; record each vehicle.
 
     Transient Tesla errors propagate (the task retries) unless `final`, when they are recorded
     as failures.
     """
-    # Without its version: the run carries its signed token, and the version (its payload
-    # parsed from JSON) is read only if the run was never signed (signing.run_token).
-    run = TelemetryRun.objects.filter(pk=run_id).first()
-    if run is None or run.status != TelemetryRun.Status.RUNNING:
+    run = _open_run(run_id)
+    if run is None:
         # Superseded by a newer push, failed, or already finished (a re-queued duplicate).
         return "closed"
-    runs.telemetry_run_heartbeat(run_id=run.pk)
-    waiting = Status.REMOVING if run.kind == TelemetryRun.Kind.REMOVE else Status.PENDING
-    # Plain tuples, not model rows: at fleet sizes building Vehicle objects costs more CPU
-    # than the call to Tesla (bench_telemetry).
-    rows = [
-        Row(*values)
-        for values in TelemetryDeployment.objects.filter(run=run, link_id=link_id, status=waiting)
-        .order_by("vehicle__vin")
-        .values_list("pk", "vehicle_id", "vehicle__vin")
-    ]
-    if rows:
-        link = TeslaLink.objects.get(pk=link_id)
-        if run.kind == TelemetryRun.Kind.REMOVE:
-            _remove_rows(link, rows, final=final)
-        else:
-            _push_rows(run, link, rows, final=final)
-    return runs.link_done(run)
+    work = _links_work(run, [link_id])
+    answers: list[Answer] = []
+    try:
+        if link_id in work:
+            _push_or_remove(run, *work[link_id], final=final, answers=answers)
+    finally:
+        _record_answers(run, answers)  # what Tesla answered before a transient error too
+    return runs.links_done(run, 1)
 
 
 @dataclass(frozen=True)
-class ChunkOutcome:
-    """What a chunk did for one link: `telemetry_push_link`'s outcome, or "retry" when the
-    link must go to the one-link task (a transient Tesla error, with Tesla's Retry-After when
-    it sent one, or an unexpected error the one-link task meets again and fails visibly)."""
-
-    link_id: int
-    outcome: str
-    retry_after: float | None = None
+class ChunkResult:
+    links: list[workers.LinkOutcome]
+    closed_run: bool  # this chunk's links were the run's last: the chunk closed it
 
 
-def telemetry_push_chunk(*, run_id: int, link_ids: list[int]) -> list[ChunkOutcome]:
+def telemetry_push_chunk(*, run_id: int, link_ids: list[int]) -> ChunkResult:
     """Push (or remove) a run's config for a chunk of links on this worker process's kept
-    threads (fleetportal/workers.py): one task per chunk instead of one per link, which
-    halves a worker's CPU per link (issue 15). Each link runs `telemetry_push_link` as its
-    first try (`final=False`), so a transient error leaves its rows pending for the retry,
-    and a link counts in the run's progress only when its share is recorded."""
-    pool = workers.tesla_threads()
-    results = []
+    threads (fleetportal/workers.py): one task per chunk instead of one per link.
+
+    What is the same for every link is done once for the chunk: the run read and signed, the
+    links and their waiting vehicles read in two queries, Tesla's answers recorded in one
+    transaction and the run's progress counted once. The threads only call Tesla. Each link
+    is a first try (`final=False`): a transient error leaves its rows waiting for the
+    one-link retry, and a link counts in the run's progress only when its share is recorded.
+    A worker killed mid-chunk loses the answers not yet recorded: those vehicles stay
+    waiting and are pushed again (the task is handed back, or the runs sweep re-queues it).
+    """
+    link_ids = list(dict.fromkeys(link_ids))  # a link listed twice is pushed once
+    run = _open_run(run_id)
+    if run is None:
+        closed = [workers.LinkOutcome(link_id, "closed") for link_id in link_ids]
+        return ChunkResult(closed, False)
+    work = _links_work(run, link_ids)
+    if work and run.kind == TelemetryRun.Kind.PUSH:
+        # Once, here, rather than raced by the threads; without a key each link records the
+        # failure on its vehicles.
+        with contextlib.suppress(PartnerKeyMissing):
+            signing.run_token(run)
+    answers: dict[int, list[Answer]] = {link_id: [] for link_id in link_ids}
 
     def push(link_id: int) -> str:
-        return telemetry_push_link(run_id=run_id, link_id=link_id, final=False)
+        if link_id in work:
+            _push_or_remove(run, *work[link_id], final=False, answers=answers[link_id])
+        return "link_done"
 
-    for done in pool.map(push, link_ids):
-        if done.error is None:
-            results.append(ChunkOutcome(done.item, str(done.result)))
-        elif isinstance(done.error, TransientError):
-            # A 429 carries Retry-After (§4.5); a 5xx or a timeout backs off instead.
-            retry_after = getattr(done.error, "retry_after", None)
-            results.append(ChunkOutcome(done.item, "retry", retry_after))
-        else:
-            logger.error(
-                "push of run %s for link %s failed: %s",
-                run_id,
-                done.item,
-                queueing.error_class(done.error),
-            )
-            results.append(ChunkOutcome(done.item, "retry"))
-    return results
+    try:
+        results = workers.tesla_chunk(push, link_ids, what=f"push of run {run_id}")
+    finally:
+        _record_answers(run, [answer for each in answers.values() for answer in each])
+    finished = sum(1 for result in results if result.outcome == "link_done")
+    return ChunkResult(results, runs.links_done(run, finished) == "done")
 
 
 class Row(NamedTuple):
@@ -360,7 +347,57 @@ class Row(NamedTuple):
     vin: str
 
 
-def _push_rows(run: TelemetryRun, link: TeslaLink, rows: list[Row], *, final: bool) -> None:
+class Answer(NamedTuple):
+    """Tesla's answer to one fleet_telemetry_config_jws call, for the rows it was about."""
+
+    rows: list[Row]
+    body: dict[str, Any]
+
+
+def _open_run(run_id: int) -> TelemetryRun | None:
+    """The run if it is still running (with a sign of life), else None."""
+    # Without its version: the run carries its signed token, and the version (its payload
+    # parsed from JSON) is read only if the run was never signed (signing.run_token).
+    run = TelemetryRun.objects.filter(pk=run_id).first()
+    if run is None or run.status != TelemetryRun.Status.RUNNING:
+        return None
+    runs.telemetry_run_heartbeat(run_id=run.pk)
+    return run
+
+
+def _links_work(run: TelemetryRun, link_ids: list[int]) -> dict[int, tuple[TeslaLink, list[Row]]]:
+    """Each link's waiting rows, in two queries whatever the number of links: the links with
+    none are left out."""
+    waiting = Status.REMOVING if run.kind == TelemetryRun.Kind.REMOVE else Status.PENDING
+    rows: dict[int, list[Row]] = defaultdict(list)
+    # Plain tuples, not model rows: at fleet sizes building Vehicle objects costs more CPU
+    # than the call to Tesla (bench_telemetry).
+    for link_id, *values in (
+        TelemetryDeployment.objects.filter(run=run, link_id__in=link_ids, status=waiting)
+        .order_by("vehicle__vin")
+        .values_list("link_id", "pk", "vehicle_id", "vehicle__vin")
+    ):
+        rows[link_id].append(Row(*values))
+    if not rows:
+        return {}
+    links = TeslaLink.objects.in_bulk(list(rows))
+    return {link_id: (links[link_id], rows[link_id]) for link_id in rows if link_id in links}
+
+
+def _push_or_remove(
+    run: TelemetryRun, link: TeslaLink, rows: list[Row], *, final: bool, answers: list[Answer]
+) -> None:
+    if run.kind == TelemetryRun.Kind.REMOVE:
+        _remove_rows(link, rows, final=final)
+    else:
+        _push_rows(run, link, rows, final=final, answers=answers)
+
+
+def _push_rows(
+    run: TelemetryRun, link: TeslaLink, rows: list[Row], *, final: bool, answers: list[Answer]
+) -> None:
+    """Send the config for the rows, a batch of VINs per call; Tesla's answers go to `answers`
+    for the caller to record, failures are recorded at once."""
     try:
         token = signing.run_token(run)
     except PartnerKeyMissing as exc:
@@ -385,32 +422,35 @@ def _push_rows(run: TelemetryRun, link: TeslaLink, rows: list[Row], *, final: bo
         except TeslaError as exc:
             _fail(chunk, str(exc))
             continue
-        _record_answer(run, chunk, answer)
+        answers.append(Answer(chunk, answer))
 
 
-def _record_answer(run: TelemetryRun, rows: list[Row], answer: dict[str, Any]) -> None:
+def _record_answers(run: TelemetryRun, answers: list[Answer]) -> None:
     """updated_vehicles is a count: every VIN not listed as skipped counts as updated.
 
-    A fixed number of queries whatever the number of VINs and of skip reasons: one UPDATE
-    for the rows (a CASE per reason, not per row), one for the versions the cars drop, one
-    heartbeat."""
-    reasons = {}
-    for reason, vins in (answer.get("skipped_vehicles") or {}).items():
-        for vin in vins or []:
-            reasons[str(vin)] = str(reason)[:32]
+    A fixed number of queries whatever the number of answers, VINs and skip reasons: one
+    UPDATE for the rows (a CASE per reason, not per row), one for the versions the cars drop,
+    one heartbeat."""
+    if not answers:
+        return
     skipped: dict[str, list[int]] = defaultdict(list)
     updated_vehicles = []
-    for row in rows:
-        if row.vin in reasons:
-            skipped[reasons[row.vin]].append(row.pk)
-        else:
-            updated_vehicles.append(row.vehicle_id)
+    for rows, body in answers:
+        reasons = {}
+        for reason, vins in (body.get("skipped_vehicles") or {}).items():
+            for vin in vins or []:
+                reasons[str(vin)] = str(reason)[:32]
+        for row in rows:
+            if row.vin in reasons:
+                skipped[reasons[row.vin]].append(row.pk)
+            else:
+                updated_vehicles.append(row.vehicle_id)
     now = timezone.now()
     # Tesla's answer is recorded on the rows still this run's: a newer push may have taken
     # some over (or replaced them) while this call was in flight.
     ours = TelemetryDeployment.objects.filter(run_id=run.pk).exclude(status=Status.SUPERSEDED)
     with transaction.atomic():
-        ours.filter(pk__in=[row.pk for row in rows]).update(
+        ours.filter(pk__in=[row.pk for rows, _ in answers for row in rows]).update(
             status=_by_reason(skipped, Status.SKIPPED, default=Status.UPDATED),
             reason=_by_reason(skipped, None, default=""),
             pushed_at=now,

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -98,10 +99,13 @@ def telemetry_run_heartbeat(*, run_id: int) -> None:
     )
 
 
-def link_done(run: TelemetryRun) -> str:
-    TelemetryRun.objects.filter(pk=run.pk, links_done__lt=F("links_total")).update(
-        links_done=F("links_done") + 1
-    )
+def links_done(run: TelemetryRun, count: int) -> str:
+    """Count `count` more links as finished (never past the total), then close the run if
+    nothing of it is waiting: "done" for the one caller that closed it, else "link_done"."""
+    if count:
+        TelemetryRun.objects.filter(pk=run.pk).update(
+            links_done=Least(F("links_done") + count, F("links_total"))
+        )
     return "done" if close_if_finished(run.pk) else "link_done"
 
 

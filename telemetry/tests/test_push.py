@@ -8,7 +8,7 @@ import pytest
 from partners import services as partner_services
 from telemetry import explanations, services
 from telemetry.models import TelemetryAuditEntry, TelemetryDeployment, TelemetryRun
-from telemetry.services import push
+from telemetry.services import signing
 from telemetry.tests.factories import make_config
 from telemetry.tests.helpers import (
     ALL,
@@ -56,7 +56,7 @@ def test_push_records_updated_and_each_skip_reason(config, manager, tesla_sandbo
 
 def test_the_sandbox_verifies_our_jws_and_sees_our_config(config, manager, portal_key):
     version = services.telemetry_version_current(config=config)
-    token = push.signed_token(version)
+    token = signing.signed_token(version)
     claims = jws.verify(token, portal_key.private_key.public_key())
     assert claims["aud"] == "com.tesla.fleet.TelemetryClient"
     assert claims["iss"] == jws.issuer_for(portal_key.private_key.public_key())

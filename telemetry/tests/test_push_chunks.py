@@ -18,6 +18,7 @@ from telemetry.models import TelemetryDeployment, TelemetryRun
 from telemetry.services import push
 from telemetry.tests.helpers import ALL, ASLEEP, GOOD, LEGACY, OLD_FW, SHARED, statuses
 from telemetry.tests.test_push_cost import _one_link_per_car, _push
+from teslafleet.fleet import FleetClient
 
 JWS_ROUTE = "POST /api/1/vehicles/fleet_telemetry_config_jws"
 # Each car on its own linked account: two updated, three skipped for their own reasons.
@@ -57,23 +58,24 @@ def test_a_chunk_pushes_each_link_once_on_the_kept_threads(
     five_links, manager, tesla_sandbox, monkeypatch
 ):
     run, link_ids = _started_run(manager)
-    seen_threads = set()
-    real = push.telemetry_push_link
+    seen_threads = []
+    real = push._push_rows
 
-    def watched(**kwargs):
-        seen_threads.add(threading.current_thread().name)
-        return real(**kwargs)
+    def watched(*args, **kwargs):
+        seen_threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(push, "telemetry_push_link", watched)
+    monkeypatch.setattr(push, "_push_rows", watched)
     before = _jws_calls(tesla_sandbox)
 
-    results = services.telemetry_push_chunk(run_id=run.pk, link_ids=link_ids)
+    chunk = services.telemetry_push_chunk(run_id=run.pk, link_ids=link_ids + link_ids[:1])
 
-    assert [r.link_id for r in results] == link_ids and len(link_ids) == 5
-    # Exactly one link closed the run, whichever finished last.
-    assert sorted(r.outcome for r in results) == ["done"] + ["link_done"] * 4
+    # A link listed twice is pushed once; the chunk held the run's last links and closed it.
+    assert [r.link_id for r in chunk.links] == link_ids and len(link_ids) == 5
+    assert [r.outcome for r in chunk.links] == ["link_done"] * 5
+    assert chunk.closed_run
     assert _jws_calls(tesla_sandbox) - before == 5
-    assert seen_threads and all(name.startswith("tesla-") for name in seen_threads)
+    assert len(seen_threads) == 5 and all(name.startswith("tesla-") for name in seen_threads)
     run.refresh_from_db()
     assert (run.status, run.links_total, run.links_done) == ("done", 5, 5)
     assert statuses(run.config) == RECORDED
@@ -92,11 +94,12 @@ def test_a_rate_limited_link_comes_back_for_the_one_link_task_with_retry_after(
         count=1,
     )
 
-    results = services.telemetry_push_chunk(run_id=run.pk, link_ids=link_ids)
+    chunk = services.telemetry_push_chunk(run_id=run.pk, link_ids=link_ids)
 
-    [retried] = [r for r in results if r.outcome == "retry"]
+    [retried] = [r for r in chunk.links if r.outcome == "retry"]
     assert retried.retry_after == 7
-    assert sorted(r.outcome for r in results) == ["link_done"] * 4 + ["retry"]
+    assert sorted(r.outcome for r in chunk.links) == ["link_done"] * 4 + ["retry"]
+    assert not chunk.closed_run
     # Its car waits for the retry; it is not counted yet, and the run goes on.
     waiting = TelemetryDeployment.objects.filter(run=run, status="pending")
     assert list(waiting.values_list("link_id", flat=True)) == [retried.link_id]
@@ -118,21 +121,83 @@ def test_an_unexpected_error_goes_to_the_one_link_task_and_counts_nothing(
     broken_link = link_ids[2]
     real = push._push_rows
 
-    def broken(run, link, rows, *, final):
+    def broken(run, link, rows, *, final, answers):
         if link.pk == broken_link:
             raise RuntimeError("bug")
-        return real(run, link, rows, final=final)
+        return real(run, link, rows, final=final, answers=answers)
 
     monkeypatch.setattr(push, "_push_rows", broken)
 
     results = {
-        r.link_id: r for r in services.telemetry_push_chunk(run_id=run.pk, link_ids=link_ids)
+        r.link_id: r for r in services.telemetry_push_chunk(run_id=run.pk, link_ids=link_ids).links
     }
 
     assert (results[broken_link].outcome, results[broken_link].retry_after) == ("retry", None)
     assert all(r.outcome == "link_done" for k, r in results.items() if k != broken_link)
     run.refresh_from_db()
     assert (run.status, run.links_done) == ("running", 4)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_records_every_answer_together_once_the_threads_are_done(
+    five_links, manager, monkeypatch
+):
+    run, link_ids = _started_run(manager)
+    recorded = []
+    real = push._record_answers
+
+    def recording(run, answers):
+        recorded.append(sorted(row.vin for answer in answers for row in answer.rows))
+        return real(run, answers)
+
+    monkeypatch.setattr(push, "_record_answers", recording)
+
+    services.telemetry_push_chunk(run_id=run.pk, link_ids=link_ids)
+
+    assert recorded == [sorted(ALL)]
+    run.refresh_from_db()
+    assert (run.status, run.links_done) == ("done", 5)
+    assert statuses(run.config) == RECORDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_answers_before_a_transient_error_are_kept_for_the_retry(
+    alice, manager, tesla_sandbox, portal_key, settings, monkeypatch
+):
+    # One account with five cars, two VINs per call: Tesla answers the first call, then 503.
+    tesla_sandbox.control.pair(GOOD, portal_key.domain)
+    tesla_sandbox.control.pair(SHARED, portal_key.domain)
+    settings.TELEMETRY_PUSH_BATCH = 2
+    run = _push(ALL, manager, "two per call")
+    [link_id] = services.telemetry_push_dispatch(run_id=run.pk)
+    real = FleetClient.fleet_telemetry_config_jws
+
+    def answered_then_down(self, vins, token):
+        answer = real(self, vins, token)
+        tesla_sandbox.control.fault("fleet_telemetry_config_jws", status=503, count=1)
+        return answer
+
+    monkeypatch.setattr(FleetClient, "fleet_telemetry_config_jws", answered_then_down)
+
+    with pytest.raises(push.TransientError):
+        services.telemetry_push_link(run_id=run.pk, link_id=link_id, final=False)
+
+    first_two = sorted(ALL)[:2]
+    rows = statuses(run.config)
+    assert all(rows[vin][0] != "pending" for vin in first_two), rows
+    assert all(rows[vin][0] == "pending" for vin in sorted(ALL)[2:]), rows
+    monkeypatch.undo()
+    # The retry sends only what is still waiting, and closes the run.
+    before = _jws_calls(tesla_sandbox)
+    assert services.telemetry_push_link(run_id=run.pk, link_id=link_id) == "done"
+    assert _jws_calls(tesla_sandbox) - before == 2  # three VINs, two per call
+    assert {vin: status for vin, (status, _) in statuses(run.config).items()} == {
+        GOOD: "updated",
+        SHARED: "updated",
+        ASLEEP: "skipped",
+        LEGACY: "skipped",
+        OLD_FW: "skipped",
+    }
 
 
 # --- on a real worker ---------------------------------------------------------------------
