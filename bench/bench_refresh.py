@@ -19,6 +19,9 @@ What it measures, and how it keeps the measurement honest (issue 15, "a sound be
 - Floor = max(links x latency / refreshes in flight, CPU / cores): the wall time the machine
   could reach at best. In flight = worker processes x TESLA_REFRESH_THREADS where the portal
   has that setting (a batch refresh on a thread pool), else the worker concurrency.
+- The emulator alone: the same token calls, as many in flight, from bare client threads that
+  store nothing. The sandbox is one Python process; its own wall / latency bound is the part
+  of the ratio the portal cannot remove.
 - Client CPU per Fleet API call over HTTPS, made the portal's way (link_fleet_call), once the
   connections are warm. The CA bundle is certifi's plus the throwaway CA, so loading it costs
   what it costs against real Tesla.
@@ -48,6 +51,7 @@ from bench.common import (
     sandbox_client,
     sandbox_server,
     test_database,
+    thread_sessions,
     token_chains,
     wait_until,
     worker_env,
@@ -62,8 +66,9 @@ RUNS = [
     for spec in os.environ.get("BENCH_REFRESH_RUNS", f"prefork:{CORES}").split(",")
 ]
 # Passed to the worker; a portal without a batch refresh ignores them.
-REFRESH_THREADS = int(os.environ.get("BENCH_REFRESH_THREADS", "8"))
-REFRESH_CHUNK = int(os.environ.get("BENCH_REFRESH_CHUNK", "25"))
+# Unset: the portal's defaults (TESLA_REFRESH_THREADS, TESLA_REFRESH_CHUNK).
+REFRESH_THREADS = os.environ.get("BENCH_REFRESH_THREADS")
+REFRESH_CHUNK = os.environ.get("BENCH_REFRESH_CHUNK")
 HTTPS_WARMUP, HTTPS_CALLS = 20, int(os.environ.get("BENCH_HTTPS_CALLS", "300"))
 USER = "alice@example.com"  # each consent starts a new token chain, as a new link would
 IDLE_QUEUE = "bench-idle"  # the worker listens here until the window opens
@@ -85,19 +90,23 @@ def _make_links(user, pairs: list[tuple[str, str]], start: int) -> None:
     )
 
 
-def _queries_per_refresh(sample: int = 5) -> float:
+def _queries_per_refresh(sample: int = 10) -> float:
+    """Statements per link of a chunk refreshed as the worker refreshes one (on every thread),
+    the links made due first."""
+    from django.utils import timezone
+
     from accounts import services
     from accounts.models import TeslaLink
+    from fleetportal import workers
 
     ids = list(TeslaLink.objects.order_by("pk").values_list("pk", flat=True)[:sample])
-    total = 0
-    for link_id in ids:
-        outcome, n = count_queries(
-            lambda i=link_id: services.link_refresh_tokens(link_id=i, force=True)
-        )
-        assert outcome == "refreshed", outcome
-        total += n
-    return total / len(ids)
+    TeslaLink.objects.filter(pk__in=ids).update(access_token_expires_at=timezone.now())
+    try:
+        outcomes, n = count_queries(lambda: services.links_refresh_batch(link_ids=ids))
+    finally:
+        workers.shutdown()  # the threads' connections, before the database is dropped
+    assert [o.outcome for o in outcomes] == ["refreshed"] * len(ids), outcomes
+    return n / len(ids)
 
 
 def _ca_bundle(directory: Path, ca: Path) -> Path:
@@ -131,6 +140,33 @@ def _https_client_cost(user, tokens, fleet_base_url: str) -> tuple[float, float]
     finally:
         link.delete()  # it would be due in the sweeps below
     return cpu / HTTPS_CALLS * 1000, wall / HTTPS_CALLS * 1000
+
+
+def _emulator_alone(client: dict[str, str], in_flight: int) -> float:
+    """Wall / latency bound of the same token calls made by bare clients (this process's
+    threads, nothing stored): what the emulator itself allows at that many calls in flight,
+    the share of the ratio that is not the portal's. Uses the links' current refresh tokens
+    (they rotate: run it last)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from accounts.models import TeslaLink
+    from fleetportal import tesla
+    from teslafleet import oauth
+
+    tokens = [link.refresh_token for link in TeslaLink.objects.only("refresh_token")]
+    server = tesla.auth_server("global")
+    with thread_sessions() as session, ThreadPoolExecutor(max_workers=in_flight) as pool:
+
+        def refresh(token: str) -> None:
+            oauth.refresh(
+                server, client_id=client["client_id"], refresh_token=token, session=session()
+            )
+
+        list(pool.map(refresh, tokens[:in_flight]))  # connections warm, as the worker's are
+        started = time.perf_counter()
+        list(pool.map(refresh, tokens[in_flight:]))
+        wall = time.perf_counter() - started
+    return wall / ((len(tokens) - in_flight) * LATENCY / in_flight)
 
 
 def _refresh_grants(control) -> int:
@@ -373,7 +409,8 @@ def _main(tls) -> None:
         control = sandbox.control
         client = sandbox_client(control, keys.domain)
         settings.TESLA_REFRESH_BATCH = LINKS
-        settings.TESLA_REFRESH_CHUNK = REFRESH_CHUNK  # the sweep runs here
+        if REFRESH_CHUNK:
+            settings.TESLA_REFRESH_CHUNK = int(REFRESH_CHUNK)  # the sweep runs here
         user = User.objects.create_user("bench@example.com", "x")
 
         started = time.monotonic()
@@ -391,14 +428,15 @@ def _main(tls) -> None:
             control,
             client,
             TESLA_REFRESH_BATCH=str(LINKS),
-            TESLA_REFRESH_THREADS=str(REFRESH_THREADS),
-            TESLA_REFRESH_CHUNK=str(REFRESH_CHUNK),
+            **({"TESLA_REFRESH_THREADS": REFRESH_THREADS} if REFRESH_THREADS else {}),
+            **({"TESLA_REFRESH_CHUNK": REFRESH_CHUNK} if REFRESH_CHUNK else {}),
             REQUESTS_CA_BUNDLE=os.environ["REQUESTS_CA_BUNDLE"],
         )
         threads = worker_setting(env, "TESLA_REFRESH_THREADS", None)
         runs = [_run(sandbox, db["NAME"], env, pool, n, threads) for pool, n in RUNS]
+        alone = _emulator_alone(client, runs[0].in_flight)
 
-    _print(runs, setup_seconds, queries_small, queries_large, https_cpu, https_wall)
+    _print(runs, setup_seconds, queries_small, queries_large, https_cpu, https_wall, alone)
     failed = [(run.label, what) for run in runs for what, holds, _ in run.checks if not holds]
     if failed:
         raise AssertionError(f"bench_refresh: incorrect runs: {failed}")
@@ -411,6 +449,7 @@ def _print(
     queries_large: float,
     https_cpu: float,
     https_wall: float,
+    alone: float,
 ) -> None:
     for run in runs:
         w = run.window
@@ -440,6 +479,8 @@ def _print(
             (f"queries per refresh, {LINKS} links in table", f"{queries_large:.1f}"),
             (f"HTTPS Fleet API call, warm ({HTTPS_CALLS} calls)",
              f"{https_cpu:.2f} ms client CPU, {https_wall:.2f} ms wall (target <= 2 ms CPU)"),
+            (f"emulator alone: bare clients, {runs[0].in_flight} calls in flight",
+             f"wall / latency bound {alone:.2f} (the sandbox's own share of the ratio)"),
             ("setup (consents + code exchanges), untimed", f"{setup_seconds:.1f} s"),
         ],
     )  # fmt: skip
@@ -449,6 +490,7 @@ def _print(
     print(f"bench: refresh.queries_per_refresh={queries_large:.1f}")
     print(f"bench: https.client_cpu_ms_per_call={https_cpu:.2f}")
     print(f"bench: neighbour_load_cores={main_run.window.neighbour_load_cores:.2f}")
+    print(f"bench: refresh.emulator_alone_wall_over_floor={alone:.2f}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ Ends with two machine-readable lines (target: CPU <= 10 ms per link, queries per
 constant in the number of links and of vehicles per link):
   bench: push.cpu_ms_per_link=<CPU of every measured process over the worker pushes' windows
                                / links they pushed, all concurrencies together>
-  bench: push.queries_per_link=<queries of the link tasks of the full in-process push / links>
+  bench: push.queries_per_link=<queries of the chunk tasks of the full in-process push, on
+                                every thread / links>
 """
 
 from __future__ import annotations
@@ -120,25 +121,31 @@ class Inline(NamedTuple):
     counts: dict[str, int]
     wall: float
     links: int
-    link_queries: int  # the link tasks' alone, without the start and dispatch
+    link_queries: int  # the chunk tasks' alone (every thread), without the start and dispatch
     link_cpu: float  # this process's CPU seconds in the link tasks (no worker, no sandbox)
 
 
 def _inline(control, config) -> Inline:
-    """Run one push in this process, link after link."""
+    """Run one push in this process as a worker runs it: chunk after chunk of
+    TELEMETRY_PUSH_CHUNK links, each chunk's links on the process's kept threads."""
+    from django.conf import settings
+
+    from fleetportal import workers
     from telemetry import selectors, services
 
     links = {"n": 0, "queries": 0, "cpu": 0.0}
 
     def push():
         run = services.telemetry_push_start(config=config, user=None)
-        for link_id in services.telemetry_push_dispatch(run_id=run.pk):
+        link_ids = services.telemetry_push_dispatch(run_id=run.pk)
+        size = settings.TELEMETRY_PUSH_CHUNK
+        for chunk in (link_ids[i : i + size] for i in range(0, len(link_ids), size)):
             cpu = time.process_time()
             _, queries = count_queries(
-                lambda i=link_id: services.telemetry_push_link(run_id=run.pk, link_id=i)
+                lambda c=chunk: services.telemetry_push_chunk(run_id=run.pk, link_ids=c)
             )
             links["cpu"] += time.process_time() - cpu
-            links["n"] += 1
+            links["n"] += len(chunk)
             links["queries"] += queries
         return run
 
@@ -156,6 +163,7 @@ def _inline(control, config) -> Inline:
     else:
         run, queries = count_queries(push)
     wall = time.monotonic() - started
+    workers.shutdown()  # the kept threads' connections, before the database is dropped
     calls = len(control.requests())
     return Inline(
         run.total,
@@ -175,7 +183,7 @@ def _emulator_ms(vehicle_ids: list[int], calls: int = 20) -> float:
     from accounts.services import link_fleet_call
     from telemetry import services
     from telemetry.models import TelemetryConfig
-    from telemetry.services.push import signed_token
+    from telemetry.services.signing import signed_token
     from vehicles.models import VehicleAccess
 
     accesses = VehicleAccess.objects.filter(vehicle_id__in=vehicle_ids).select_related(
@@ -344,7 +352,7 @@ def _print(
                 f"{emulator_ms:.1f} ms (from one client, no added latency)",
             ),
             (
-                "queries per link task, in-process",
+                "queries per link in the chunk tasks, in-process",
                 f"{small.link_queries / small.links:.1f} ({small.links} links), "
                 f"{large.link_queries / large.links:.1f} ({large.links} links)",
             ),

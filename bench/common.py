@@ -190,12 +190,37 @@ def worker_env(db: dict[str, Any], control: Any, client: dict[str, str], **extra
 
 
 def count_queries(fn: Callable[[], Any]) -> tuple[Any, int]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+    """fn's result and the statements it sent to the database, on every thread: the batch
+    paths run theirs on the worker process's kept threads, each on its own connection.
+    Counted as CaptureQueriesContext counts (BEGIN and COMMIT included), from the statement
+    log Django keeps when queries are logged, here turned on for every connection."""
+    import logging
 
-    with CaptureQueriesContext(connection) as ctx:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    class Counter(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.n = 0
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.n += 1  # under the handler's lock
+
+    counter = Counter()
+    logger = logging.getLogger("django.db.backends")
+    saved = (logger.level, logger.propagate, BaseDatabaseWrapper.queries_logged)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(counter)
+    BaseDatabaseWrapper.queries_logged = property(lambda self: True)  # type: ignore[method-assign]
+    try:
         result = fn()
-    return result, len(ctx.captured_queries)
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        BaseDatabaseWrapper.queries_logged = saved[2]  # type: ignore[method-assign]
+    return result, counter.n
 
 
 def report(title: str, rows: list[tuple[str, Any]]) -> None:
