@@ -127,8 +127,10 @@ class SharedContextAdapter(HTTPAdapter):
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        # requests is handed `True` for a bundle path: given the path, it would look it up on
+        # the file system on every request, to hand urllib3 a file to load.
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
+            request, True if verify else verify, cert
         )
         if host_params.get("scheme") == "https" and verify:
             pool_kwargs.pop("ca_certs", None)
@@ -139,6 +141,13 @@ class SharedContextAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        if url.lower().startswith("https") and verify and not cert:
+            # The pool's context holds the bundle (loaded, so known to exist, by tls_context):
+            # requests' own check would look the path up on the file system for every request.
+            conn.cert_reqs = "CERT_REQUIRED"
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
+            return
         super().cert_verify(conn, url, verify, cert)
         if url.lower().startswith("https") and verify:
             # The pool's context already holds the bundle: a path here would make urllib3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import ipaddress
+import os
 import ssl
 import threading
 from collections.abc import Iterator
@@ -161,6 +162,33 @@ def test_the_ca_bundle_is_parsed_once_per_process_not_per_connection(tls, monkey
     assert len(accepted) == 3
     assert len(loads) == 1
     assert tls_context(str(ca)) is tls_context(str(ca))
+
+
+def test_a_warm_request_does_not_look_the_ca_bundle_up_on_the_file_system(tls, monkeypatch):
+    ca, url, _ = tls
+    session = make_session()
+    session.verify = str(ca)
+    session.get(f"{url}/x")  # warm: the context is built, the connection open
+    looked_up: list[str] = []
+    for name in ("exists", "isdir", "isfile"):
+        real = getattr(os.path, name)
+
+        def watching(path, real=real):
+            looked_up.append(str(path))
+            return real(path)
+
+        monkeypatch.setattr(os.path, name, watching)
+    for _ in range(3):
+        assert session.get(f"{url}/x").status_code == 200
+    assert str(ca) not in looked_up
+
+
+def test_a_ca_bundle_that_does_not_exist_is_refused(tls, tmp_path):
+    _, url, _ = tls
+    session = make_session()
+    session.verify = str(tmp_path / "missing.pem")
+    with pytest.raises(OSError):
+        session.get(f"{url}/x")
 
 
 def test_an_untrusted_certificate_is_refused(tls):
