@@ -192,35 +192,32 @@ def worker_env(db: dict[str, Any], control: Any, client: dict[str, str], **extra
 def count_queries(fn: Callable[[], Any]) -> tuple[Any, int]:
     """fn's result and the statements it sent to the database, on every thread: the batch
     paths run theirs on the worker process's kept threads, each on its own connection.
-    Counted as CaptureQueriesContext counts (BEGIN and COMMIT included), from the statement
-    log Django keeps when queries are logged, here turned on for every connection."""
-    import logging
-
+    Counted as CaptureQueriesContext counts (BEGIN and COMMIT included): Django reports each
+    statement to its backends logger when queries are logged, here turned on for every
+    connection, and the logger is wrapped (not given a handler, which a logging
+    reconfiguration mid-run would drop). Counts nest."""
+    from django.db.backends import utils
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-    class Counter(logging.Handler):
-        def __init__(self) -> None:
-            super().__init__(logging.DEBUG)
-            self.n = 0
+    class Counting:
+        def __init__(self, logger: Any) -> None:
+            self.logger, self.n, self.lock = logger, 0, threading.Lock()
 
-        def emit(self, record: logging.LogRecord) -> None:
-            self.n += 1  # under the handler's lock
+        def debug(self, *args: Any, **kwargs: Any) -> None:
+            with self.lock:
+                self.n += 1
+            self.logger.debug(*args, **kwargs)
 
-    counter = Counter()
-    logger = logging.getLogger("django.db.backends")
-    saved = (logger.level, logger.propagate, BaseDatabaseWrapper.queries_logged)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    logger.addHandler(counter)
+    counting = Counting(utils.logger)
+    saved = BaseDatabaseWrapper.queries_logged
+    utils.logger = counting
     BaseDatabaseWrapper.queries_logged = property(lambda self: True)  # type: ignore[method-assign]
     try:
         result = fn()
     finally:
-        logger.removeHandler(counter)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
-        BaseDatabaseWrapper.queries_logged = saved[2]  # type: ignore[method-assign]
-    return result, counter.n
+        utils.logger = counting.logger
+        BaseDatabaseWrapper.queries_logged = saved  # type: ignore[method-assign]
+    return result, counting.n
 
 
 def report(title: str, rows: list[tuple[str, Any]]) -> None:
