@@ -234,13 +234,18 @@ def _pair_store(link: TeslaLink, **pair: Any) -> None:
 
 @dataclass(frozen=True)
 class _Lease:
-    """A claimed refresh: the lease's token and the refresh token it was claimed for."""
+    """A claimed refresh: the lease's token, the refresh token it was claimed for, and when
+    the lease runs out."""
 
     token: str
     refresh_token: str
     auth_server: str
+    until: dt.datetime
 
 
+# A chunk's leases last at most this many turns of its threads (a chunk much longer than the
+# threads, or a lease held by a worker that died, would otherwise keep a link waiting long).
+MAX_LEASE_TURNS = 4
 # How often a refresher waiting on another one's lease looks again.
 LEASE_POLL_SECONDS = 0.1
 
@@ -250,8 +255,13 @@ def _lease_duration() -> dt.timedelta:
     # holder keeps its lease to the end; a holder that died lets it lapse, and the next
     # refresher takes over with the old refresh token (Tesla honours the most recently used
     # one for 24 h: https://developer.tesla.com/docs/fleet-api/authentication/third-party-tokens).
+    return _token_call_budget() + dt.timedelta(seconds=15)
+
+
+def _token_call_budget() -> dt.timedelta:
+    """The longest one token call can take (its connect and read timeouts)."""
     connect, read = settings.TESLA_HTTP_TIMEOUT
-    return dt.timedelta(seconds=connect + read + 15)
+    return dt.timedelta(seconds=connect + read)
 
 
 def _refresh_claim_at_once(
@@ -265,7 +275,8 @@ def _refresh_claim_at_once(
     one takes a link's lease.
 
     One lease token for the lot; the lease lasts long enough for every link to have its turn
-    on the refresh threads, one token call per thread at a time.
+    on the refresh threads, one token call per thread at a time, up to MAX_LEASE_TURNS turns
+    (a link whose turn comes later claims its lease again: links_refresh_batch).
     """
     now = timezone.now()
     token = secrets.token_hex(16)
@@ -280,14 +291,14 @@ def _refresh_claim_at_once(
     if not force:
         claimable = claimable.filter(access_token_expires_at__lte=now + _margin())
     turns = -(-len(link_ids) // max(1, settings.TESLA_REFRESH_THREADS))
-    until = now + _lease_duration() * max(1, turns)
+    until = now + _lease_duration() * min(max(1, turns), MAX_LEASE_TURNS)
     if not claimable.update(refresh_lease_token=token, refresh_lease_until=until):
         return {}
     held = TeslaLink.objects.filter(pk__in=link_ids, refresh_lease_token=token).values_list(
         "pk", "refresh_token", "auth_server"
     )
     # A link missing here was relinked (its lease reset) in between.
-    return {pk: _Lease(token, refresh, server) for pk, refresh, server in held}
+    return {pk: _Lease(token, refresh, server, until) for pk, refresh, server in held}
 
 
 def _refresh_claim(
@@ -313,9 +324,11 @@ def _refresh_claim(
             _set_health(link, TeslaLink.Health.NEEDS_RELINK, "missing scopes: offline_access")
             link.save(update_fields=_HEALTH_FIELDS)
             return "broken"
-        lease = _Lease(secrets.token_hex(16), link.refresh_token, link.auth_server)
+        lease = _Lease(
+            secrets.token_hex(16), link.refresh_token, link.auth_server, now + _lease_duration()
+        )
         TeslaLink.objects.filter(pk=link.pk).update(
-            refresh_lease_token=lease.token, refresh_lease_until=now + _lease_duration()
+            refresh_lease_token=lease.token, refresh_lease_until=lease.until
         )
     return lease
 
@@ -568,6 +581,10 @@ def links_refresh_batch(*, link_ids: list[int]) -> list[workers.LinkOutcome]:
     def refresh(link_id: int) -> str:
         # Taken once: a link listed twice has one lease, and the second turn waits on it.
         lease = leases.pop(link_id, None)
+        if lease is not None and lease.until < timezone.now() + _token_call_budget():
+            # Its turn came too late for the lease to outlast a token call: claim it anew.
+            _lease_release(link_id=link_id, lease=lease)
+            lease = None
         if lease is None:  # not claimable at once: the one-link path says why (or waits)
             return link_refresh_tokens(link_id=link_id)
         return _refresh_leased(link_id=link_id, lease=lease)

@@ -128,6 +128,44 @@ def test_a_link_leased_elsewhere_waits_for_that_refresher_and_sends_nothing(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_chunks_leases_last_a_few_turns_and_a_late_turn_claims_its_link_anew(
+    owner_client, owner, tesla_apps, tesla_sandbox, settings, monkeypatch
+):
+    settings.TESLA_REFRESH_THREADS = 1
+    rows = _due_links(owner_client, owner)
+    started = timezone.now()
+    leases = services._refresh_claim_at_once(link_ids=[r.pk for r in rows] * 3)
+    assert sorted(leases) == sorted(r.pk for r in rows)
+    # Nine turns on one thread, but a lease lasts at most MAX_LEASE_TURNS of them.
+    longest = services._lease_duration() * services.MAX_LEASE_TURNS
+    for row in rows:
+        until = TeslaLink.objects.get(pk=row.pk).refresh_lease_until
+        assert started + longest - dt.timedelta(seconds=1) <= until <= timezone.now() + longest
+    TeslaLink.objects.filter(pk__in=[r.pk for r in rows]).update(
+        refresh_lease_token="", refresh_lease_until=None
+    )
+    # A turn whose lease would run out during its token call gives the lease up and claims
+    # the link as one link does: still one call each.
+    monkeypatch.setattr(services, "_lease_duration", lambda: dt.timedelta(milliseconds=1))
+    given_up = []
+    real_release = services._lease_release
+
+    def releasing(*, link_id, lease):
+        given_up.append(link_id)
+        return real_release(link_id=link_id, lease=lease)
+
+    monkeypatch.setattr(services, "_lease_release", releasing)
+    results = services.links_refresh_batch(link_ids=[r.pk for r in rows])
+    assert [r.outcome for r in results] == ["refreshed"] * 3
+    assert sorted(given_up) == sorted(r.pk for r in rows)
+    assert _refresh_calls(tesla_sandbox) == 3
+    for row in rows:
+        stored = TeslaLink.objects.get(pk=row.pk)
+        assert stored.token_version == row.token_version + 1
+        assert (stored.refresh_lease_token, stored.refresh_lease_until) == ("", None)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_refresh_heals_a_retrying_link_and_keeps_a_healthy_links_health_date(
     owner_client, owner, tesla_apps, tesla_sandbox
 ):
