@@ -387,3 +387,55 @@ def test_a_failed_refresh_writes_health_not_the_token_pair(
     assert '"access_token"' in stored_update and '"refresh_token"' in stored_update
     stored = TeslaLink.objects.get(pk=row.pk)
     assert stored.health == TeslaLink.Health.OK and stored.token_version == row.token_version + 1
+
+
+# --- what Tesla's answer writes (issue 20) -------------------------------------------------
+
+
+def _answer(row: TeslaLink, *, refresh_token: str | None, expires_in: int):
+    """A token answer for the link's chain: a real access token the sandbox issued, with the
+    refresh token and lifetime the test gives."""
+    from teslafleet import oauth
+
+    access = TeslaLink.objects.get(pk=row.pk).access_token
+    return oauth.TokenSet(
+        access_token=access,
+        refresh_token=refresh_token,
+        id_token=None,
+        expires_in=expires_in,
+        token_type="Bearer",
+        scope=None,
+        claims=oauth.decode_claims(access),
+    )
+
+
+def _store(row: TeslaLink, tokens) -> str:
+    [lease] = services._refresh_claim_at_once(link_ids=[row.pk], force=True).values()
+    return services._refresh_record(
+        link_id=row.pk, lease=lease, tokens=tokens, failure=None, duration_ms=1
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_without_a_refresh_token_keeps_the_stored_one(owner_client, owner, tesla_apps):
+    row = _linked(owner_client, owner)
+    stored_before = TeslaLink.objects.get(pk=row.pk)
+    assert _store(row, _answer(row, refresh_token=None, expires_in=28800)) == "refreshed"
+    stored = TeslaLink.objects.get(pk=row.pk)
+    assert stored.refresh_token == stored_before.refresh_token
+    assert stored.refresh_token_issued_at == stored_before.refresh_token_issued_at
+    assert stored.token_version == stored_before.token_version + 1
+    assert stored.health == TeslaLink.Health.OK
+    assert (stored.refresh_lease_token, stored.refresh_lease_until) == ("", None)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("expires_in", [600, 3600, 28800])
+def test_the_answers_lifetime_is_the_stored_expiry(owner_client, owner, tesla_apps, expires_in):
+    row = _linked(owner_client, owner)
+    before = timezone.now()
+    assert _store(row, _answer(row, refresh_token="NA_new", expires_in=expires_in)) == "refreshed"
+    stored = TeslaLink.objects.get(pk=row.pk)
+    lifetime = dt.timedelta(seconds=expires_in)
+    assert before + lifetime <= stored.access_token_expires_at <= timezone.now() + lifetime
+    assert stored.refresh_token == "NA_new"

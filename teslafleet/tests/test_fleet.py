@@ -785,3 +785,51 @@ def test_telemetry_errors_read_a_list_or_an_object_holding_one():
 )
 def test_partner_public_key_is_lower_case_hex_or_empty(body, held):
     assert PartnerPublicKey.from_json(body) == PartnerPublicKey(held)
+
+
+# --- the destination check itself (issue 20: no public method reaches a bad URL today) ------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{NA}.evil.example/api/1/vehicles",  # the allowed base as a host-name prefix
+        f"{NA}@evil.example/x",  # the allowed base as user information
+        f"{NA}evil/api/1/vehicles",  # the base's last path segment continued
+        "https://evil.example/api/1/vehicles",
+    ],
+)
+def test_the_bearer_token_goes_only_under_an_allowlisted_base(url):
+    api = client()
+    with pytest.raises(BaseURLNotAllowed, match="refusing to send the bearer token"):
+        api._check_destination(NA, url)
+    api._check_destination(NA, f"{NA}/api/1/vehicles")  # the real thing passes
+    api._check_destination(NA, NA)
+
+
+def test_a_base_outside_the_allowlist_is_refused_even_for_its_own_urls():
+    evil = "https://fleet-api.prd.na.vn.cloud.tesla.com.evil.example"
+    with pytest.raises(BaseURLNotAllowed):
+        client()._check_destination(evil, f"{evil}/api/1/vehicles")
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        # A 421 whose body echoes the bearer token, with no region suggested.
+        (421, {"error": f"wrong region for {TOKEN}", "error_description": f"user of {TOKEN}"}),
+        # A token echoed in error_description of an ordinary refusal.
+        (400, {"error": "invalid_request", "error_description": f"bad token {TOKEN} given"}),
+        (403, {"response": None, "error": "forbidden", "error_description": TOKEN}),
+    ],
+)
+def test_a_bearer_token_echoed_in_any_error_field_is_redacted(mocked, status, body):
+    mocked.get(f"{NA}/api/1/vehicles/{VIN}", json=body, status=status)
+
+    with pytest.raises(FleetError) as caught:
+        client().vehicle(VIN)
+
+    raised = caught.value
+    for text in (str(raised), repr(raised), raised.error, getattr(raised, "description", "")):
+        assert TOKEN not in (text or "")
+    assert "[redacted]" in f"{raised.error} {getattr(raised, 'description', '')} {raised}"

@@ -392,3 +392,77 @@ def test_scalar_outside_the_group_order_is_refused(scalar) -> None:
 def test_nonce_needs_a_32_byte_digest() -> None:
     with pytest.raises(ValueError, match="digest"):
         jws.deterministic_nonce(3, b"short")
+
+
+# --- strictness a correctly signed token must still meet (issue 20) -------------------------
+
+
+def _signed(key, header_segment: str, payload_segment: str) -> str:
+    """A token whose signature is valid over exactly these (possibly malformed) segments."""
+    signing_input = f"{header_segment}.{payload_segment}"
+    signature = jws.schnorr_sign(key.private_numbers().private_value, signing_input.encode())
+    return f"{signing_input}.{_b64url(signature)}"
+
+
+def _claims(key) -> dict[str, Any]:
+    return {**CONFIG, "aud": jws.TELEMETRY_AUDIENCE, "iss": jws.issuer_for(key.public_key())}
+
+
+def test_a_correctly_signed_token_verifies_through_the_helper(key) -> None:
+    # The helper builds valid tokens: each test below changes one thing only.
+    payload = _b64url_json(_claims(key))
+    assert jws.verify(_signed(key, _b64url_json(jws.HEADER), payload), key.public_key())
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda s: s + "=" * (-len(s) % 4 or 4),  # padded
+        lambda s: s[:5] + "+" + s[6:],  # standard base64's alphabet
+        lambda s: s[:5] + "!" + s[6:],  # not base64 at all, after a valid start
+        lambda s: s + "A" * ((1 - len(s)) % 4),  # a length of 4k+1
+    ],
+)
+def test_a_signed_payload_segment_must_be_unpadded_base64url(key, mangle) -> None:
+    payload = mangle(_b64url_json(_claims(key)))
+    token = _signed(key, _b64url_json(jws.HEADER), payload)
+    with pytest.raises(jws.InvalidToken, match="payload is not unpadded base64url"):
+        jws.verify(token, key.public_key())
+
+
+def test_json_constants_are_refused_in_a_correctly_signed_token(key) -> None:
+    text = json.dumps(_claims(key), sort_keys=True, separators=(",", ":"))
+    payload = _b64url(text.replace('"exp":1704067200', '"exp":NaN').encode())
+    token = _signed(key, _b64url_json(jws.HEADER), payload)
+    with pytest.raises(jws.InvalidToken, match="JSON constant NaN"):
+        jws.verify(token, key.public_key())
+
+
+def test_a_real_compressed_point_is_refused_as_iss(key) -> None:
+    compressed = key.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+    assert len(compressed) == 33
+    token = _forge(key, jws.HEADER, {**CONFIG, "iss": base64.b64encode(compressed).decode()})
+    with pytest.raises(jws.InvalidToken):
+        jws.verify(token)
+    with pytest.raises(jws.InvalidToken):
+        jws.verify(token, key.public_key())
+
+
+def test_a_non_base64_character_in_iss_is_refused(key) -> None:
+    issuer = jws.issuer_for(key.public_key())
+    token = _forge(key, jws.HEADER, {**CONFIG, "iss": issuer[:10] + "!" + issuer[10:]})
+    with pytest.raises(jws.InvalidToken):
+        jws.verify(token)
+
+
+def test_a_97_byte_signature_does_not_verify(key) -> None:
+    signature = jws.schnorr_sign(key.private_numbers().private_value, b"m")
+    assert not jws.schnorr_verify(_point(key), b"m", signature + b"\x00")
+
+
+@pytest.mark.parametrize("token", [None, b"a.b.c", 42, ["a", "b", "c"]])
+def test_a_token_that_is_not_a_string_is_an_invalid_token(token) -> None:
+    with pytest.raises(jws.InvalidToken, match="must be a string"):
+        jws.verify(token)  # type: ignore[arg-type]
+    with pytest.raises(jws.InvalidToken, match="must be a string"):
+        jws.read_unverified(token)  # type: ignore[arg-type]
