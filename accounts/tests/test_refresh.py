@@ -439,3 +439,44 @@ def test_the_answers_lifetime_is_the_stored_expiry(owner_client, owner, tesla_ap
     lifetime = dt.timedelta(seconds=expires_in)
     assert before + lifetime <= stored.access_token_expires_at <= timezone.now() + lifetime
     assert stored.refresh_token == "NA_new"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_link_store_refuses_a_tesla_account_linked_to_another_user_and_leaves_it(
+    owner_client, owner, other_user, tesla_apps
+):
+    row = _linked(owner_client, owner)
+    held = TeslaLink.objects.get(pk=row.pk)
+    profile = {
+        "auth_server": held.auth_server,
+        "sub": held.subject,
+        "region": "EU",
+        "fleet_api_base_url": "https://fleet-api.prd.eu.vn.cloud.tesla.com",
+        "scopes": held.scopes,
+    }
+    with pytest.raises(services.LinkOwnedByAnotherUser):
+        services.link_store(
+            user=other_user,
+            profile=profile,
+            access_token="other-access",
+            refresh_token="other-refresh",
+            expires_at=None,
+        )
+    after = TeslaLink.objects.get(pk=row.pk)
+    assert after.user_id == owner.pk
+    assert (after.access_token, after.refresh_token) == (held.access_token, held.refresh_token)
+    assert (after.region, after.token_version) == (held.region, held.token_version)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relink_starts_a_new_version_so_a_queued_refresh_is_superseded(
+    owner_client, owner, tesla_apps
+):
+    row = _linked(owner_client, owner)
+    queued_for = TeslaLink.objects.get(pk=row.pk).token_version
+    _linked(owner_client, owner)  # the owner links the same Tesla account again
+    relinked = TeslaLink.objects.get(pk=row.pk)
+    assert relinked.token_version > queued_for
+    outcome = services.link_refresh_tokens(link_id=row.pk, expected_version=queued_for, force=True)
+    assert outcome == "superseded"
+    assert TeslaLink.objects.get(pk=row.pk).refresh_token == relinked.refresh_token

@@ -169,6 +169,14 @@ def test_status_is_plain_text_and_sends_no_token(mocked):
     assert "Authorization" not in mocked.calls[0].request.headers
 
 
+@pytest.mark.parametrize(("status", "expected"), [(503, TransientError), (404, FleetError)])
+def test_status_that_is_not_2xx_raises(mocked, status, expected):
+    mocked.get(f"{NA}/status", body="down", status=status, content_type="text/plain")
+
+    with pytest.raises(expected):
+        client().status()
+
+
 def test_repr_never_shows_the_token():
     assert TOKEN not in repr(client())
 

@@ -466,3 +466,16 @@ def test_a_token_that_is_not_a_string_is_an_invalid_token(token) -> None:
         jws.verify(token)  # type: ignore[arg-type]
     with pytest.raises(jws.InvalidToken, match="must be a string"):
         jws.read_unverified(token)  # type: ignore[arg-type]
+
+
+def test_signing_writes_non_ascii_claims_as_utf8(key) -> None:
+    token = jws.sign(key, {**CONFIG, "hostname": "遥测.example.cn"})
+    _, payload, _ = _segments(token)
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    assert "遥测".encode() in raw and b"\\u" not in raw
+    assert jws.verify(token, key.public_key())["hostname"] == "遥测.example.cn"
+
+
+def test_signing_refuses_nan(key) -> None:
+    with pytest.raises(ValueError):
+        jws.sign(key, {**CONFIG, "exp": float("nan")})
