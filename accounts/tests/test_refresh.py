@@ -480,3 +480,43 @@ def test_a_relink_starts_a_new_version_so_a_queued_refresh_is_superseded(
     outcome = services.link_refresh_tokens(link_id=row.pk, expected_version=queued_for, force=True)
     assert outcome == "superseded"
     assert TeslaLink.objects.get(pk=row.pk).refresh_token == relinked.refresh_token
+
+
+@pytest.mark.skipif(
+    connections["default"].vendor != "postgresql",
+    reason="row locks held across threads need PostgreSQL (SQLite serialises writers)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_claim_disjoint_links_without_waiting(owner_client, owner, tesla_apps):
+    rows = [
+        _linked(owner_client, owner, email) for email in ("alice@example.com", "erika@example.de")
+    ]
+    for row in rows:
+        _make_due(row)
+    first_claimed, release, second = threading.Event(), threading.Event(), {}
+
+    def first_sweep() -> None:
+        # A sweep whose transaction is still open: its claimed rows stay locked.
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                second["first"] = services.links_claim_due(limit=1)
+                first_claimed.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=first_sweep)
+    holder.start()
+    try:
+        assert first_claimed.wait(10)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # skip_locked: the second sweep passes the locked row by instead of waiting on it.
+            other = pool.submit(lambda: (services.links_claim_due(), connections.close_all())[0])
+            second["second"] = other.result(timeout=5)
+    finally:
+        release.set()
+        holder.join(10)
+    assert len(second["first"]) == 1 and len(second["second"]) == 1
+    assert sorted(second["first"] + second["second"]) == sorted(r.pk for r in rows)
