@@ -313,6 +313,25 @@ def vehicles_list() -> ResponseReturnValue:
     return envelope(items, count=count, pagination=pagination)
 
 
+@bp.get("/api/1/products")
+def products() -> ResponseReturnValue:
+    """The caller's vehicles (and energy sites: the sandbox has none), each vehicle with
+    `command_signing` (§4.2): `required` where fleet_status says the vehicle command protocol
+    is required, `off` for legacy hardware (REST commands). No pagination (§4.2 names none)."""
+    w = world()
+    with w.transaction() as data:
+        caller = authenticate(data, kind="user", scopes=("vehicle_device_data",))
+        uid = caller.user["id"]  # type: ignore[index]
+        items = []
+        for vehicle in data["vehicles"].values():
+            if uid not in vehicle["access"]:
+                continue
+            tick(data, vehicle, w.now())
+            signing = "off" if vehicle["legacy_hardware"] else "required"
+            items.append({**vehicle_json(vehicle, uid), "command_signing": signing})
+    return envelope(items, count=len(items))
+
+
 @bp.get("/api/1/vehicles/<tag>")
 def vehicle_get(tag: str) -> ResponseReturnValue:
     with world().transaction() as data:
@@ -811,3 +830,18 @@ def partner_telemetry_errors() -> ResponseReturnValue:
             if e["name"] == caller.client_id
         ]
     return envelope({"fleet_telemetry_errors": errors})
+
+
+@bp.get("/api/1/partner_accounts/fleet_telemetry_error_vins")
+def partner_telemetry_error_vins() -> ResponseReturnValue:
+    # Response shape UNKNOWN (§3.3): the VINs of this region's vehicles that reported an
+    # error for the caller's config, sorted, under a key named like its sibling endpoint's.
+    with world().read() as data:
+        caller = authenticate(data, kind="partner")
+        vins = sorted(
+            v["vin"]
+            for v in data["vehicles"].values()
+            if v["region"] == g.region
+            and any(e["name"] == caller.client_id for e in v["telemetry_errors"])
+        )
+    return envelope({"fleet_telemetry_error_vins": vins})

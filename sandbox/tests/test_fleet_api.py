@@ -212,3 +212,25 @@ def test_unknown_fleet_path_and_method_answer_in_the_envelope(sandbox):
     assert wrong.status_code == 405
     assert wrong.json()["error"] == "invalid_method"
     assert api(sandbox, "xx", "GET", "/status", None).status_code == 404
+
+
+def test_products_lists_the_callers_vehicles_with_command_signing(sandbox, registered):
+    """Teslemetry's client calls /products first (§4.2): the user's vehicles, each with
+    command_signing, and nothing of another user's."""
+    token = login(sandbox)["access_token"]
+    resp = api(sandbox, "na", "GET", "/api/1/products", token)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    listed = api(sandbox, "na", "GET", "/api/1/vehicles", token).json()["response"]
+    assert [p["vin"] for p in body["response"]] == [v["vin"] for v in listed]
+    assert body["count"] == len(listed)
+    signing = {p["vin"]: p["command_signing"] for p in body["response"]}
+    assert signing[ALICE_3] == "required"
+    assert signing["5YJSA1E26KF000003"] == "off"  # legacy hardware: REST commands
+    assert ERIKA_Y not in signing
+    for product in body["response"]:
+        assert {"id", "id_s", "vehicle_id", "vin", "state", "access_type"} <= set(product)
+    # A partner token or no scope is refused like the vehicle list.
+    assert api(sandbox, "na", "GET", "/api/1/products", partner_token(sandbox)).status_code == 403
+    bare = login(sandbox, scope="openid offline_access")["access_token"]
+    assert api(sandbox, "na", "GET", "/api/1/products", bare).status_code == 403

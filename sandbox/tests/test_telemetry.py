@@ -138,6 +138,20 @@ def test_config_signed_with_another_key_is_rejected_by_the_car(sandbox, register
     listed = api(sandbox, "na", "GET", "/api/1/partner_accounts/fleet_telemetry_errors", partner)
     assert listed.json()["response"]["fleet_telemetry_errors"] == errors
     assert error["name"] == listed.json()["response"]["fleet_telemetry_errors"][0]["name"]
+    vins = api(sandbox, "na", "GET", "/api/1/partner_accounts/fleet_telemetry_error_vins", partner)
+    assert vins.status_code == 200
+    assert vins.json()["response"] == {"fleet_telemetry_error_vins": [PAIRED]}
+    # Another region's partner view lists none; a user token is refused (partner endpoint).
+    eu = api(
+        sandbox,
+        "eu",
+        "GET",
+        "/api/1/partner_accounts/fleet_telemetry_error_vins",
+        partner_token(sandbox, "eu"),
+    )
+    assert eu.json()["response"] == {"fleet_telemetry_error_vins": []}
+    refused = api(sandbox, "na", "GET", "/api/1/partner_accounts/fleet_telemetry_error_vins", token)
+    assert refused.status_code == 403
 
 
 def test_delete_removes_the_config(sandbox, registered):
