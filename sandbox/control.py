@@ -589,22 +589,42 @@ def _partner_for_domain(data: Data, region: str, domain: str) -> dict[str, Any] 
 @pairing_bp.route("/_ak/<domain>", methods=["GET", "POST"])
 def pairing_page(domain: str) -> ResponseReturnValue:
     vin = request.values.get("vin", "")
-    with world().transaction() as data:
+    w = world()
+    with w.transaction() as data:
         vehicle = data["vehicles"].get(vin)
         if vehicle is None:
             return _pairing(domain, None, "Choose a vehicle: add ?vin=<VIN> to the link.", 400)
-        fleet.tick(data, vehicle, world().now())
+        fleet.tick(data, vehicle, w.now())
         partner = _partner_for_domain(data, vehicle["region"], domain)
         if partner is None:
             # What the Tesla app shows when the key is not registered/hosted (§3.1).
-            return _pairing(domain, vehicle, f"{domain} application has not registered.", 400)
+            return _pairing(domain, vehicle, _not_registered(domain), 400)
         if vehicle["state"] != "online":
             # The car must be online to accept a key (§3.4).
             return _pairing(domain, vehicle, "The vehicle is not online. Wake it and retry.", 409)
-        if request.method == "GET":
-            return _pairing(domain, vehicle, "", 200, can_pair=True)
-        vehicle["paired_keys"][domain] = partner["public_key"]
+        registered_key = partner["public_key"]
+    # The key "must be and remain hosted" (§3.1): fetched again at every pairing, outside the
+    # lock (the key host may be slow, or a caller of ours). Gone, or not the registered key:
+    # the app's "has not registered" message, with the sandbox's reason beside it.
+    hosted, problem = fleet.fetch_public_key(domain)
+    if problem is None and hosted != registered_key:
+        problem = "the hosted key is not the key registered for this domain"
+    if problem is not None:
+        return _pairing(domain, vehicle, _not_registered(domain), 400, detail=problem)
+    if request.method == "GET":
+        return _pairing(domain, vehicle, "", 200, can_pair=True)
+    with w.transaction() as data:
+        vehicle = data["vehicles"][vin]
+        partner = _partner_for_domain(data, vehicle["region"], domain)
+        if partner is None or partner["public_key"] != registered_key:
+            # Re-registered while we fetched: ask again rather than pair a stale key.
+            return _pairing(domain, vehicle, _not_registered(domain), 409)
+        vehicle["paired_keys"][domain] = registered_key
     return _pairing(domain, vehicle, f"Key for {domain} added to {vin}.", 200)
+
+
+def _not_registered(domain: str) -> str:
+    return f"{domain} application has not registered."
 
 
 def _pairing(
@@ -614,12 +634,14 @@ def _pairing(
     status: int,
     *,
     can_pair: bool = False,
+    detail: str = "",
 ) -> ResponseReturnValue:
     html = render_template(
         "pairing.html",
         domain=domain,
         vehicle=vehicle,
         message=message,
+        detail=detail,
         status=status,
         can_pair=can_pair,
     )

@@ -718,7 +718,7 @@ def partner_register() -> ResponseReturnValue:
     if problem:
         return fleet_error(422, "invalid_resource", problem, messages={"domain": [problem]})
     # Fetched outside the lock: the key host may be slow, and may even be a caller of ours.
-    public_key, problem = _fetch_public_key(domain)  # type: ignore[arg-type]
+    public_key, problem = fetch_public_key(domain)  # type: ignore[arg-type]
     if problem:
         return fleet_error(422, "invalid_resource", problem, messages={"domain": [problem]})
     with w.transaction() as data:
@@ -770,7 +770,7 @@ def _origin_host(origin: str) -> str:
     return origin.split(":")[0].lower()
 
 
-def _fetch_public_key(domain: str) -> tuple[str | None, str | None]:
+def fetch_public_key(domain: str) -> tuple[str | None, str | None]:
     host = domain.partition(":")[0]
     # Real Tesla fetches over https only; loopback hosts use http (sandbox-only, README).
     scheme = "http" if _is_loopback(host) else "https"

@@ -197,6 +197,37 @@ def test_fleet_status_reports_key_pairing_from_the_pairing_page(sandbox, registe
     assert info["discounted_device_data"] is False
 
 
+def test_pairing_fetches_the_hosted_key_again_and_refuses_when_it_is_gone_or_another(
+    sandbox, registered
+):
+    """The key "must be and remain hosted" (§3.1): a deploy that stops serving it, or serves
+    another key, leaves every car unpaired with the app's "has not registered" message."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    token = login(sandbox)["access_token"]
+    page_url = f"{sandbox.url}/_ak/{registered.domain}"
+    hosted = registered.pem
+    other = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    for served, reason in ((None, "HTTP 404"), (other, "not the key registered")):
+        registered.pem = served
+        page = requests.get(page_url, params={"vin": ALICE_3}, timeout=TIMEOUT)
+        assert page.status_code == 400
+        assert f"{registered.domain} application has not registered." in page.text
+        assert reason in page.text and "Approve" not in page.text
+        approved = requests.post(page_url, data={"vin": ALICE_3}, timeout=TIMEOUT)
+        assert approved.status_code == 400
+        body = {"vins": [ALICE_3]}
+        status = api(sandbox, "na", "POST", "/api/1/vehicles/fleet_status", token, json=body)
+        assert status.json()["response"]["unpaired_vins"] == [ALICE_3]
+    registered.pem = hosted
+    assert requests.post(page_url, data={"vin": ALICE_3}, timeout=TIMEOUT).status_code == 200
+
+
 def test_pairing_an_asleep_car_is_refused(sandbox, registered):
     resp = requests.post(
         f"{sandbox.url}/_ak/{registered.domain}", data={"vin": ALICE_ASLEEP}, timeout=TIMEOUT
