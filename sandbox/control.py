@@ -7,6 +7,7 @@ logged. The pairing page stands in for the Tesla app's virtual-key approval (§3
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -146,6 +147,7 @@ def add_vehicles() -> ResponseReturnValue:
                 state=body.get("state", "online"),
                 access={user["id"]: body.get("access_type", "OWNER")},
                 display_name=f"Fleet car {number}",
+                legacy_hardware=bool(body.get("legacy_hardware", False)),
                 region=user["region"],
             )
             vins.append(vin)
@@ -303,6 +305,32 @@ def pair(vin: str) -> ResponseReturnValue:
             return _bad(f"{domain!r} is not registered in region {vehicle['region']}", 409)
         vehicle["paired_keys"][domain] = partner["public_key"]
     return json_response({"vin": vin, "paired_domains": sorted(vehicle["paired_keys"])})
+
+
+@bp.post("/vehicles/<vin>/safety_screen_streaming")
+def safety_screen_streaming(vin: str) -> ResponseReturnValue:
+    """The owner flips "Allow Third-Party App Data Streaming" on an Intel Atom S/X (§3.4)."""
+    enabled = _body().get("enabled")
+    if not isinstance(enabled, bool):
+        return _bad("enabled must be true or false")
+    with world().transaction() as data:
+        vehicle = _vehicle(data, vin)
+        if not vehicle["legacy_hardware"]:
+            return _bad(f"{vin} is not an Intel Atom Model S/X (legacy hardware)", 409)
+        vehicle["safety_screen_streaming"] = enabled
+    return json_response({"vin": vin, "safety_screen_streaming": enabled})
+
+
+@bp.post("/vehicles/<vin>/firmware")
+def set_firmware(vin: str) -> ResponseReturnValue:
+    """A software update: the car now runs `firmware` (e.g. "2025.44.25.5")."""
+    version = _body().get("firmware")
+    if not isinstance(version, str) or not re.fullmatch(r"\d{4}\.\d+(\.\d+){0,2}", version):
+        return _bad("firmware must look like 2025.20.6")
+    with world().transaction() as data:
+        vehicle = _vehicle(data, vin)
+        vehicle["firmware"] = version
+    return json_response({"vin": vin, "firmware": version})
 
 
 @bp.post("/vehicles/<vin>/unpair")
