@@ -170,6 +170,9 @@ def make_vehicle(
         "access": access,
         "display_name": display_name,
         "legacy_hardware": legacy_hardware,
+        # Intel Atom S/X (fw >= 2025.20): the owner's "Allow Third-Party App Data Streaming"
+        # on the Safety screen (§3.4); off until the owner turns it on.
+        "safety_screen_streaming": False,
         "region": region,
         # domain -> public key hex paired on the car (§3.4)
         "paired_keys": {},

@@ -10,7 +10,7 @@ Tesla's fleet-telemetry server would:
 - `<base>/<VIN>/connectivity`: CONNECTED when the car (re)connects, DISCONNECTED when it
   falls asleep, goes offline or loses its config;
 - `<base>/<VIN>/errors/unsupported_field`: once per configured field the car's firmware
-  cannot send (`FIELD_MIN_FIRMWARE`), Tags `{"field": <name>}` (§10.2);
+  cannot send (`sandbox.firmware.FIELD_MINIMA`), Tags `{"field": <name>}` (§10.2);
 - `<base>/<VIN>/alerts/<Name>/current` and `/history`: now and then, for configs with
   `alert_types`.
 
@@ -52,6 +52,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sandbox import fleet
+from sandbox.firmware import unsupported_fields
 from sandbox.state import DEFAULT_SETTINGS, World
 
 log = logging.getLogger(__name__)
@@ -67,17 +68,6 @@ MAX_PENDING = 2_000
 STALL_SECONDS = 1.0
 INFLIGHT = 100
 
-# Sandbox rule for `unsupported_field` (§10.2, fleet-telemetry #276): these newer fields need
-# at least this firmware (year, release). Seeded cars run 2025.20.6 or 2025.14.3, so
-# `SelfDrivingMilesSinceReset` is unsupported on every seeded car and the 2025.20 fields on
-# the 2025.14 ones. The names exist in the catalogue; the thresholds are the sandbox's.
-FIELD_MIN_FIRMWARE: dict[str, tuple[int, int]] = {
-    "MilesSinceReset": (2025, 20),
-    "ChargeRateMilePerHour": (2025, 20),
-    "RearDefrostEnabled": (2025, 20),
-    "SeatVentEnabled": (2025, 20),
-    "SelfDrivingMilesSinceReset": (2025, 32),
-}
 ALERT_NAMES = (
     "CHG_a024_chargeRateReduced",
     "BMS_a066_packCellImbalance",
@@ -92,15 +82,6 @@ WH_PER_MILE = 250.0
 PARKED_DRAIN_PER_HOUR = 0.3  # % per hour: sentry and the computer keep the car busy
 CHARGE_LIMIT = 80
 KM_PER_DEG = 111.32
-
-
-def firmware_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split(".") if p.isdigit())
-
-
-def unsupported_fields(firmware: str, names: list[str]) -> list[str]:
-    fw = firmware_tuple(firmware)
-    return [n for n in names if n in FIELD_MIN_FIRMWARE and fw < FIELD_MIN_FIRMWARE[n]]
 
 
 # -- the car -----------------------------------------------------------------------------------

@@ -156,6 +156,39 @@ def location_problems(
     }
 
 
+# Fleet Telemetry client 1.0.0 (software 2025.2.6, or 2024.45.32.20 on that branch) brought
+# delivery_policy and a minimum change for Location (docs/tesla-api-notes.md §5.5).
+CLIENT_1_0 = (1, 0, 0)
+
+
+def _client_version(text: str) -> tuple[int, ...] | None:
+    parts = text.strip().split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) and text else None
+
+
+def client_problems(*, config: TelemetryConfig, vehicles: Iterable[Vehicle]) -> dict[int, str]:
+    """Vehicle id → why the car would refuse this config: its telemetry client (from
+    fleet_status) is older than what the config asks for. Cars whose version is unknown are
+    left out: nothing is known to be wrong with them."""
+    needs = []
+    if config.delivery_policy:
+        needs.append(_("delivery policy"))
+    if config.fields.filter(name="Location", minimum_delta__isnull=False).exists():
+        needs.append(_("a minimum change for Location"))
+    if not needs:
+        return {}
+    problems = {}
+    for vehicle in vehicles:
+        version = _client_version(vehicle.telemetry_version)
+        if version is not None and version < CLIENT_1_0:
+            problems[vehicle.pk] = _(
+                "This car runs telemetry client %(version)s: %(needs)s need client 1.0.0 "
+                "(software 2025.2.6 or newer), so the car would refuse the config. Ask the "
+                "owner to update the car, or remove them from the config."
+            ) % {"version": vehicle.telemetry_version, "needs": ", ".join(needs)}
+    return problems
+
+
 def owner_links(vehicle_ids: list[int]) -> dict[int, OwnerLink]:
     """Vehicle id → the link to push through: an owner's (DRIVER accounts make Tesla refuse
     the whole request, §4.2), still listing the car, healthy first."""

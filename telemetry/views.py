@@ -118,10 +118,13 @@ def config_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def _detail_context(config: TelemetryConfig) -> dict:
     rows = selectors.config_deployments(config=config)
     current = selectors.current_version(config=config)
-    problems = selectors.location_problems(config=config, vehicles=[r["vehicle"] for r in rows])
+    vehicles = [r["vehicle"] for r in rows]
+    problems = selectors.location_problems(config=config, vehicles=vehicles)
+    too_old = selectors.client_problems(config=config, vehicles=vehicles)
     for row in rows:
         deployment = row["deployment"]
         row["location_problem"] = problems.get(row["vehicle"].pk, "")
+        row["client_problem"] = too_old.get(row["vehicle"].pk, "")
         row["explanation"] = explanations.explain_error(deployment.error) if deployment else ""
         row["skip"] = (
             explanations.explain_skip(deployment.reason)
@@ -199,6 +202,9 @@ def config_push(request: HttpRequest, pk: int) -> HttpResponse:
         run = services.telemetry_push_start(config=config, user=request.user, vehicle_ids=ids)
     except QueueUnavailable:
         messages.error(request, queue_unavailable_message())
+        return redirect("telemetry:detail", pk=config.pk)
+    except services.ConfigExpired as exc:
+        messages.error(request, str(exc))
         return redirect("telemetry:detail", pk=config.pk)
     queued = ngettext(
         "Push queued for %(n)d vehicle.", "Push queued for %(n)d vehicles.", run.total

@@ -24,6 +24,7 @@ from telemetry.services.configs import (
 )
 from telemetry.services.history import telemetry_history_purge
 from telemetry.services.push import (
+    ConfigExpired,
     telemetry_push_chunk,
     telemetry_push_link,
     telemetry_push_start,
@@ -50,6 +51,7 @@ from telemetry.services.tesla_errors import (
 )
 
 __all__ = [
+    "ConfigExpired",
     "NothingToResync",
     "RUN_WAITING",
     "StaleEdit",
