@@ -15,12 +15,14 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from flask import Blueprint, abort, current_app, g, request
+from flask import Blueprint, abort, g, request
 from flask.typing import ResponseReturnValue
 
 from sandbox import firmware, tokens
 from sandbox.common import developer_site, envelope, fleet_base, fleet_error, world
 from sandbox.state import Data, iso
+from sandbox.vehicle_data import build as build_vehicle_data
+from sandbox.vehicle_data import requested as vehicle_data_objects
 from teslafleet.jws import TELEMETRY_AUDIENCE, InvalidToken, issuer_for, verify
 from teslafleet.telemetry import LOCATION_FIELDS
 
@@ -363,89 +365,11 @@ def vehicle_data(tag: str) -> ResponseReturnValue:
         uid = caller.user["id"]  # type: ignore[index]
         # A stable numeric user id derived from the user's uuid (Tesla's are integers).
         body = {**vehicle_json(vehicle, uid), "user_id": uuid.UUID(uid).int % 10**12}
-    wanted = request.args.get("endpoints", "")
-    names = [n for n in wanted.split(";") if n] or list(_STATE_BUILDERS)
-    with_location = "location_data" in names and "vehicle_location" in caller.claims["scp"]
-    now_ms = int(world().now() * 1000)
-    for name in names:
-        builder = _STATE_BUILDERS.get(name)
-        if builder is not None:
-            body[name] = builder(vehicle, now_ms, with_location)
+    # Location only with location_data and the vehicle_location scope (§4.2, §2.6).
+    names, location = vehicle_data_objects(request.args.get("endpoints", ""))
+    location = location and "vehicle_location" in caller.claims["scp"]
+    body |= build_vehicle_data(vehicle, names, location=location, now=world().now())
     return envelope(body)
-
-
-def _live(v: dict[str, Any]) -> dict[str, Any]:
-    """What the streaming simulation says about the car (sandbox/stream.py), if it runs:
-    polled data and the stream then tell the same story."""
-    publisher = current_app.extensions.get("sandbox_stream")
-    return (publisher.live(v["vin"]) if publisher else None) or {}
-
-
-def _charge_state(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
-    live = _live(v)
-    keys = ("battery_level", "battery_range", "charge_limit_soc", "charging_state")
-    keys += ("charge_port_door_open", "charger_power")
-    state = {
-        "battery_level": 72,
-        "battery_range": 221.4,
-        "charge_limit_soc": 80,
-        "charging_state": "Disconnected",
-        "charge_port_door_open": False,
-        "charger_power": 0,
-    } | {k: live[k] for k in keys if k in live}
-    return {**state, "timestamp": ts}
-
-
-def _climate_state(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
-    return {"inside_temp": 21.5, "outside_temp": 14.0, "is_climate_on": False, "timestamp": ts}
-
-
-def _drive_state(v: dict[str, Any], ts: int, loc: bool) -> dict[str, Any]:
-    live = _live(v)
-    state: dict[str, Any] = {
-        "shift_state": live.get("shift_state"),
-        "speed": live.get("speed"),
-        "power": 0,
-        "timestamp": ts,
-    }
-    if loc:
-        # Location only with location_data + vehicle_location (§4.2, §2.6).
-        state.update(
-            latitude=live.get("latitude", 37.4925),
-            longitude=live.get("longitude", -121.9447),
-            heading=live.get("heading", 90),
-            gps_as_of=ts // 1000,
-        )
-    return state
-
-
-def _gui_settings(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
-    return {"gui_distance_units": "mi/hr", "gui_temperature_units": "C", "timestamp": ts}
-
-
-def _vehicle_config(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
-    car_type = v["model"].lower().replace("model ", "model")
-    return {"car_type": car_type, "timestamp": ts}
-
-
-def _vehicle_state(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
-    return {
-        "car_version": f"{v['firmware']} abcdef123456",
-        "locked": True,
-        "odometer": _live(v).get("odometer", 12345.6),
-        "vehicle_name": v["display_name"],
-        "timestamp": ts,
-    }
-
-
-_STATE_BUILDERS = {
-    "charge_state": _charge_state,
-    "climate_state": _climate_state,
-    "drive_state": _drive_state,
-    "gui_settings": _gui_settings,
-    "vehicle_config": _vehicle_config,
-    "vehicle_state": _vehicle_state,
-}
 
 
 @bp.post("/api/1/vehicles/<tag>/wake_up")
