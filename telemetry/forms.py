@@ -16,7 +16,6 @@ from partners import selectors as partner_selectors
 from telemetry import catalogue, fleet, streaming, validation
 from telemetry.models import TelemetryConfig, TelemetryField
 from telemetry.selectors import revision_of
-from vehicles import services as vehicle_services
 from vehicles.forms import RosterForm
 from vehicles.models import Vehicle
 
@@ -210,8 +209,6 @@ class AssignForm(forms.Form):
     """The config page's paste path: all or nothing. While any VIN is malformed or unknown to
     the portal nothing is assigned; each is named with what is wrong, and the paste stays."""
 
-    MAX_VINS = RosterForm.MAX_VINS
-    MAX_CHARS = RosterForm.MAX_CHARS
     MAX_PROBLEMS_SHOWN = RosterForm.MAX_PROBLEMS_SHOWN
 
     vins = forms.CharField(
@@ -225,18 +222,9 @@ class AssignForm(forms.Form):
 
     def clean_vins(self) -> list[str]:
         text = self.cleaned_data["vins"]
-        too_many = forms.ValidationError(
-            _("Paste at most %(max)s VINs at a time."),
-            code="too_many",
-            params={"max": f"{self.MAX_VINS:,}"},
-        )
-        if len(text) > self.MAX_CHARS:
-            raise too_many
-        valid, malformed = vehicle_services.roster_parse(text)
+        valid, malformed = RosterForm.parse_paste(text)
         if not valid and not malformed:
             raise forms.ValidationError(_("Enter at least one VIN."), code="required")
-        if len(valid) + len(malformed) > self.MAX_VINS:
-            raise too_many
         known = fleet.known_vins(valid)
         problems = []
         for vin in split_vins(text):  # in the order pasted

@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import PASSWORD
+from e2e.conftest import sign_in
 from telemetry.tests.factories import make_config
 from vehicles.tests.factories import make_link, make_vehicles
 
@@ -20,11 +21,7 @@ def test_filter_select_the_page_and_assign_on_a_phone(live_server, page, owner, 
     na = make_vehicles(make_link(owner), 2, prefix="NAM")
     config = make_config(name="europe")
     page.set_viewport_size(PHONE)
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=login]", manager.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("main form button[type=submit]").last.click()
-    page.wait_for_url("**/dashboard/")
+    sign_in(page, live_server.url, manager.email, PASSWORD)
 
     page.goto(f"{live_server.url}/telemetry/fleet/")
     page.get_by_label("Region").select_option("EU")
