@@ -95,6 +95,11 @@ def test_managers_see_every_vehicle_of_every_owner_and_the_staff_menu_links_it(
     assert "van 12" in row and "north" in row and "Push did not reach the car" in row
 
 
+def test_a_managers_own_vehicle_page_points_to_the_fleet_list(manager_client, owner_client):
+    assert 'id="fleet-pointer"' in manager_client.get("/vehicles/").content.decode()
+    assert 'id="fleet-pointer"' not in owner_client.get("/vehicles/").content.decode()
+
+
 def test_an_empty_portal_says_no_vehicle_is_known_yet(manager_client):
     page = manager_client.get(FLEET).content.decode()
     assert "The portal knows no vehicle yet" in page
