@@ -131,3 +131,7 @@ def fleet_rows(ids: list[int]) -> list[FleetRow]:
 def known_vins(vins: list[str]) -> set[str]:
     """Which of these VINs the portal has a vehicle for."""
     return set(Vehicle.objects.filter(vin__in=vins).values_list("vin", flat=True))
+
+
+def fleet_is_empty() -> bool:
+    return not Vehicle.objects.exists()

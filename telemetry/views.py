@@ -29,7 +29,6 @@ from telemetry.forms import (
 )
 from telemetry.models import TelemetryConfig, TelemetryRun
 from vehicles import selectors as vehicle_selectors
-from vehicles.models import Vehicle
 
 
 def telemetry_manager_required(view):
@@ -537,7 +536,7 @@ def _fleet_page(
             "page_query": "?" + urlencode(filters),
             "selected": selected,
             # An empty list says why: the filters matched nothing, or no car is known at all.
-            "fleet_empty": not ids and not Vehicle.objects.exists(),
+            "fleet_empty": not ids and fleet.fleet_is_empty(),
         },
         status=status if valid else 400,
     )

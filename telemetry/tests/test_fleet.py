@@ -248,6 +248,17 @@ def test_assigning_nothing_ticked_or_no_config_keeps_the_choice_and_says_what_is
     assert not TelemetryAssignment.objects.filter(vehicle=car).exists()
 
 
+def test_all_matching_a_filter_that_matches_nothing_says_nothing_was_assigned(
+    manager_client, fleet
+):
+    post = {"target": fleet["north"].pk, "all_matching": "on", "region": "CN"}
+
+    response = manager_client.post(ASSIGN, post)
+
+    assert response.status_code == 400
+    assert "No vehicle matches the filter: nothing was assigned." in response.content.decode()
+
+
 def test_a_forged_vehicle_id_is_a_bad_request(manager_client, fleet):
     response = manager_client.post(ASSIGN, {"target": fleet["north"].pk, "vehicle": ["1 OR 1"]})
     assert response.status_code == 400
