@@ -311,3 +311,22 @@ def test_a_paste_of_valid_known_vins_assigns_them_all(manager_client, known_real
 
     assert "Vehicles assigned: 1." in response.content.decode()
     assert list(config.assignments.values_list("vehicle__vin", flat=True)) == [REAL]
+
+
+def test_assignment_in_batches_reports_every_car_once(owner, monkeypatch):
+    from telemetry.services import configs
+
+    monkeypatch.setattr(configs, "ASSIGN_BATCH", 2)
+    old, new = make_config(name="old"), make_config(name="new")
+    cars = make_vehicles(make_link(owner), 5)
+    services.telemetry_config_assign(config=old, vins=[cars[0].vin], user=None)
+    services.telemetry_config_assign(config=new, vins=[cars[1].vin], user=None)
+
+    outcome = services.telemetry_config_assign_vehicles(
+        config=new, vehicle_ids=[c.pk for c in cars] + [cars[2].pk, 999_999], user=None
+    )
+
+    assert outcome.assigned == sorted(c.vin for c in cars if c != cars[1])
+    assert outcome.moved == [cars[0].vin] and outcome.already == [cars[1].vin]
+    assert outcome.missing == [999_999]
+    assert new.assignments.count() == 5 and not old.assignments.exists()
