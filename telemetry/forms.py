@@ -11,11 +11,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from fleetportal import hostnames
-from fleetportal.vin import VIN_LENGTH, split_vins
+from fleetportal.vin import split_vins
 from partners import selectors as partner_selectors
-from telemetry import catalogue, validation
+from telemetry import catalogue, fleet, streaming, validation
 from telemetry.models import TelemetryConfig, TelemetryField
 from telemetry.selectors import revision_of
+from vehicles.forms import RosterForm
+from vehicles.models import Vehicle
 
 ALERT_TYPES = [("service", gettext_lazy("Service alerts"))]
 # Tesla documents no maximum for `exp` (§8.4); a year keeps the re-sign sweep rare.
@@ -204,20 +206,139 @@ def default_field_rows() -> list[dict[str, object]]:
 
 
 class AssignForm(forms.Form):
+    """The config page's paste path: all or nothing. While any VIN is malformed or unknown to
+    the portal nothing is assigned; each is named with what is wrong, and the paste stays."""
+
+    MAX_PROBLEMS_SHOWN = RosterForm.MAX_PROBLEMS_SHOWN
+
     vins = forms.CharField(
         label=gettext_lazy("VINs"),
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=gettext_lazy("One or more VINs, separated by spaces, commas or new lines."),
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text=gettext_lazy(
+            "One or more VINs, separated by spaces, commas or new lines. Nothing is assigned "
+            "while any VIN is wrong: each wrong one is named, and your list stays here to fix."
+        ),
     )
 
     def clean_vins(self) -> list[str]:
-        vins = sorted(split_vins(self.cleaned_data["vins"]))
-        if not vins:
+        text = self.cleaned_data["vins"]
+        valid, malformed = RosterForm.parse_paste(text)
+        if not valid and not malformed:
             raise forms.ValidationError(_("Enter at least one VIN."), code="required")
-        too_long = [vin for vin in vins if len(vin) > VIN_LENGTH]
-        if too_long:
+        known = fleet.known_vins(valid)
+        problems = []
+        for vin in split_vins(text):  # in the order pasted
+            if vin in malformed:
+                problems.append(
+                    _("%(vin)s is not a valid VIN: %(why)s")
+                    % {"vin": vin[:40], "why": " ".join(malformed[vin])}
+                )
+            elif vin not in known:
+                problems.append(
+                    _(
+                        "%(vin)s is a valid VIN, but no vehicle with it is known to the portal: "
+                        "check it, or have its owner link their Tesla account and sync first."
+                    )
+                    % {"vin": vin}
+                )
+        if problems:
+            shown = problems[: self.MAX_PROBLEMS_SHOWN]
+            if len(problems) > len(shown):
+                shown.append(
+                    _("More wrong VINs not shown: %(n)d.") % {"n": len(problems) - len(shown)}
+                )
+            raise forms.ValidationError(shown, code="invalid")
+        return sorted(valid)
+
+
+YES_NO_ANY = [("", gettext_lazy("Any")), ("yes", gettext_lazy("Yes")), ("no", gettext_lazy("No"))]
+
+
+class FleetFilterForm(forms.Form):
+    """The staff fleet list's filters (a GET form; the assign form sends them back)."""
+
+    vin = forms.CharField(label=gettext_lazy("VIN contains"), required=False, max_length=17)
+    region = forms.ChoiceField(label=gettext_lazy("Region"), required=False, choices=())
+    model = forms.ChoiceField(
+        label=gettext_lazy("Model"),
+        required=False,
+        choices=[("", gettext_lazy("All models")), *Vehicle.Model.choices],
+    )
+    key_paired = forms.ChoiceField(
+        label=gettext_lazy("Key paired"),
+        required=False,
+        choices=[*YES_NO_ANY, ("unknown", gettext_lazy("Not known yet"))],
+    )
+    firmware_min = forms.CharField(
+        label=gettext_lazy("Firmware at least"), required=False, max_length=24
+    )
+    firmware_below = forms.CharField(
+        label=gettext_lazy("Firmware below"), required=False, max_length=24
+    )
+    roster = forms.ChoiceField(
+        label=gettext_lazy("On the fleet roster"), required=False, choices=YES_NO_ANY
+    )
+    linked = forms.ChoiceField(
+        label=gettext_lazy("Listed by a linked account"), required=False, choices=YES_NO_ANY
+    )
+    config = forms.ChoiceField(label=gettext_lazy("Assigned configuration"), required=False)
+    state = forms.ChoiceField(
+        label=gettext_lazy("Streaming state"),
+        required=False,
+        choices=[("", gettext_lazy("All states")), *streaming.State.choices],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].choices = [
+            ("", gettext_lazy("All regions")),
+            *((code, code) for code in partner_selectors.region_codes()),
+        ]
+        self.fields["config"].choices = [
+            ("", gettext_lazy("Any")),
+            (fleet.NO_CONFIG, gettext_lazy("No configuration")),
+            *TelemetryConfig.objects.order_by("name").values_list("pk", "name"),
+        ]
+        for name in ("firmware_min", "firmware_below"):
+            self.fields[name].widget.attrs.update(placeholder="2024.26", inputmode="decimal")
+
+    def _firmware(self, name: str) -> str:
+        value = self.cleaned_data.get(name, "").strip()
+        if value and not fleet.FIRMWARE_FILTER.fullmatch(value):
             raise forms.ValidationError(
-                _("Not a VIN: %(vins)s") % {"vins": ", ".join(v[:20] for v in too_long[:5])},
+                _("Write a version as numbers separated by dots, for example 2024.26."),
                 code="invalid",
             )
-        return vins
+        return value
+
+    def clean_firmware_min(self) -> str:
+        return self._firmware("firmware_min")
+
+    def clean_firmware_below(self) -> str:
+        return self._firmware("firmware_below")
+
+    def filters(self) -> fleet.FleetFilters:
+        """The filters of a valid form (no filter when unbound)."""
+        data = self.cleaned_data if self.is_bound else {}
+        return fleet.FleetFilters(**{name: data.get(name) or "" for name in self.fields})
+
+    def active(self) -> list[tuple[str, str]]:
+        """The filters set, as (name, value): the assign form sends them back."""
+        if not self.is_bound or not self.is_valid():
+            return []
+        return [(name, value) for name, value in self.cleaned_data.items() if value]
+
+
+class FleetAssignForm(forms.Form):
+    target = forms.ModelChoiceField(
+        label=gettext_lazy("Configuration"),
+        queryset=TelemetryConfig.objects.order_by("name"),
+        empty_label=gettext_lazy("Choose a configuration"),
+        error_messages={
+            "required": gettext_lazy("Choose the configuration to assign the vehicles to."),
+            "invalid_choice": gettext_lazy(
+                "That configuration no longer exists: choose one from the list."
+            ),
+        },
+    )
+    all_matching = forms.BooleanField(required=False)

@@ -14,10 +14,12 @@ Reads are in `telemetry.selectors`, error explanations in `telemetry.explanation
 """
 
 from telemetry.services.configs import (
+    AssignOutcome,
     StaleEdit,
     config_payload,
     content_hash,
     telemetry_config_assign,
+    telemetry_config_assign_vehicles,
     telemetry_config_save,
     telemetry_config_saved,
     telemetry_version_current,
@@ -51,6 +53,7 @@ from telemetry.services.tesla_errors import (
 )
 
 __all__ = [
+    "AssignOutcome",
     "ConfigExpired",
     "NothingToResync",
     "RUN_WAITING",
@@ -58,6 +61,7 @@ __all__ = [
     "config_payload",
     "content_hash",
     "telemetry_config_assign",
+    "telemetry_config_assign_vehicles",
     "telemetry_config_resign",
     "telemetry_config_save",
     "telemetry_config_saved",
