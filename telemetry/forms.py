@@ -6,7 +6,9 @@ import datetime as dt
 
 from django import forms
 from django.forms import BaseInlineFormSet, inlineformset_factory
+from django.http import QueryDict
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -68,13 +70,26 @@ class TelemetryConfigForm(forms.ModelForm):
             self.initial.setdefault("alert_types", ["service"])
             self.initial.setdefault("exp", timezone.now() + DEFAULT_LIFETIME)
         if self.instance.pk is not None:
-            self.initial["revision"] = revision_of(self.instance.updated_at)
+            # setdefault: a form redisplayed after "Apply preset" keeps the revision the
+            # editor opened, so a save over someone else's newer save is still refused.
+            self.initial.setdefault("revision", revision_of(self.instance.updated_at))
         # An integer field with min 1 / max 65535 in the browser; the server checks again.
         self.fields["port"].widget.attrs.update(min=1, max=65535)
         # The host rule for this portal's partner domain, shown before anyone is refused.
         allowed = hostnames.allowed_hosts(partner_selectors.partner_domain())
         if allowed:
             self.fields["hostname"].help_text = allowed
+
+    @classmethod
+    def redisplay(cls, data, *, instance: TelemetryConfig) -> TelemetryConfigForm:
+        """An unbound form showing what was posted: no "required" errors for a field the
+        editor has not reached yet when all they did was apply a preset."""
+        form = cls(instance=instance)
+        initial = {
+            name: field.widget.value_from_datadict(data, {}, form.add_prefix(name))
+            for name, field in form.fields.items()
+        }
+        return cls(instance=instance, initial=initial)
 
     def clean_hostname(self) -> str:
         host = hostnames.validate_server_hostname(self.cleaned_data.get("hostname", ""))
@@ -203,6 +218,93 @@ def default_field_rows() -> list[dict[str, object]]:
         {"name": name, "interval_seconds": n, "keep_history": name in catalogue.DEFAULT_HISTORY}
         for name, n in catalogue.DEFAULT_FIELDS
     ]
+
+
+class PresetForm(forms.Form):
+    """The builder's preset choice; a button posts it with the rest of the builder."""
+
+    preset = forms.ChoiceField(
+        label=gettext_lazy("Preset"),
+        choices=[(p.key, p.label) for p in catalogue.PRESETS],
+    )
+
+
+def preset_field_data(data, *, preset: catalogue.Preset, prefix: str = "fields") -> dict:
+    """The posted builder with its field rows replaced by the preset's.
+
+    Saved rows (they carry an id) are kept: one the preset names takes its interval, the
+    others are marked for removal, so saving afterwards gives exactly the preset's fields.
+    Unsaved rows are dropped; two blank rows follow for additions.
+    """
+    wanted = {row.name: row for row in preset.rows}
+    out = {k: v for k, v in data.lists() if not k.startswith(f"{prefix}-")}
+    rows: list[dict[str, object]] = []
+    total = _int(data.get(f"{prefix}-TOTAL_FORMS"))
+    for i in range(min(total, len(catalogue.signal_names()) + 10)):
+        row_id = data.get(f"{prefix}-{i}-id")
+        if not row_id:
+            continue
+        name = str(data.get(f"{prefix}-{i}-name") or "").strip()
+        row = {"id": row_id, "name": name}
+        if name in wanted:
+            chosen = wanted.pop(name)
+            row.update(interval_seconds=chosen.interval_seconds, keep_history=chosen.keep_history)
+        else:
+            row.update(
+                interval_seconds=data.get(f"{prefix}-{i}-interval_seconds", ""),
+                keep_history=bool(data.get(f"{prefix}-{i}-keep_history")),
+                DELETE=True,
+            )
+        rows.append(row)
+    initial_count = len(rows)
+    rows += [
+        {"name": r.name, "interval_seconds": r.interval_seconds, "keep_history": r.keep_history}
+        for r in preset.rows
+        if r.name in wanted
+    ]
+    # As the browser sends an untouched extra row: the default interval, or Django counts the
+    # row as edited and asks for a name.
+    rows += [{"interval_seconds": 60}, {"interval_seconds": 60}]
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            if value is True:
+                out[f"{prefix}-{i}-{key}"] = ["on"]
+            elif value is not False:
+                out[f"{prefix}-{i}-{key}"] = [str(value)]
+    out[f"{prefix}-TOTAL_FORMS"] = [str(len(rows))]
+    out[f"{prefix}-INITIAL_FORMS"] = [str(initial_count)]
+    out[f"{prefix}-MIN_NUM_FORMS"] = ["0"]
+    out[f"{prefix}-MAX_NUM_FORMS"] = ["1000"]
+    query = QueryDict(mutable=True)
+    for key, values in out.items():
+        query.setlist(key, values)
+    return query
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def formset_intervals(formset) -> list[tuple[int, int | None]]:
+    """(interval, resend) of each named, kept row as shown, for the signals estimate.
+
+    Rows whose numbers do not parse count as nothing: the page shows their error instead.
+    """
+    rows = []
+    for form in formset.forms:
+        if not str(form["name"].value() or "").strip():
+            continue
+        if formset.can_delete and form["DELETE"].value() not in (None, False, "", "false"):
+            continue
+        interval = _int(form["interval_seconds"].value())
+        if interval < 1:
+            continue
+        resend = _int(form["resend_interval_seconds"].value()) or None
+        rows.append((interval, resend))
+    return rows
 
 
 class AssignForm(forms.Form):
@@ -342,3 +444,39 @@ class FleetAssignForm(forms.Form):
         },
     )
     all_matching = forms.BooleanField(required=False)
+
+
+def builder_catalogue_context(formset, preset_form: PresetForm) -> dict[str, object]:
+    """What the builder shows beside the rows: each row's catalogue entry, the presets and the
+    signals estimate (the same figures builder.js recomputes as rows change)."""
+    intervals = formset_intervals(formset)
+    return {
+        "field_rows": [
+            (form, catalogue.details_for(str(form["name"].value() or "").strip()))
+            for form in formset.forms
+        ],
+        "catalogue_groups": [
+            (key, label, [(name, catalogue.details_for(name)) for name in names])
+            for key, label, names in catalogue.grouped()
+        ],
+        "preset_form": preset_form,
+        "presets": catalogue.PRESETS,
+        "presets_json": {
+            p.key: [[r.name, r.interval_seconds, r.keep_history] for r in p.rows]
+            for p in catalogue.PRESETS
+        },
+        "details_json": catalogue.details_json(),
+        "estimate": {
+            "ceiling": _grouped(catalogue.signals_per_day(intervals)),
+            "example": _grouped(
+                catalogue.signals_per_day(intervals, hours=catalogue.STREAMING_HOURS_EXAMPLE)
+            ),
+            "fields": len(intervals),
+            "hours": catalogue.STREAMING_HOURS_CEILING,
+            "example_hours": catalogue.STREAMING_HOURS_EXAMPLE,
+        },
+    }
+
+
+def _grouped(number: int) -> str:
+    return number_format(number, force_grouping=True)

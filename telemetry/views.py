@@ -23,9 +23,12 @@ from telemetry.forms import (
     AssignForm,
     FleetAssignForm,
     FleetFilterForm,
+    PresetForm,
     TelemetryConfigForm,
+    builder_catalogue_context,
     default_field_rows,
     field_formset,
+    preset_field_data,
 )
 from telemetry.models import TelemetryConfig, TelemetryRun
 from vehicles import selectors as vehicle_selectors
@@ -51,7 +54,19 @@ def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpRespon
     instance = config or TelemetryConfig()
     extra = 3 if config else len(catalogue.DEFAULT_FIELDS) + 2
     formset_class = field_formset(extra=extra)
-    if request.method == "POST":
+    applying = request.method == "POST" and "apply_preset" in request.POST
+    preset_form = PresetForm(request.POST if applying else None)
+    if applying:
+        # "Apply preset" (works without JavaScript): the page again with the preset's rows,
+        # the server part as typed, nothing saved and nothing judged yet.
+        form = TelemetryConfigForm.redisplay(request.POST, instance=instance)
+        data = request.POST
+        if preset_form.is_valid():
+            chosen = catalogue.preset(preset_form.cleaned_data["preset"])
+            data = preset_field_data(request.POST, preset=chosen)
+        formset = formset_class(data, instance=instance, prefix="fields")
+        status = 200 if preset_form.is_valid() else 400
+    elif request.method == "POST":
         form = TelemetryConfigForm(request.POST, instance=instance)
         formset = formset_class(request.POST, instance=instance, prefix="fields")
         if form.is_valid() and formset.is_valid():
@@ -105,6 +120,7 @@ def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpRespon
             "config": config,
             "groups": catalogue.grouped(),
             "location_fields": sorted(catalogue.LOCATION_FIELDS),
+            **builder_catalogue_context(formset, preset_form),
         },
         status=status,
     )
