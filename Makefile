@@ -11,7 +11,7 @@ MQTT_PORT ?=
 DEV_ENV := $(BIN)/python scripts/dev_env.py --port $(PORT) \
 	$(if $(SANDBOX_PORT),--sandbox-port $(SANDBOX_PORT)) $(if $(MQTT_PORT),--mqtt-port $(MQTT_PORT))
 
-.PHONY: run test lint format deploy-check install migrate messages compile-messages clean bench e2e demo
+.PHONY: run test lint format deploy-check install migrate messages compile-messages clean bench e2e demo screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: install
 # failures land in test-artifacts/.
 e2e: install
 	$(BIN)/pytest e2e
+
+# The operator guide's pictures (docs/screenshots/), from a throwaway portal and sandbox;
+# ONLY=dashboard,vehicle-390 retakes some (scripts/screenshots.py lists them).
+screenshots: install
+	$(BIN)/python scripts/screenshots.py $(if $(ONLY),--only $(ONLY))
 
 # lint-imports checks the import graph against the contracts in pyproject.toml (the layers of
 # docs/architecture.md).

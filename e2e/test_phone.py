@@ -16,6 +16,7 @@ from e2e.conftest import (
     link_alice_with_a_paired_car,
     sign_in,
     sign_up,
+    sync_until_paired,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -81,13 +82,7 @@ def test_an_owner_signs_up_links_and_pairs_on_a_phone(portal, page, tesla_sandbo
     with page.expect_navigation():
         page.get_by_role("button", name="Approve").click()
     fits(page)
-    page.goto(f"{base}/vehicles/")
-    page.get_by_role("button", name="Sync now").click()
-    eventually(
-        page,
-        f"{base}/vehicles/vin/{MODEL_3}/",
-        lambda p: p.locator("dt:has-text('Key paired') + dd").inner_text() == "Yes",
-    )
+    sync_until_paired(page, base, MODEL_3)
     fits(page)
 
     # Unlinking: the confirmation page, then a dashboard without the account.

@@ -51,15 +51,17 @@ def _sign_in(page, live_server, user) -> None:
 def _inside(page, locator, width: int) -> bool:
     """Shown, and its whole box inside the viewport's width (not beyond a sideways scroll)."""
     box = locator.bounding_box()
-    return locator.is_visible() and box is not None and box["x"] >= 0 and box["x"] + box[
-        "width"
-    ] <= min(width, page.evaluate("document.documentElement.clientWidth"))
+    return (
+        locator.is_visible()
+        and box is not None
+        and box["x"] >= 0
+        and box["x"] + box["width"]
+        <= min(width, page.evaluate("document.documentElement.clientWidth"))
+    )
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
-def test_the_owners_tables_stack_on_a_phone_with_unlink_in_view(
-    live_server, page, owner, language
-):
+def test_the_owners_tables_stack_on_a_phone_with_unlink_in_view(live_server, page, owner, language):
     """#16 item 15: the dashboard's accounts and the vehicle list become stacked rows."""
     from accounts.models import TeslaLink
 
@@ -88,9 +90,7 @@ def test_the_owners_tables_stack_on_a_phone_with_unlink_in_view(
         assert _inside(page, cell, PHONE["width"]), cell.get_attribute("data-label")
 
 
-def test_unlink_is_in_view_at_1280_px_beside_the_longest_health_sentence(
-    live_server, page, owner
-):
+def test_unlink_is_in_view_at_1280_px_beside_the_longest_health_sentence(live_server, page, owner):
     """#16 item 11: at 1280 px the Unlink buttons were cut off by a one-line health sentence."""
     from accounts.models import TeslaLink
 
@@ -111,6 +111,15 @@ def test_the_staff_pairing_box_fits_a_phone(live_server, page, staff_with):
     user = staff_with("partners.manage_partner", email="pairing.staff@example.com")
     page.set_viewport_size(PHONE)
     _sign_in(page, live_server, user)
+    # The box on the partner page, where staff start.
+    page.goto(f"{live_server.url}/staff/partner/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    form = page.locator("#pairing form.pairing-form")
+    form.locator("input[name=vin]").fill("5YJ3E1EA7PF000001")
+    for control in ("select[name=region]", "input[name=vin]", "button[type=submit]"):
+        assert _inside(page, form.locator(control), PHONE["width"]), control
+    vin = form.locator("input[name=vin]")
+    assert vin.evaluate("input => input.scrollWidth <= input.clientWidth")
     page.goto(f"{live_server.url}/staff/partner/pairing/?region=NA&vin=5YJ3E1EA7PF000001")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     form = page.locator("form.pairing-form")
