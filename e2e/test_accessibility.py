@@ -163,55 +163,62 @@ def test_every_page_state_passes_axe_in_both_languages_and_colour_schemes(
     visited = 0
     for role, user in signed_in.items():
         states = [s for s in PAGES if s.role == role]
-        # Reduced motion: Pico then switches colours without a transition, so axe never
-        # measures a link halfway from one scheme's colour to the other's.
-        context = chromium.new_context(locale="en-US", reduced_motion="reduce")
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        console: list[str] = []
-        page.on("console", lambda m: m.type == "error" and console.append(_where(m)))
-        page.on("pageerror", lambda e: console.append(f"{e} (uncaught)"))
-        try:
-            if user is not None:
-                sign_in(page, base, user.email, PASSWORD)
-            for language in LANGUAGES:
-                context.add_cookies([{"name": "django_language", "value": language, "url": base}])
-                for state in states:
-                    url = base + state.path.format(**world)
-                    console.clear()
-                    response = page.goto(url)
-                    if state.act is not None:
-                        response = state.act(page)
-                    label = f"{state.name} [{language}, {page.url.removeprefix(base)}]"
-                    if response.status != state.status:
-                        problems.append(f"{label}: HTTP {response.status}, not {state.status}")
-                    if page.locator("html").get_attribute("lang") != language:
-                        problems.append(f"{label}: not in {language}")
-                    for scheme in COLOUR_SCHEMES:
-                        page.emulate_media(color_scheme=scheme)
-                        problems += [f"{label} {scheme}: {v}" for v in _axe_violations(page)]
-                        problems += [f"{label} {scheme}: {q}" for q in _unreadable_qr(page)]
-                        visited += 1
-                    problems += [f"{label}: {p}" for p in _dangling_references(page)]
-                    problems += [
-                        f"{label}: console: {line}"
-                        for line in console
-                        # An error page's own status is on the console, as for any error page.
-                        if not (state.status >= 400 and line.endswith(f"at {page.url}"))
-                    ]
-        except Exception as error:
-            error.add_note(f"while visiting {page.url} as {role}")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"accessibility_{role}.png"), full_page=True)
-            raise
-        finally:
-            context.close()
+        visited += _visit(chromium, base, user, states, world, problems)
 
     assert visited == len(PAGES) * len(LANGUAGES) * len(COLOUR_SCHEMES)
     if problems:
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "accessibility.txt").write_text("\n".join(problems) + "\n")
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+def _visit(chromium, base: str, user, states: list[State], world: dict, problems: list) -> int:
+    """One browser page signed in as `user` visits `states` in each language and scheme,
+    adding what it finds to `problems`; returns the number of (state, language, scheme)."""
+    # Reduced motion: Pico then switches colours without a transition, so axe never measures
+    # a link halfway from one scheme's colour to the other's.
+    context = chromium.new_context(locale="en-US", reduced_motion="reduce")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: m.type == "error" and console.append(_where(m)))
+    page.on("pageerror", lambda e: console.append(f"{e} (uncaught)"))
+    visited = 0
+    try:
+        if user is not None:
+            sign_in(page, base, user.email, PASSWORD)
+        for language in LANGUAGES:
+            context.add_cookies([{"name": "django_language", "value": language, "url": base}])
+            for state in states:
+                console.clear()
+                response = page.goto(base + state.path.format(**world))
+                if state.act is not None:
+                    response = state.act(page)
+                label = f"{state.name} [{language}, {page.url.removeprefix(base)}]"
+                if response.status != state.status:
+                    problems.append(f"{label}: HTTP {response.status}, not {state.status}")
+                if page.locator("html").get_attribute("lang") != language:
+                    problems.append(f"{label}: not in {language}")
+                for scheme in COLOUR_SCHEMES:
+                    page.emulate_media(color_scheme=scheme)
+                    problems += [f"{label} {scheme}: {v}" for v in _axe_violations(page)]
+                    problems += [f"{label} {scheme}: {q}" for q in _unreadable_qr(page)]
+                    visited += 1
+                problems += [f"{label}: {p}" for p in _dangling_references(page)]
+                problems += [
+                    f"{label}: console: {line}"
+                    for line in console
+                    # An error page's own status is on the console, as for any error page.
+                    if not (state.status >= 400 and line.endswith(f"at {page.url}"))
+                ]
+    except Exception as error:
+        error.add_note(f"while visiting {page.url} as {user or 'anonymous'}")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "accessibility_failure.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+    return visited
 
 
 def _axe_violations(page) -> list[str]:
@@ -241,10 +248,10 @@ def _dangling_references(page) -> list[str]:
     as "needs review", yet a screen reader then announces nothing (an error never heard)."""
     return page.evaluate(
         """() => [...document.querySelectorAll("[aria-describedby], [aria-labelledby]")]
-            .flatMap(el => ["aria-describedby", "aria-labelledby"]
-                .flatMap(attr => (el.getAttribute(attr) || "").split(/\\s+/).filter(Boolean)
-                    .filter(id => !document.getElementById(id))
-                    .map(id => `${attr} of ${el.tagName.toLowerCase()}#${el.id} names no #${id}`)))"""
+        .flatMap(el => ["aria-describedby", "aria-labelledby"]
+          .flatMap(attr => (el.getAttribute(attr) || "").split(/\\s+/).filter(Boolean)
+            .filter(id => !document.getElementById(id))
+            .map(id => `${attr} of ${el.tagName.toLowerCase()}#${el.id} names no #${id}`)))"""
     )
 
 
@@ -295,4 +302,3 @@ def _build_world(chromium, base: str, owner) -> dict[str, object]:
         pushed_at=timezone.now(),
     )
     return {"car": car.pk, "config": config.pk, "vin": car.vin}
-
