@@ -82,10 +82,13 @@ PAGES = [
     ),
     State("password reset sent", ANONYMOUS, "/accounts/password/reset/done/"),
     State("confirm your email", ANONYMOUS, "/accounts/confirm-email/"),
+    State("confirm your email, bad link", ANONYMOUS, "/accounts/confirm-email/no-such-key/"),
+    State("password reset, bad link", ANONYMOUS, "/accounts/password/reset/key/1-no-such-key/"),
     State("not found", ANONYMOUS, "/no-such-page/", status=404),
     # An owner without a Tesla account linked.
     State("dashboard, no links", NEWCOMER, "/dashboard/"),
     State("vehicles, none", NEWCOMER, "/vehicles/"),
+    State("permission needed", NEWCOMER, "/staff/links/", status=403),
     # An owner with alice's account and links in every health state.
     State("dashboard, links", OWNER, "/dashboard/"),
     State("vehicles", OWNER, "/vehicles/"),
@@ -100,6 +103,14 @@ PAGES = [
         "/accounts/email/",
         submit({"input[name=email][type=email]": "a@b"}, "main form button[name=action_add]"),
     ),
+    State("finish linking by pasting", OWNER, "/links/paste/"),
+    State(
+        "finish linking by pasting, error",
+        OWNER,
+        "/links/paste/",
+        submit({"input[name=callback_url]": "https://example.com/"}),
+    ),
+    State("sign out", OWNER, "/accounts/logout/"),
     State("change password", OWNER, "/accounts/password/change/"),
     State(
         "change password, errors",
@@ -146,10 +157,14 @@ PAGES = [
 
 
 def test_every_page_state_passes_axe_in_both_languages_and_colour_schemes(
-    portal, chromium, owner, other_user, staff_with
+    portal, chromium, owner, other_user, staff_with, settings
 ):
+    from conftest import EXTERNAL_CALLBACK
+
     base = portal.url
     world = _build_world(chromium, base, owner)
+    # Linking then offers the paste path too (a callback outside the portal).
+    settings.TESLA_REDIRECT_URI = EXTERNAL_CALLBACK
     staff = staff_with(
         "partners.manage_partner",
         "accounts.view_link_status",
@@ -205,6 +220,7 @@ def _visit(chromium, base: str, user, states: list[State], world: dict, problems
                     problems += [f"{label} {scheme}: {q}" for q in _unreadable_qr(page)]
                     visited += 1
                 problems += [f"{label}: {p}" for p in _dangling_references(page)]
+                problems += [f"{label}: {p}" for p in _nested_labels(page)]
                 problems += [
                     f"{label}: console: {line}"
                     for line in console
@@ -255,6 +271,15 @@ def _dangling_references(page) -> list[str]:
     )
 
 
+def _nested_labels(page) -> list[str]:
+    """A label inside a label (checkboxes' own labels in a field's label): invalid HTML whose
+    name a screen reader reads as one run of text; axe's WCAG rules let it pass."""
+    return page.eval_on_selector_all(
+        "label label",
+        "inner => inner.map(l => `label inside a label: ${l.textContent.trim().slice(0, 40)}`)",
+    )
+
+
 def _first_check(node: dict) -> str:
     checks = node["any"] + node["all"] + node["none"]
     return checks[0]["message"] if checks else node["failureSummary"]
@@ -293,12 +318,17 @@ def _build_world(chromium, base: str, owner) -> dict[str, object]:
         TeslaLink.objects.filter(pk=link.pk).update(health=health, health_reason=f"e2e {health}")
     car = Vehicle.objects.get(vin=MODEL_3)
     assert car.key_paired is not True
+    others = list(Vehicle.objects.exclude(pk=car.pk)[:2])
     config = make_config(name="Fleet basics")
-    services.telemetry_config_assign(config=config, vins=[car.vin], user=None)
-    TelemetryDeployment.objects.create(
-        vehicle=car,
-        version=services.telemetry_version_current(config=config),
-        status="pending",
-        pushed_at=timezone.now(),
-    )
+    services.telemetry_config_assign(config=config, vins=[v.vin for v in [car, *others]], user=None)
+    version = services.telemetry_version_current(config=config)
+    now = timezone.now()
+    # A pending, a skipped and a failed car: the inbox and the config page have rows.
+    TelemetryDeployment.objects.create(vehicle=car, version=version, pushed_at=now)
+    for vehicle, status, reason, error in zip(
+        others, ["skipped", "failed"], ["missing_key", ""], ["", "e2e: Tesla said no"], strict=True
+    ):
+        TelemetryDeployment.objects.create(
+            vehicle=vehicle, version=version, status=status, reason=reason, error=error
+        )
     return {"car": car.pk, "config": config.pk, "vin": car.vin}
