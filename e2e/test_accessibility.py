@@ -139,6 +139,7 @@ PAGES = [
         STAFF,
         "/telemetry/{config}/",
         submit({"[name=vins]": "NOTAVIN"}, "main form[action$='/assign/'] button"),
+        status=400,
     ),
     State("telemetry builder, new", STAFF, "/telemetry/new/"),
     State(
@@ -151,6 +152,8 @@ PAGES = [
     State("telemetry builder, edit", STAFF, "/telemetry/{config}/edit/"),
     State("remove confirmation", STAFF, "/telemetry/{config}/remove/?vehicle={car}"),
     State("telemetry error inbox", STAFF, "/telemetry/errors/"),
+    State("fleet list", STAFF, "/telemetry/fleet/"),
+    State("fleet list, filtered", STAFF, "/telemetry/fleet/?region=NA&key_paired=no"),
     State("telemetry overview", STAFF, "/telemetry/overview/"),
     State("vehicle telemetry, staff", STAFF, "/telemetry/vehicles/{car}/"),
 ]
