@@ -42,6 +42,17 @@ def sessions_clear_expired() -> int:
     return deleted
 
 
+def user_language_set(*, user: User, language: str) -> bool:
+    """Keep `language` on the user's profile (applied to their requests and their emails);
+    False, and nothing stored, for a code the portal does not offer."""
+    if language not in dict(settings.LANGUAGES):
+        return False
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])
+    return True
+
+
 def tesla_profile(*, auth_server_key: str, tokens: oauth.TokenSet) -> dict[str, Any]:
     """Who and where the Tesla user is: subject, scopes, region and Fleet API base URL."""
     claims = tokens.claims
