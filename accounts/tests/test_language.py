@@ -4,6 +4,7 @@ in anywhere) and in a cookie that lasts a year, not one that dies with the brows
 from __future__ import annotations
 
 import pytest
+from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
@@ -87,3 +88,55 @@ def test_a_language_the_portal_does_not_offer_is_not_saved(owner_client, owner):
     _switch(owner_client, "fr")
     owner.refresh_from_db()
     assert owner.language == ""
+
+
+# --- Emails speak the saved language ---------------------------------------------------------
+
+
+def test_the_relink_email_is_in_the_owners_saved_language_only(owner):
+    from accounts import reasons
+    from accounts.models import TeslaLink
+    from accounts.notifications import link_needs_relink_email
+    from vehicles.tests.factories import make_link
+
+    owner.language = "zh-hans"
+    owner.save()
+    link = make_link(owner)
+    TeslaLink.objects.filter(pk=link.pk).update(
+        health=TeslaLink.Health.NEEDS_RELINK, health_reason=reasons.refused("invalid_grant")
+    )
+    assert link_needs_relink_email(link_id=link.pk)
+    (message,) = mail.outbox
+    assert "需要重新关联" in message.body and "特斯拉拒绝续期门户的访问权限" in message.body
+    assert "needs to be linked again" not in message.body
+    assert message.subject.startswith("[车队门户]")
+
+
+def test_staff_alerts_go_out_once_per_language(staff_with):
+    from accounts.notifications import send_mail_in_their_language
+
+    chinese = staff_with(email="zh@example.com")
+    chinese.language = "zh-hans"
+    chinese.save()
+    undecided = staff_with(email="any@example.com")
+    context = {"cars": [{"vin": "5YJ3E1EA7KF000001", "config": "Charging", "url": "u"}]}
+
+    send_mail_in_their_language("telemetry/email/silent", context, [chinese, undecided])
+
+    by_to = {tuple(m.to): m for m in mail.outbox}
+    assert set(by_to) == {("zh@example.com",), ("any@example.com",)}
+    chinese_only = by_to[("zh@example.com",)].body
+    assert "这些车辆曾在发送遥测数据" in chinese_only and "These vehicles" not in chinese_only
+    bilingual = by_to[("any@example.com",)].body
+    assert "These vehicles" in bilingual and "这些车辆曾在发送遥测数据" in bilingual
+
+
+def test_a_password_reset_mail_is_in_the_users_saved_language(client, owner):
+    owner.language = "zh-hans"
+    owner.save()
+    client.post(
+        reverse("account_reset_password"), {"email": owner.email}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    (message,) = mail.outbox
+    assert "密码" in message.subject + message.body
+    assert "Password Reset" not in message.subject
