@@ -13,6 +13,11 @@ MISSING_SCOPES = "missing_scopes"
 REFUSED = "refused"  # Tesla answered the refresh with a permanent error (invalid_grant…)
 UNAVAILABLE = "unavailable"  # Tesla did not answer the refresh (a transient failure)
 
+# A failure stored because the link needs a relink (a sync's, a push's): this prefix, then
+# the link's stored reason. Push failures stored before it began with the English sentence.
+NEEDS_RELINK = "needs relink: "
+_LEGACY_NEEDS_RELINK = "The Tesla account needs a relink: "
+
 # The English the refresh path stored before the codes, read into (code, parameter).
 _LEGACY = (
     (re.compile(r"missing scopes: (.*)", re.S), MISSING_SCOPES),
@@ -31,6 +36,10 @@ def refused(error: str) -> str:
 
 def unavailable(detail: str) -> str:
     return f"{UNAVAILABLE}:{detail}"
+
+
+def needs_relink(reason: str) -> str:
+    return f"{NEEDS_RELINK}{reason}"
 
 
 def _parse(stored: str) -> tuple[str, str]:
@@ -56,4 +65,15 @@ def reason_text(stored: str) -> str:
         return _("Tesla could not be reached for the last token refresh (%(detail)s).") % {
             "detail": parameter
         }
+    return stored
+
+
+def failure_text(stored: str) -> str:
+    """A stored failure in words: one for a link that needs a relink worded with its reason,
+    any other (Tesla's own text) as stored."""
+    for prefix in (NEEDS_RELINK, _LEGACY_NEEDS_RELINK):
+        if stored.startswith(prefix):
+            return _("The Tesla account needs to be linked again. %(reason)s") % {
+                "reason": reason_text(stored.removeprefix(prefix))
+            }
     return stored

@@ -18,6 +18,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from accounts import reasons
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
 from fleetportal import queueing
@@ -149,9 +150,9 @@ def vehicles_sync_queue(*, link: TeslaLink, trigger: str) -> SyncRun | None:
     return run
 
 
-# A run's error as stored: these beginnings are the portal's own (worded when shown, by
-# vehicles/templatetags/sync_words.py); anything else is Tesla's or the transport's text.
-SYNC_NEEDS_RELINK = "needs relink: "  # then the link's stored reason (accounts.reasons)
+# A run's error as stored: these, and accounts.reasons.needs_relink, are the portal's own
+# (worded when shown, by vehicles/templatetags/sync_words.py); anything else is Tesla's or
+# the transport's text.
 SYNC_NOT_QUEUED = "could not be queued: "
 SYNC_LOST = "lost: no worker finished it"
 
@@ -348,7 +349,7 @@ def vehicles_sync(*, link_id: int, run_id: int | None = None) -> SyncResult:
             )
         run.statuses = _sync_status(link, run)
     except LinkBroken as exc:
-        _run_save(run, _ended(SyncRun.Status.FAILED, f"{SYNC_NEEDS_RELINK}{exc.reason}"))
+        _run_save(run, _ended(SyncRun.Status.FAILED, reasons.needs_relink(exc.reason)))
         return SyncResult("broken")
     except TransientError as exc:
         # Not "running" any more: the task retries later (or gives up and marks it failed).

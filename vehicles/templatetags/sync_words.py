@@ -5,22 +5,18 @@ from __future__ import annotations
 from django import template
 from django.utils.translation import gettext as _
 
-from accounts.reasons import reason_text
-from vehicles.services import SYNC_LOST, SYNC_NEEDS_RELINK, SYNC_NOT_QUEUED
+from accounts.reasons import failure_text
+from vehicles.services import SYNC_LOST, SYNC_NOT_QUEUED
 
 register = template.Library()
 
 
 @register.filter
 def sync_error(stored: str) -> str:
-    if stored.startswith(SYNC_NEEDS_RELINK):
-        return _("The Tesla account needs to be linked again. %(reason)s") % {
-            "reason": reason_text(stored.removeprefix(SYNC_NEEDS_RELINK))
-        }
     if stored.startswith(SYNC_NOT_QUEUED):
         return _("The sync could not be queued (%(error)s).") % {
             "error": stored.removeprefix(SYNC_NOT_QUEUED)
         }
     if stored == SYNC_LOST:
         return _("No worker finished the sync.")
-    return stored
+    return failure_text(stored)
