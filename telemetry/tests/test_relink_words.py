@@ -70,3 +70,9 @@ def test_tesla_s_own_error_text_is_shown_as_stored(manager_client, owner):
         vehicle=car, version=version, status="failed", error="412 not registered in region"
     )
     assert "412 not registered in region" in _zh(manager_client, f"/telemetry/{config.pk}/")
+
+
+def test_the_staff_vehicle_page_words_the_recorded_error_in_chinese(manager_client, failed):
+    _config, _run, car, stored = failed
+    page = _zh(manager_client, f"/telemetry/vehicles/{car.pk}/")
+    assert WORDS_ZH in page and stored not in page
