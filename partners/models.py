@@ -27,6 +27,12 @@ class PartnerKey(models.Model):
     fingerprint = models.CharField(_("fingerprint (SHA-256)"), max_length=95)
     created_at = models.DateTimeField(_("created"))
     rotated_at = models.DateTimeField(_("last replaced"), null=True, blank=True)
+    # The periodic check of the public key URL(s) (partners.tasks.partner_key_hosting_watch):
+    # Tesla fetches the key again when a car pairs, so a key no longer served leaves every
+    # new pairing failing with "application has not registered".
+    hosting_problem = models.TextField(_("public key hosting problem"), blank=True)
+    hosting_checked_at = models.DateTimeField(_("hosting checked"), null=True, blank=True)
+    hosting_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("application key")

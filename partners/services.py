@@ -22,10 +22,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fleetportal import hostnames, tesla
+from fleetportal.mail import send_mail_in_their_language
+from fleetportal.permissions import MANAGE_PARTNER, staff_holding
 from partners import keys, selectors
 from partners.keys import KeyRejected
 from partners.models import PartnerAuditEntry, PartnerKey, PartnerRegistration, PartnerToken
@@ -541,6 +544,45 @@ def partner_preflight() -> list[Check]:
             )
         )
     return checks
+
+
+def partner_key_hosting_watch(*, now: dt.datetime | None = None) -> str:
+    """Beat: fetch our public key URL(s) as Tesla does when a car pairs; record what is wrong
+    (shown on the partner page and to owners about to pair) and email the partner managers
+    once per incident. Returns the problem, "" when the key is served."""
+    key = selectors.partner_key()
+    if key is None:
+        return ""
+    now = now or timezone.now()
+    failed = [
+        check
+        for check in (_check_key_url(url, key) for url in selectors.public_key_urls())
+        if not check.ok
+    ]
+    problem = " ".join(f"{c.check}: {c.message}" for c in failed)
+    rows = PartnerKey.objects.filter(pk=key.pk)
+    if not problem:
+        rows.update(hosting_problem="", hosting_checked_at=now, hosting_notified_at=None)
+        return ""
+    rows.update(hosting_problem=problem, hosting_checked_at=now)
+    # One email per incident: the conditional update lets one of two watches at once claim it.
+    if rows.filter(hosting_notified_at__isnull=True).update(hosting_notified_at=now):
+        try:
+            _send_hosting_email(problem)
+        except Exception:
+            rows.filter(hosting_notified_at=now).update(hosting_notified_at=None)
+            raise
+    return problem
+
+
+def _send_hosting_email(problem: str) -> None:
+    recipients = list(staff_holding(MANAGE_PARTNER).exclude(email=""))
+    if recipients:
+        context = {
+            "problem": problem,
+            "partner_url": settings.PORTAL_PUBLIC_URL.rstrip("/") + reverse("partner_status"),
+        }
+        send_mail_in_their_language("partners/email/key_not_served", context, recipients)
 
 
 def _check_key(key: PartnerKey | None) -> Check:

@@ -7,6 +7,7 @@ logged. The pairing page stands in for the Tesla app's virtual-key approval (§3
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -146,6 +147,7 @@ def add_vehicles() -> ResponseReturnValue:
                 state=body.get("state", "online"),
                 access={user["id"]: body.get("access_type", "OWNER")},
                 display_name=f"Fleet car {number}",
+                legacy_hardware=bool(body.get("legacy_hardware", False)),
                 region=user["region"],
             )
             vins.append(vin)
@@ -303,6 +305,32 @@ def pair(vin: str) -> ResponseReturnValue:
             return _bad(f"{domain!r} is not registered in region {vehicle['region']}", 409)
         vehicle["paired_keys"][domain] = partner["public_key"]
     return json_response({"vin": vin, "paired_domains": sorted(vehicle["paired_keys"])})
+
+
+@bp.post("/vehicles/<vin>/safety_screen_streaming")
+def safety_screen_streaming(vin: str) -> ResponseReturnValue:
+    """The owner flips "Allow Third-Party App Data Streaming" on an Intel Atom S/X (§3.4)."""
+    enabled = _body().get("enabled")
+    if not isinstance(enabled, bool):
+        return _bad("enabled must be true or false")
+    with world().transaction() as data:
+        vehicle = _vehicle(data, vin)
+        if not vehicle["legacy_hardware"]:
+            return _bad(f"{vin} is not an Intel Atom Model S/X (legacy hardware)", 409)
+        vehicle["safety_screen_streaming"] = enabled
+    return json_response({"vin": vin, "safety_screen_streaming": enabled})
+
+
+@bp.post("/vehicles/<vin>/firmware")
+def set_firmware(vin: str) -> ResponseReturnValue:
+    """A software update: the car now runs `firmware` (e.g. "2025.44.25.5")."""
+    version = _body().get("firmware")
+    if not isinstance(version, str) or not re.fullmatch(r"\d{4}\.\d+(\.\d+){0,2}", version):
+        return _bad("firmware must look like 2025.20.6")
+    with world().transaction() as data:
+        vehicle = _vehicle(data, vin)
+        vehicle["firmware"] = version
+    return json_response({"vin": vin, "firmware": version})
 
 
 @bp.post("/vehicles/<vin>/unpair")
@@ -589,22 +617,42 @@ def _partner_for_domain(data: Data, region: str, domain: str) -> dict[str, Any] 
 @pairing_bp.route("/_ak/<domain>", methods=["GET", "POST"])
 def pairing_page(domain: str) -> ResponseReturnValue:
     vin = request.values.get("vin", "")
-    with world().transaction() as data:
+    w = world()
+    with w.transaction() as data:
         vehicle = data["vehicles"].get(vin)
         if vehicle is None:
             return _pairing(domain, None, "Choose a vehicle: add ?vin=<VIN> to the link.", 400)
-        fleet.tick(data, vehicle, world().now())
+        fleet.tick(data, vehicle, w.now())
         partner = _partner_for_domain(data, vehicle["region"], domain)
         if partner is None:
             # What the Tesla app shows when the key is not registered/hosted (§3.1).
-            return _pairing(domain, vehicle, f"{domain} application has not registered.", 400)
+            return _pairing(domain, vehicle, _not_registered(domain), 400)
         if vehicle["state"] != "online":
             # The car must be online to accept a key (§3.4).
             return _pairing(domain, vehicle, "The vehicle is not online. Wake it and retry.", 409)
-        if request.method == "GET":
-            return _pairing(domain, vehicle, "", 200, can_pair=True)
-        vehicle["paired_keys"][domain] = partner["public_key"]
+        registered_key = partner["public_key"]
+    # The key "must be and remain hosted" (§3.1): fetched again at every pairing, outside the
+    # lock (the key host may be slow, or a caller of ours). Gone, or not the registered key:
+    # the app's "has not registered" message, with the sandbox's reason beside it.
+    hosted, problem = fleet.fetch_public_key(domain)
+    if problem is None and hosted != registered_key:
+        problem = "the hosted key is not the key registered for this domain"
+    if problem is not None:
+        return _pairing(domain, vehicle, _not_registered(domain), 400, detail=problem)
+    if request.method == "GET":
+        return _pairing(domain, vehicle, "", 200, can_pair=True)
+    with w.transaction() as data:
+        vehicle = data["vehicles"][vin]
+        partner = _partner_for_domain(data, vehicle["region"], domain)
+        if partner is None or partner["public_key"] != registered_key:
+            # Re-registered while we fetched: ask again rather than pair a stale key.
+            return _pairing(domain, vehicle, _not_registered(domain), 409)
+        vehicle["paired_keys"][domain] = registered_key
     return _pairing(domain, vehicle, f"Key for {domain} added to {vin}.", 200)
+
+
+def _not_registered(domain: str) -> str:
+    return f"{domain} application has not registered."
 
 
 def _pairing(
@@ -614,12 +662,14 @@ def _pairing(
     status: int,
     *,
     can_pair: bool = False,
+    detail: str = "",
 ) -> ResponseReturnValue:
     html = render_template(
         "pairing.html",
         domain=domain,
         vehicle=vehicle,
         message=message,
+        detail=detail,
         status=status,
         can_pair=can_pair,
     )

@@ -48,16 +48,17 @@ SERVER = "cn"  # the seed workflow's user is in China (auth.tesla.cn)
 REGION = "CN"
 USER = "wei@example.cn"
 VIN = "LRW3E7FS0RC257863"
-# The seed workflow's scope list minus `vehicle_specs`: that name appears in one
-# third-party doc only (§2.6, UNVERIFIED) and the sandbox rejects unknown scopes.
+# The seed workflow's exact scope list, in its order: Tesla China accepted it, and so does
+# the sandbox's China server (`vehicle_specs` included; sandbox/README.md).
 SCOPES: tuple[str, ...] = (
     "openid",
-    "offline_access",
     "user_data",
     "vehicle_device_data",
     "vehicle_cmds",
     "vehicle_charging_cmds",
+    "offline_access",
     "vehicle_location",
+    "vehicle_specs",
 )
 PUBLIC_KEY_PATH = "/.well-known/appspecific/com.tesla.3p.public-key.pem"
 TELEMETRY_PORT = 4443

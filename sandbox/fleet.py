@@ -15,12 +15,14 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from flask import Blueprint, abort, current_app, g, request
+from flask import Blueprint, abort, g, request
 from flask.typing import ResponseReturnValue
 
-from sandbox import tokens
+from sandbox import firmware, tokens
 from sandbox.common import developer_site, envelope, fleet_base, fleet_error, world
 from sandbox.state import Data, iso
+from sandbox.vehicle_data import build as build_vehicle_data
+from sandbox.vehicle_data import requested as vehicle_data_objects
 from teslafleet.jws import TELEMETRY_AUDIENCE, InvalidToken, issuer_for, verify
 from teslafleet.telemetry import LOCATION_FIELDS
 
@@ -29,7 +31,6 @@ bp = Blueprint("fleet", __name__, url_prefix="/fleet/<region>")
 REGIONS = ("NA", "EU", "CN")
 PUBLIC_KEY_PATH = "/.well-known/appspecific/com.tesla.3p.public-key.pem"
 KEY_FETCH_TIMEOUT = 5
-MIN_JWS_FIRMWARE = (2024, 26)  # §5.1, §5.4: proxy/JWS configs need >= 2024.26
 UNKNOWN_ISSUER = "error loading config file: InvalidSignature: unknown issuer"
 _HOST_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
@@ -166,7 +167,8 @@ def tick(data: Data, vehicle: dict[str, Any], now: float) -> None:
 
 
 def pick_up(data: Data, vehicle: dict[str, Any], client_id: str, now: float) -> None:
-    """The car adopts the pending config, rejecting one not signed by the partner's key.
+    """The car adopts the pending config, rejecting one not signed by the partner's key or
+    one asking for what its client is too old to do.
 
     §5.4: Fleet API accepts a wrongly signed config; the *vehicle* rejects it and reports
     `unknown issuer` via fleet_telemetry_errors, GET then shows synced true, config null.
@@ -176,17 +178,29 @@ def pick_up(data: Data, vehicle: dict[str, Any], client_id: str, now: float) -> 
     partner = data["partners"][vehicle["region"]].get(client_id)
     expected = issuer_for(bytes.fromhex(partner["public_key"])) if partner else None
     if record["config"].get("iss") != expected:
-        record["rejected"] = True
-        vehicle["telemetry_errors"].append(
-            {
-                "created_at": iso(now),
-                "error": UNKNOWN_ISSUER,
-                "error_name": "config_manager_error",
-                "name": client_id,
-                "txID": str(uuid.uuid4()),
-                "vin": vehicle["vin"],
-            }
+        error = UNKNOWN_ISSUER
+    else:
+        # A client older than 1.0.0 cannot honour delivery_policy or a location
+        # minimum_delta (§5.5); what a real car does is UNKNOWN: the sandbox's car refuses
+        # the whole config and says why (sandbox/README.md).
+        features = firmware.unsupported_features(vehicle, record["config"])
+        if not features:
+            return
+        error = (
+            f"error loading config file: {', '.join(features)} needs Fleet Telemetry client "
+            f"1.0.0, vehicle runs {firmware.client_version(vehicle) or 'none'}"
         )
+    record["rejected"] = True
+    vehicle["telemetry_errors"].append(
+        {
+            "created_at": iso(now),
+            "error": error,
+            "error_name": "config_manager_error",
+            "name": client_id,
+            "txID": str(uuid.uuid4()),
+            "vin": vehicle["vin"],
+        }
+    )
 
 
 def _find_vehicle(data: Data, tag: str) -> dict[str, Any] | None:
@@ -240,10 +254,6 @@ def _partner(data: Data, client_id: str) -> dict[str, Any] | None:
 def key_paired(data: Data, vehicle: dict[str, Any], client_id: str) -> bool:
     partner = data["partners"][vehicle["region"]].get(client_id)
     return bool(partner) and vehicle["paired_keys"].get(partner["domain"]) == partner["public_key"]
-
-
-def _firmware(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split(".") if p.isdigit())
 
 
 # -- users -----------------------------------------------------------------------------------
@@ -313,6 +323,25 @@ def vehicles_list() -> ResponseReturnValue:
     return envelope(items, count=count, pagination=pagination)
 
 
+@bp.get("/api/1/products")
+def products() -> ResponseReturnValue:
+    """The caller's vehicles (and energy sites: the sandbox has none), each vehicle with
+    `command_signing` (§4.2): `required` where fleet_status says the vehicle command protocol
+    is required, `off` for legacy hardware (REST commands). No pagination (§4.2 names none)."""
+    w = world()
+    with w.transaction() as data:
+        caller = authenticate(data, kind="user", scopes=("vehicle_device_data",))
+        uid = caller.user["id"]  # type: ignore[index]
+        items = []
+        for vehicle in data["vehicles"].values():
+            if uid not in vehicle["access"]:
+                continue
+            tick(data, vehicle, w.now())
+            signing = "off" if vehicle["legacy_hardware"] else "required"
+            items.append({**vehicle_json(vehicle, uid), "command_signing": signing})
+    return envelope(items, count=len(items))
+
+
 @bp.get("/api/1/vehicles/<tag>")
 def vehicle_get(tag: str) -> ResponseReturnValue:
     with world().transaction() as data:
@@ -336,89 +365,11 @@ def vehicle_data(tag: str) -> ResponseReturnValue:
         uid = caller.user["id"]  # type: ignore[index]
         # A stable numeric user id derived from the user's uuid (Tesla's are integers).
         body = {**vehicle_json(vehicle, uid), "user_id": uuid.UUID(uid).int % 10**12}
-    wanted = request.args.get("endpoints", "")
-    names = [n for n in wanted.split(";") if n] or list(_STATE_BUILDERS)
-    with_location = "location_data" in names and "vehicle_location" in caller.claims["scp"]
-    now_ms = int(world().now() * 1000)
-    for name in names:
-        builder = _STATE_BUILDERS.get(name)
-        if builder is not None:
-            body[name] = builder(vehicle, now_ms, with_location)
+    # Location only with location_data and the vehicle_location scope (§4.2, §2.6).
+    names, location = vehicle_data_objects(request.args.get("endpoints", ""))
+    location = location and "vehicle_location" in caller.claims["scp"]
+    body |= build_vehicle_data(vehicle, names, location=location, now=world().now())
     return envelope(body)
-
-
-def _live(v: dict[str, Any]) -> dict[str, Any]:
-    """What the streaming simulation says about the car (sandbox/stream.py), if it runs:
-    polled data and the stream then tell the same story."""
-    publisher = current_app.extensions.get("sandbox_stream")
-    return (publisher.live(v["vin"]) if publisher else None) or {}
-
-
-def _charge_state(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
-    live = _live(v)
-    keys = ("battery_level", "battery_range", "charge_limit_soc", "charging_state")
-    keys += ("charge_port_door_open", "charger_power")
-    state = {
-        "battery_level": 72,
-        "battery_range": 221.4,
-        "charge_limit_soc": 80,
-        "charging_state": "Disconnected",
-        "charge_port_door_open": False,
-        "charger_power": 0,
-    } | {k: live[k] for k in keys if k in live}
-    return {**state, "timestamp": ts}
-
-
-def _climate_state(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
-    return {"inside_temp": 21.5, "outside_temp": 14.0, "is_climate_on": False, "timestamp": ts}
-
-
-def _drive_state(v: dict[str, Any], ts: int, loc: bool) -> dict[str, Any]:
-    live = _live(v)
-    state: dict[str, Any] = {
-        "shift_state": live.get("shift_state"),
-        "speed": live.get("speed"),
-        "power": 0,
-        "timestamp": ts,
-    }
-    if loc:
-        # Location only with location_data + vehicle_location (§4.2, §2.6).
-        state.update(
-            latitude=live.get("latitude", 37.4925),
-            longitude=live.get("longitude", -121.9447),
-            heading=live.get("heading", 90),
-            gps_as_of=ts // 1000,
-        )
-    return state
-
-
-def _gui_settings(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
-    return {"gui_distance_units": "mi/hr", "gui_temperature_units": "C", "timestamp": ts}
-
-
-def _vehicle_config(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
-    car_type = v["model"].lower().replace("model ", "model")
-    return {"car_type": car_type, "timestamp": ts}
-
-
-def _vehicle_state(v: dict[str, Any], ts: int, _loc: bool) -> dict[str, Any]:
-    return {
-        "car_version": f"{v['firmware']} abcdef123456",
-        "locked": True,
-        "odometer": _live(v).get("odometer", 12345.6),
-        "vehicle_name": v["display_name"],
-        "timestamp": ts,
-    }
-
-
-_STATE_BUILDERS = {
-    "charge_state": _charge_state,
-    "climate_state": _climate_state,
-    "drive_state": _drive_state,
-    "gui_settings": _gui_settings,
-    "vehicle_config": _vehicle_config,
-    "vehicle_state": _vehicle_state,
-}
 
 
 @bp.post("/api/1/vehicles/<tag>/wake_up")
@@ -453,13 +404,21 @@ def fleet_status() -> ResponseReturnValue:
 
 
 def _vehicle_info(vehicle: dict[str, Any], *, single: bool) -> dict[str, Any]:
-    supported = not vehicle["legacy_hardware"] and _firmware(vehicle["firmware"]) >= (2024, 26)
     info: dict[str, Any] = {
         "firmware_version": vehicle["firmware"],
         "vehicle_command_protocol_required": not vehicle["legacy_hardware"],
-        "fleet_telemetry_version": "1.0.0" if supported else None,
+        # The client version the firmware runs; null where the car cannot stream (§3.5).
+        "fleet_telemetry_version": firmware.client_version(vehicle),
         "total_number_of_keys": 2 + len(vehicle["paired_keys"]),
     }
+    if (
+        vehicle["legacy_hardware"]
+        and firmware.parse(vehicle["firmware"]) >= firmware.ATOM_STREAMING_FIRMWARE
+    ):
+        # Intel Atom S/X from 2025.20: the Safety screen's streaming toggle (§3.4).
+        info["safety_screen_streaming_toggle_enabled"] = bool(
+            vehicle.get("safety_screen_streaming")
+        )
     if single:
         info["discounted_device_data"] = False  # only on single-VIN calls (§3.5)
     return info
@@ -630,10 +589,16 @@ def _other_configs(vehicle: dict[str, Any], client_id: str) -> int:
 
 def _skip_reason(data: Data, vehicle: dict[str, Any], client_id: str) -> str | None:
     if vehicle["legacy_hardware"]:
-        return "unsupported_hardware"
-    if _firmware(vehicle["firmware"]) < MIN_JWS_FIRMWARE:
+        # Intel Atom S/X stream from 2025.20 through the Safety screen toggle, with no
+        # virtual key; the reason Tesla gives while the toggle is off is UNKNOWN: the
+        # sandbox says missing_key (the owner has not allowed the app on the car).
+        if firmware.parse(vehicle["firmware"]) < firmware.ATOM_STREAMING_FIRMWARE:
+            return "unsupported_hardware"
+        if not vehicle.get("safety_screen_streaming"):
+            return "missing_key"
+    elif firmware.parse(vehicle["firmware"]) < firmware.JWS_FIRMWARE:
         return "unsupported_firmware"
-    if not key_paired(data, vehicle, client_id):
+    elif not key_paired(data, vehicle, client_id):
         return "missing_key"
     if _other_configs(vehicle, client_id) >= data["settings"]["max_configs"]:
         return "max_configs"
@@ -699,7 +664,7 @@ def partner_register() -> ResponseReturnValue:
     if problem:
         return fleet_error(422, "invalid_resource", problem, messages={"domain": [problem]})
     # Fetched outside the lock: the key host may be slow, and may even be a caller of ours.
-    public_key, problem = _fetch_public_key(domain)  # type: ignore[arg-type]
+    public_key, problem = fetch_public_key(domain)  # type: ignore[arg-type]
     if problem:
         return fleet_error(422, "invalid_resource", problem, messages={"domain": [problem]})
     with w.transaction() as data:
@@ -751,7 +716,7 @@ def _origin_host(origin: str) -> str:
     return origin.split(":")[0].lower()
 
 
-def _fetch_public_key(domain: str) -> tuple[str | None, str | None]:
+def fetch_public_key(domain: str) -> tuple[str | None, str | None]:
     host = domain.partition(":")[0]
     # Real Tesla fetches over https only; loopback hosts use http (sandbox-only, README).
     scheme = "http" if _is_loopback(host) else "https"
@@ -811,3 +776,18 @@ def partner_telemetry_errors() -> ResponseReturnValue:
             if e["name"] == caller.client_id
         ]
     return envelope({"fleet_telemetry_errors": errors})
+
+
+@bp.get("/api/1/partner_accounts/fleet_telemetry_error_vins")
+def partner_telemetry_error_vins() -> ResponseReturnValue:
+    # Response shape UNKNOWN (§3.3): the VINs of this region's vehicles that reported an
+    # error for the caller's config, sorted, under a key named like its sibling endpoint's.
+    with world().read() as data:
+        caller = authenticate(data, kind="partner")
+        vins = sorted(
+            v["vin"]
+            for v in data["vehicles"].values()
+            if v["region"] == g.region
+            and any(e["name"] == caller.client_id for e in v["telemetry_errors"])
+        )
+    return envelope({"fleet_telemetry_error_vins": vins})

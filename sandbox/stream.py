@@ -10,7 +10,7 @@ Tesla's fleet-telemetry server would:
 - `<base>/<VIN>/connectivity`: CONNECTED when the car (re)connects, DISCONNECTED when it
   falls asleep, goes offline or loses its config;
 - `<base>/<VIN>/errors/unsupported_field`: once per configured field the car's firmware
-  cannot send (`FIELD_MIN_FIRMWARE`), Tags `{"field": <name>}` (§10.2);
+  cannot send (`sandbox.firmware.FIELD_MINIMA`), Tags `{"field": <name>}` (§10.2);
 - `<base>/<VIN>/alerts/<Name>/current` and `/history`: now and then, for configs with
   `alert_types`.
 
@@ -52,6 +52,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sandbox import fleet
+from sandbox.firmware import unsupported_fields
 from sandbox.state import DEFAULT_SETTINGS, World
 
 log = logging.getLogger(__name__)
@@ -67,17 +68,6 @@ MAX_PENDING = 2_000
 STALL_SECONDS = 1.0
 INFLIGHT = 100
 
-# Sandbox rule for `unsupported_field` (§10.2, fleet-telemetry #276): these newer fields need
-# at least this firmware (year, release). Seeded cars run 2025.20.6 or 2025.14.3, so
-# `SelfDrivingMilesSinceReset` is unsupported on every seeded car and the 2025.20 fields on
-# the 2025.14 ones. The names exist in the catalogue; the thresholds are the sandbox's.
-FIELD_MIN_FIRMWARE: dict[str, tuple[int, int]] = {
-    "MilesSinceReset": (2025, 20),
-    "ChargeRateMilePerHour": (2025, 20),
-    "RearDefrostEnabled": (2025, 20),
-    "SeatVentEnabled": (2025, 20),
-    "SelfDrivingMilesSinceReset": (2025, 32),
-}
 ALERT_NAMES = (
     "CHG_a024_chargeRateReduced",
     "BMS_a066_packCellImbalance",
@@ -92,15 +82,6 @@ WH_PER_MILE = 250.0
 PARKED_DRAIN_PER_HOUR = 0.3  # % per hour: sentry and the computer keep the car busy
 CHARGE_LIMIT = 80
 KM_PER_DEG = 111.32
-
-
-def firmware_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split(".") if p.isdigit())
-
-
-def unsupported_fields(firmware: str, names: list[str]) -> list[str]:
-    fw = firmware_tuple(firmware)
-    return [n for n in names if n in FIELD_MIN_FIRMWARE and fw < FIELD_MIN_FIRMWARE[n]]
 
 
 # -- the car -----------------------------------------------------------------------------------
@@ -160,6 +141,7 @@ class Sim:
     speed: float = 0.0  # mph
     charge_kw: float = 0.0
     fast_charger: bool = False
+    session_kwh: float = 0.0  # energy added by the current (or last) charging session
     parked_since: float = 0.0
     step: int = 0
     rng: random.Random = field(default_factory=random.Random)
@@ -230,6 +212,7 @@ class Sim:
         elif phase == "charging":
             self.fast_charger = self.rng.random() < 0.25
             self.charge_kw = 150.0 if self.fast_charger else 11.0
+            self.session_kwh = 0.0
             hours = max(0.0, CHARGE_LIMIT - self.soc) / 100 * PACK_KWH / self.charge_kw
             self.phase_until = self.t + hours * 3600
 
@@ -253,8 +236,10 @@ class Sim:
             self.soc = max(1.0, self.soc - miles * WH_PER_MILE / (PACK_KWH * 10))
             self.angle += miles * 1.609 / ROUTE_RADIUS_KM
         elif self.phase == "charging":
-            self.soc += self.charge_kw * dt / 3600 / PACK_KWH * 100
-            self.soc = min(self.soc, float(CHARGE_LIMIT))
+            room = max(0.0, (CHARGE_LIMIT - self.soc) / 100 * PACK_KWH)
+            added = min(self.charge_kw * dt / 3600, room)  # kWh, up to the charge limit
+            self.session_kwh += added
+            self.soc += added / PACK_KWH * 100
         elif self.phase in ("parked", "complete"):
             self.soc = max(1.0, self.soc - PARKED_DRAIN_PER_HOUR * dt / 3600)
 
@@ -271,6 +256,11 @@ class Sim:
     def value(self, name: str, firmware: str) -> Any:
         maker = VALUES.get(name)
         return maker(self, firmware) if maker else fallback_value(self, name)
+
+
+def car_version(firmware: str) -> str:
+    """What the car calls its software: the version and a build hash (Version, car_version)."""
+    return f"{firmware} 5a9c1e0d3b72"
 
 
 def _charging(sim: Sim) -> bool:
@@ -341,7 +331,7 @@ VALUES: dict[str, Any] = {
     "SentryMode": lambda s, fw: (
         "SentryModeStateArmed" if s.phase in ("parked", "complete") else "SentryModeStateOff"
     ),
-    "Version": lambda s, fw: f"{fw} 5a9c1e0d3b72",
+    "Version": lambda s, fw: car_version(fw),
     "InsideTemp": lambda s, fw: round(21.0 + (0 if s.phase == "driving" else 2.5), 1),
     "OutsideTemp": lambda s, fw: round(14.0 + 6 * math.sin(s.t / 43200 * math.pi), 1),
     "MilesToArrival": lambda s, fw: _miles_to_arrival(s),
@@ -896,27 +886,46 @@ class Publisher:
             )
 
     def live(self, vin: str) -> dict[str, Any] | None:
-        """The car's simulated state for the Fleet API's vehicle_data (None: not simulated)."""
+        """The car's simulated state for the Fleet API's vehicle_data (None: not simulated).
+
+        Values the stream also sends come from the same makers (`VALUES`), so a poll and
+        the stream tell the same story (sandbox/vehicle_data.py turns this into Tesla's
+        sub-objects)."""
         with self._cond:
             sim = self._sims.get(vin)
             if sim is None:
                 return None
             lat, lon, heading = sim.location()
             return {
+                "phase": sim.phase,
                 "battery_level": round(sim.soc),
-                "battery_range": round(sim.soc * 2.9, 2),
+                "usable_battery_level": round(sim.value("Soc", "")),
+                "battery_range": sim.value("RatedRange", ""),
+                "est_battery_range": sim.value("EstBatteryRange", ""),
+                "ideal_battery_range": sim.value("IdealBatteryRange", ""),
                 "charge_limit_soc": CHARGE_LIMIT,
                 "charging_state": {"charging": "Charging", "complete": "Complete"}.get(
                     sim.phase, "Disconnected"
                 ),
                 "charger_power": round(sim.charge_kw) if sim.phase == "charging" else 0,
+                "charger_voltage": round(sim.value("ChargerVoltage", "")),
+                "charge_amps": sim.value("ChargeAmps", ""),
+                "fast_charger": sim.fast_charger,
+                "fast_charger_present": sim.value("FastChargerPresent", ""),
                 "charge_port_door_open": sim.phase in ("charging", "complete"),
+                "charge_energy_added": round(sim.session_kwh, 2),
+                "time_to_full_charge": sim.value("TimeToFullCharge", ""),
                 "odometer": round(sim.odometer, 1),
-                "shift_state": "D" if sim.phase == "driving" else None,
+                "shift_state": "D" if sim.phase == "driving" else "P",
                 "speed": round(sim.speed) if sim.phase == "driving" else None,
                 "latitude": round(lat, 6),
                 "longitude": round(lon, 6),
                 "heading": round(heading),
+                "inside_temp": sim.value("InsideTemp", ""),
+                "outside_temp": sim.value("OutsideTemp", ""),
+                "locked": sim.value("Locked", ""),
+                "driver_door_open": sim.value("DoorState", "")["DriverFront"],
+                "sentry_mode": sim.value("SentryMode", "") == "SentryModeStateArmed",
             }
 
     def status(self) -> dict[str, Any]:

@@ -202,6 +202,12 @@ class Control:
     def pair(self, vin: str, domain: str) -> dict[str, Any]:
         return self._call("POST", f"/vehicles/{vin}/pair", {"domain": domain})
 
+    def safety_screen_streaming(self, vin: str, enabled: bool) -> dict[str, Any]:
+        return self._call("POST", f"/vehicles/{vin}/safety_screen_streaming", {"enabled": enabled})
+
+    def set_firmware(self, vin: str, firmware: str) -> dict[str, Any]:
+        return self._call("POST", f"/vehicles/{vin}/firmware", {"firmware": firmware})
+
     def unpair(self, vin: str, domain: str) -> dict[str, Any]:
         return self._call("POST", f"/vehicles/{vin}/unpair", {"domain": domain})
 

@@ -89,6 +89,10 @@ class TelemetryConfigAdmin(ManagePermissionMixin, admin.ModelAdmin):
         except QueueUnavailable:
             self.message_user(request, queue_unavailable_message(), messages.ERROR)
             return
+        except services.ConfigExpired as exc:
+            # Pushes queued before the expired one stay queued; the message names the config.
+            self.message_user(request, str(exc), messages.ERROR)
+            return
         self.message_user(
             request,
             gettext("Pushes queued: %(n)d, vehicles: %(v)d.")

@@ -49,7 +49,9 @@ def explain_skip(reason: str) -> dict[str, str]:
             _("The portal's key is not paired on the car"),
             _(
                 "Send the owner the pairing link and ask them to approve the key in the Tesla "
-                "app, then push again."
+                "app, then push again. A 2021 or older Model S or X (Intel Atom) takes no key: "
+                "its owner turns on Allow Third-Party App Data Streaming on the car's Safety "
+                "screen instead."
             ),
         ),
         "unsupported_firmware": (
@@ -62,8 +64,9 @@ def explain_skip(reason: str) -> dict[str, str]:
         "unsupported_hardware": (
             _("The car's hardware is not supported"),
             _(
-                "Tesla does not stream telemetry from this car (pre-2021 Model S and X). "
-                "Nothing can fix it: remove the car from the config."
+                "Tesla streams from a 2021 or older Model S or X (Intel Atom) only on software "
+                "2025.20 or newer, once the owner allows it on the car's Safety screen. Ask the "
+                "owner to update the car, or remove the car from the config."
             ),
         ),
         "max_configs": (

@@ -6,16 +6,20 @@ import datetime as dt
 
 from django import forms
 from django.forms import BaseInlineFormSet, inlineformset_factory
+from django.http import QueryDict
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from fleetportal import hostnames
-from fleetportal.vin import VIN_LENGTH, split_vins
+from fleetportal.vin import split_vins
 from partners import selectors as partner_selectors
-from telemetry import catalogue, validation
+from telemetry import catalogue, fleet, streaming, validation
 from telemetry.models import TelemetryConfig, TelemetryField
 from telemetry.selectors import revision_of
+from vehicles.forms import RosterForm
+from vehicles.models import Vehicle
 
 ALERT_TYPES = [("service", gettext_lazy("Service alerts"))]
 # Tesla documents no maximum for `exp` (§8.4); a year keeps the re-sign sweep rare.
@@ -66,13 +70,26 @@ class TelemetryConfigForm(forms.ModelForm):
             self.initial.setdefault("alert_types", ["service"])
             self.initial.setdefault("exp", timezone.now() + DEFAULT_LIFETIME)
         if self.instance.pk is not None:
-            self.initial["revision"] = revision_of(self.instance.updated_at)
+            # setdefault: a form redisplayed after "Apply preset" keeps the revision the
+            # editor opened, so a save over someone else's newer save is still refused.
+            self.initial.setdefault("revision", revision_of(self.instance.updated_at))
         # An integer field with min 1 / max 65535 in the browser; the server checks again.
         self.fields["port"].widget.attrs.update(min=1, max=65535)
         # The host rule for this portal's partner domain, shown before anyone is refused.
         allowed = hostnames.allowed_hosts(partner_selectors.partner_domain())
         if allowed:
             self.fields["hostname"].help_text = allowed
+
+    @classmethod
+    def redisplay(cls, data, *, instance: TelemetryConfig) -> TelemetryConfigForm:
+        """An unbound form showing what was posted: no "required" errors for a field the
+        editor has not reached yet when all they did was apply a preset."""
+        form = cls(instance=instance)
+        initial = {
+            name: field.widget.value_from_datadict(data, {}, form.add_prefix(name))
+            for name, field in form.fields.items()
+        }
+        return cls(instance=instance, initial=initial)
 
     def clean_hostname(self) -> str:
         host = hostnames.validate_server_hostname(self.cleaned_data.get("hostname", ""))
@@ -203,21 +220,263 @@ def default_field_rows() -> list[dict[str, object]]:
     ]
 
 
+class PresetForm(forms.Form):
+    """The builder's preset choice; a button posts it with the rest of the builder."""
+
+    preset = forms.ChoiceField(
+        label=gettext_lazy("Preset"),
+        choices=[(p.key, p.label) for p in catalogue.PRESETS],
+    )
+
+
+def preset_field_data(data, *, preset: catalogue.Preset, prefix: str = "fields") -> dict:
+    """The posted builder with its field rows replaced by the preset's.
+
+    Saved rows (they carry an id) are kept: one the preset names takes its interval, the
+    others are marked for removal, so saving afterwards gives exactly the preset's fields.
+    Unsaved rows are dropped; two blank rows follow for additions.
+    """
+    wanted = {row.name: row for row in preset.rows}
+    out = {k: v for k, v in data.lists() if not k.startswith(f"{prefix}-")}
+    rows: list[dict[str, object]] = []
+    total = _int(data.get(f"{prefix}-TOTAL_FORMS"))
+    for i in range(min(total, len(catalogue.signal_names()) + 10)):
+        row_id = data.get(f"{prefix}-{i}-id")
+        if not row_id:
+            continue
+        name = str(data.get(f"{prefix}-{i}-name") or "").strip()
+        row = {"id": row_id, "name": name}
+        if name in wanted:
+            chosen = wanted.pop(name)
+            row.update(interval_seconds=chosen.interval_seconds, keep_history=chosen.keep_history)
+        else:
+            row.update(
+                interval_seconds=data.get(f"{prefix}-{i}-interval_seconds", ""),
+                keep_history=bool(data.get(f"{prefix}-{i}-keep_history")),
+                DELETE=True,
+            )
+        rows.append(row)
+    initial_count = len(rows)
+    rows += [
+        {"name": r.name, "interval_seconds": r.interval_seconds, "keep_history": r.keep_history}
+        for r in preset.rows
+        if r.name in wanted
+    ]
+    # As the browser sends an untouched extra row: the default interval, or Django counts the
+    # row as edited and asks for a name.
+    rows += [{"interval_seconds": 60}, {"interval_seconds": 60}]
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            if value is True:
+                out[f"{prefix}-{i}-{key}"] = ["on"]
+            elif value is not False:
+                out[f"{prefix}-{i}-{key}"] = [str(value)]
+    out[f"{prefix}-TOTAL_FORMS"] = [str(len(rows))]
+    out[f"{prefix}-INITIAL_FORMS"] = [str(initial_count)]
+    out[f"{prefix}-MIN_NUM_FORMS"] = ["0"]
+    out[f"{prefix}-MAX_NUM_FORMS"] = ["1000"]
+    query = QueryDict(mutable=True)
+    for key, values in out.items():
+        query.setlist(key, values)
+    return query
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def formset_intervals(formset) -> list[tuple[int, int | None]]:
+    """(interval, resend) of each named, kept row as shown, for the signals estimate.
+
+    Rows whose numbers do not parse count as nothing: the page shows their error instead.
+    """
+    rows = []
+    for form in formset.forms:
+        if not str(form["name"].value() or "").strip():
+            continue
+        if formset.can_delete and form["DELETE"].value() not in (None, False, "", "false"):
+            continue
+        interval = _int(form["interval_seconds"].value())
+        if interval < 1:
+            continue
+        resend = _int(form["resend_interval_seconds"].value()) or None
+        rows.append((interval, resend))
+    return rows
+
+
 class AssignForm(forms.Form):
+    """The config page's paste path: all or nothing. While any VIN is malformed or unknown to
+    the portal nothing is assigned; each is named with what is wrong, and the paste stays."""
+
+    MAX_PROBLEMS_SHOWN = RosterForm.MAX_PROBLEMS_SHOWN
+
     vins = forms.CharField(
         label=gettext_lazy("VINs"),
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=gettext_lazy("One or more VINs, separated by spaces, commas or new lines."),
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text=gettext_lazy(
+            "One or more VINs, separated by spaces, commas or new lines. Nothing is assigned "
+            "while any VIN is wrong: each wrong one is named, and your list stays here to fix."
+        ),
     )
 
     def clean_vins(self) -> list[str]:
-        vins = sorted(split_vins(self.cleaned_data["vins"]))
-        if not vins:
+        text = self.cleaned_data["vins"]
+        valid, malformed = RosterForm.parse_paste(text)
+        if not valid and not malformed:
             raise forms.ValidationError(_("Enter at least one VIN."), code="required")
-        too_long = [vin for vin in vins if len(vin) > VIN_LENGTH]
-        if too_long:
+        known = fleet.known_vins(valid)
+        problems = []
+        for vin in split_vins(text):  # in the order pasted
+            if vin in malformed:
+                problems.append(
+                    _("%(vin)s is not a valid VIN: %(why)s")
+                    % {"vin": vin[:40], "why": " ".join(malformed[vin])}
+                )
+            elif vin not in known:
+                problems.append(
+                    _(
+                        "%(vin)s is a valid VIN, but no vehicle with it is known to the portal: "
+                        "check it, or have its owner link their Tesla account and sync first."
+                    )
+                    % {"vin": vin}
+                )
+        if problems:
+            shown = problems[: self.MAX_PROBLEMS_SHOWN]
+            if len(problems) > len(shown):
+                shown.append(
+                    _("More wrong VINs not shown: %(n)d.") % {"n": len(problems) - len(shown)}
+                )
+            raise forms.ValidationError(shown, code="invalid")
+        return sorted(valid)
+
+
+YES_NO_ANY = [("", gettext_lazy("Any")), ("yes", gettext_lazy("Yes")), ("no", gettext_lazy("No"))]
+
+
+class FleetFilterForm(forms.Form):
+    """The staff fleet list's filters (a GET form; the assign form sends them back)."""
+
+    vin = forms.CharField(label=gettext_lazy("VIN contains"), required=False, max_length=17)
+    region = forms.ChoiceField(label=gettext_lazy("Region"), required=False, choices=())
+    model = forms.ChoiceField(
+        label=gettext_lazy("Model"),
+        required=False,
+        choices=[("", gettext_lazy("All models")), *Vehicle.Model.choices],
+    )
+    key_paired = forms.ChoiceField(
+        label=gettext_lazy("Key paired"),
+        required=False,
+        choices=[*YES_NO_ANY, ("unknown", gettext_lazy("Not known yet"))],
+    )
+    firmware_min = forms.CharField(
+        label=gettext_lazy("Firmware at least"), required=False, max_length=24
+    )
+    firmware_below = forms.CharField(
+        label=gettext_lazy("Firmware below"), required=False, max_length=24
+    )
+    roster = forms.ChoiceField(
+        label=gettext_lazy("On the fleet roster"), required=False, choices=YES_NO_ANY
+    )
+    linked = forms.ChoiceField(
+        label=gettext_lazy("Listed by a linked account"), required=False, choices=YES_NO_ANY
+    )
+    config = forms.ChoiceField(label=gettext_lazy("Assigned configuration"), required=False)
+    state = forms.ChoiceField(
+        label=gettext_lazy("Streaming state"),
+        required=False,
+        choices=[("", gettext_lazy("All states")), *streaming.State.choices],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].choices = [
+            ("", gettext_lazy("All regions")),
+            *((code, code) for code in partner_selectors.region_codes()),
+        ]
+        self.fields["config"].choices = [
+            ("", gettext_lazy("Any")),
+            (fleet.NO_CONFIG, gettext_lazy("No configuration")),
+            *TelemetryConfig.objects.order_by("name").values_list("pk", "name"),
+        ]
+        for name in ("firmware_min", "firmware_below"):
+            self.fields[name].widget.attrs.update(placeholder="2024.26", inputmode="decimal")
+
+    def _firmware(self, name: str) -> str:
+        value = self.cleaned_data.get(name, "").strip()
+        if value and not fleet.FIRMWARE_FILTER.fullmatch(value):
             raise forms.ValidationError(
-                _("Not a VIN: %(vins)s") % {"vins": ", ".join(v[:20] for v in too_long[:5])},
+                _("Write a version as numbers separated by dots, for example 2024.26."),
                 code="invalid",
             )
-        return vins
+        return value
+
+    def clean_firmware_min(self) -> str:
+        return self._firmware("firmware_min")
+
+    def clean_firmware_below(self) -> str:
+        return self._firmware("firmware_below")
+
+    def filters(self) -> fleet.FleetFilters:
+        """The filters of a valid form (no filter when unbound)."""
+        data = self.cleaned_data if self.is_bound else {}
+        return fleet.FleetFilters(**{name: data.get(name) or "" for name in self.fields})
+
+    def active(self) -> list[tuple[str, str]]:
+        """The filters set, as (name, value): the assign form sends them back."""
+        if not self.is_bound or not self.is_valid():
+            return []
+        return [(name, value) for name, value in self.cleaned_data.items() if value]
+
+
+class FleetAssignForm(forms.Form):
+    target = forms.ModelChoiceField(
+        label=gettext_lazy("Configuration"),
+        queryset=TelemetryConfig.objects.order_by("name"),
+        empty_label=gettext_lazy("Choose a configuration"),
+        error_messages={
+            "required": gettext_lazy("Choose the configuration to assign the vehicles to."),
+            "invalid_choice": gettext_lazy(
+                "That configuration no longer exists: choose one from the list."
+            ),
+        },
+    )
+    all_matching = forms.BooleanField(required=False)
+
+
+def builder_catalogue_context(formset, preset_form: PresetForm) -> dict[str, object]:
+    """What the builder shows beside the rows: each row's catalogue entry, the presets and the
+    signals estimate (the same figures builder.js recomputes as rows change)."""
+    intervals = formset_intervals(formset)
+    return {
+        "field_rows": [
+            (form, catalogue.details_for(str(form["name"].value() or "").strip()))
+            for form in formset.forms
+        ],
+        "catalogue_groups": [
+            (key, label, [(name, catalogue.details_for(name)) for name in names])
+            for key, label, names in catalogue.grouped()
+        ],
+        "preset_form": preset_form,
+        "presets": catalogue.PRESETS,
+        "presets_json": {
+            p.key: [[r.name, r.interval_seconds, r.keep_history] for r in p.rows]
+            for p in catalogue.PRESETS
+        },
+        "details_json": catalogue.details_json(),
+        "estimate": {
+            "ceiling": _grouped(catalogue.signals_per_day(intervals)),
+            "example": _grouped(
+                catalogue.signals_per_day(intervals, hours=catalogue.STREAMING_HOURS_EXAMPLE)
+            ),
+            "fields": len(intervals),
+            "hours": catalogue.STREAMING_HOURS_CEILING,
+            "example_hours": catalogue.STREAMING_HOURS_EXAMPLE,
+        },
+    }
+
+
+def _grouped(number: int) -> str:
+    return number_format(number, force_grouping=True)

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import TeslaLink, User
 from fleetportal.permissions import MANAGE_TELEMETRY, has_staff_permission
@@ -154,6 +155,76 @@ def location_problems(
         for vehicle_id, link in links.items()
         if "vehicle_location" not in (link.scopes or [])
     }
+
+
+# Fleet Telemetry client 1.0.0 (software 2025.2.6, or 2024.45.32.20 on that branch) brought
+# delivery_policy and a minimum change for Location (docs/tesla-api-notes.md §5.5).
+CLIENT_1_0 = (1, 0, 0)
+
+
+def _client_version(text: str) -> tuple[int, ...] | None:
+    parts = text.strip().split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) and text else None
+
+
+def client_problems(*, config: TelemetryConfig, vehicles: Iterable[Vehicle]) -> dict[int, str]:
+    """Vehicle id → why the car would refuse this config: its telemetry client (from
+    fleet_status) is older than what the config asks for. Cars whose version is unknown are
+    left out: nothing is known to be wrong with them."""
+    needs = []
+    if config.delivery_policy:
+        needs.append(_("delivery policy"))
+    if config.fields.filter(name="Location", minimum_delta__isnull=False).exists():
+        needs.append(_("a minimum change for Location"))
+    if not needs:
+        return {}
+    problems = {}
+    for vehicle in vehicles:
+        version = _client_version(vehicle.telemetry_version)
+        if version is not None and version < CLIENT_1_0:
+            problems[vehicle.pk] = _(
+                "This car runs telemetry client %(version)s: %(needs)s need client 1.0.0 "
+                "(software 2025.2.6 or newer), so the car would refuse the config. Ask the "
+                "owner to update the car, or remove them from the config."
+            ) % {"version": vehicle.telemetry_version, "needs": ", ".join(needs)}
+    return problems
+
+
+def firmware_warnings(*, config: TelemetryConfig, names: Iterable[str]) -> list[str]:
+    """For the builder: each field the config's assigned cars cannot all send, with how many
+    run software below the field's minimum (they report unsupported_field and send the rest).
+    Cars whose software is unknown are not counted."""
+    from telemetry.fleet import firmware_key
+
+    versions = [
+        key
+        for key in (
+            firmware_key(v)
+            for v in Vehicle.objects.filter(telemetry_assignment__config=config).values_list(
+                "firmware_version", flat=True
+            )
+        )
+        if key is not None
+    ]
+    warnings = []
+    for name in sorted(set(names)):
+        older = sum(1 for key in versions if catalogue.firmware_supports(name, key) is False)
+        if older:
+            warnings.append(
+                ngettext(
+                    "%(field)s needs software %(firmware)s: %(n)d assigned car runs older "
+                    "software and will not send it.",
+                    "%(field)s needs software %(firmware)s: %(n)d assigned cars run older "
+                    "software and will not send it.",
+                    older,
+                )
+                % {
+                    "field": name,
+                    "firmware": catalogue.details_for(name).min_firmware,
+                    "n": older,
+                }
+            )
+    return warnings
 
 
 def owner_links(vehicle_ids: list[int]) -> dict[int, OwnerLink]:

@@ -19,8 +19,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.reasons import failure_text
 from fleetportal.permissions import staff_permission_required
 from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
-from telemetry import catalogue, explanations, live, selectors, services, streaming
-from telemetry.forms import AssignForm, TelemetryConfigForm, default_field_rows, field_formset
+from telemetry import catalogue, explanations, fleet, live, selectors, services, streaming
+from telemetry.forms import (
+    AssignForm,
+    FleetAssignForm,
+    FleetFilterForm,
+    PresetForm,
+    TelemetryConfigForm,
+    builder_catalogue_context,
+    default_field_rows,
+    field_formset,
+    preset_field_data,
+)
 from telemetry.models import TelemetryConfig, TelemetryRun
 from vehicles import selectors as vehicle_selectors
 
@@ -45,7 +55,19 @@ def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpRespon
     instance = config or TelemetryConfig()
     extra = 3 if config else len(catalogue.DEFAULT_FIELDS) + 2
     formset_class = field_formset(extra=extra)
-    if request.method == "POST":
+    applying = request.method == "POST" and "apply_preset" in request.POST
+    preset_form = PresetForm(request.POST if applying else None)
+    if applying:
+        # "Apply preset" (works without JavaScript): the page again with the preset's rows,
+        # the server part as typed, nothing saved and nothing judged yet.
+        form = TelemetryConfigForm.redisplay(request.POST, instance=instance)
+        data = request.POST
+        if preset_form.is_valid():
+            chosen = catalogue.preset(preset_form.cleaned_data["preset"])
+            data = preset_field_data(request.POST, preset=chosen)
+        formset = formset_class(data, instance=instance, prefix="fields")
+        status = 200 if preset_form.is_valid() else 400
+    elif request.method == "POST":
         form = TelemetryConfigForm(request.POST, instance=instance)
         formset = formset_class(request.POST, instance=instance, prefix="fields")
         if form.is_valid() and formset.is_valid():
@@ -99,9 +121,34 @@ def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpRespon
             "config": config,
             "groups": catalogue.grouped(),
             "location_fields": sorted(catalogue.LOCATION_FIELDS),
+            "version_warnings": _version_warnings(config, formset),
+            **builder_catalogue_context(formset, preset_form),
         },
         status=status,
     )
+
+
+def _version_warnings(config: TelemetryConfig | None, formset) -> list[str]:
+    """What the assigned cars' software cannot take: the fields shown, and the saved config's
+    delivery policy and Location minimum change (a client older than 1.0.0 refuses them)."""
+    if config is None:
+        return []
+    names = [str(f["name"].value() or "").strip() for f in formset.forms]
+    warnings = selectors.firmware_warnings(config=config, names=[n for n in names if n])
+    assigned = [a.vehicle for a in config.assignments.select_related("vehicle")]
+    too_old = selectors.client_problems(config=config, vehicles=assigned)
+    if too_old:
+        warnings.append(
+            ngettext(
+                "%(n)d assigned car runs a telemetry client older than 1.0.0 and would refuse "
+                "this configuration's delivery policy or Location minimum change.",
+                "%(n)d assigned cars run a telemetry client older than 1.0.0 and would refuse "
+                "this configuration's delivery policy or Location minimum change.",
+                len(too_old),
+            )
+            % {"n": len(too_old)}
+        )
+    return warnings
 
 
 @telemetry_manager_required
@@ -119,10 +166,13 @@ def config_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def _detail_context(config: TelemetryConfig) -> dict:
     rows = selectors.config_deployments(config=config)
     current = selectors.current_version(config=config)
-    problems = selectors.location_problems(config=config, vehicles=[r["vehicle"] for r in rows])
+    vehicles = [r["vehicle"] for r in rows]
+    problems = selectors.location_problems(config=config, vehicles=vehicles)
+    too_old = selectors.client_problems(config=config, vehicles=vehicles)
     for row in rows:
         deployment = row["deployment"]
         row["location_problem"] = problems.get(row["vehicle"].pk, "")
+        row["client_problem"] = too_old.get(row["vehicle"].pk, "")
         row["explanation"] = explanations.explain_error(deployment.error) if deployment else ""
         row["skip"] = (
             explanations.explain_skip(deployment.reason)
@@ -155,22 +205,16 @@ def config_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @telemetry_manager_required
 @require_POST
 def config_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    """The paste path: every VIN valid and known, or nothing assigned and the paste kept."""
     config = _get_config(pk)
     form = AssignForm(request.POST)
     if not form.is_valid():
         context = _detail_context(config) | {"assign_form": form}
         return render(request, "telemetry/detail.html", context, status=400)
-    assigned, unknown = services.telemetry_config_assign(
+    assigned, _unknown = services.telemetry_config_assign(
         config=config, vins=form.cleaned_data["vins"], user=request.user
     )
-    if assigned:
-        messages.success(request, _("Vehicles assigned: %(n)d.") % {"n": len(assigned)})
-    if unknown:
-        messages.warning(
-            request,
-            _("Not known to the portal (sync the owner's account first): %(vins)s")
-            % {"vins": ", ".join(unknown)},
-        )
+    messages.success(request, _("Vehicles assigned: %(n)d.") % {"n": len(assigned)})
     return redirect("telemetry:detail", pk=config.pk)
 
 
@@ -200,6 +244,9 @@ def config_push(request: HttpRequest, pk: int) -> HttpResponse:
         run = services.telemetry_push_start(config=config, user=request.user, vehicle_ids=ids)
     except QueueUnavailable:
         messages.error(request, queue_unavailable_message())
+        return redirect("telemetry:detail", pk=config.pk)
+    except services.ConfigExpired as exc:
+        messages.error(request, str(exc))
         return redirect("telemetry:detail", pk=config.pk)
     queued = ngettext(
         "Push queued for %(n)d vehicle.", "Push queued for %(n)d vehicles.", run.total
@@ -498,3 +545,134 @@ def vehicle_live(request: HttpRequest, pk: int) -> HttpResponse:
 def vehicle_live_data(request: HttpRequest, pk: int) -> JsonResponse:
     vehicle, access = _live_vehicle(request, pk)
     return JsonResponse(live.as_json(live.vehicle_live(vehicle=vehicle, access=access)))
+
+
+FLEET_PAGE_SIZE = 50
+# Outcome messages name at most this many VINs.
+VINS_NAMED = 10
+
+
+def _vins_named(vins: list[str]) -> str:
+    named = ", ".join(vins[:VINS_NAMED])
+    return named + (" …" if len(vins) > VINS_NAMED else "")
+
+
+def _fleet_page(
+    request: HttpRequest,
+    filter_form: FleetFilterForm,
+    assign_form: FleetAssignForm,
+    *,
+    selected: frozenset[int] = frozenset(),
+    status: int = 200,
+) -> HttpResponse:
+    valid = filter_form.is_valid() if filter_form.is_bound else True
+    ids = fleet.fleet_vehicle_ids(filter_form.filters()) if valid else []
+    page = Paginator(ids, FLEET_PAGE_SIZE).get_page(request.GET.get("page"))
+    filters = filter_form.active()
+    return render(
+        request,
+        "telemetry/fleet.html",
+        {
+            "form": filter_form,
+            "assign_form": assign_form,
+            "page": page,
+            "rows": fleet.fleet_rows(list(page.object_list)),
+            "total": len(ids),
+            "filtered": bool(filters),
+            "filters": filters,
+            "page_query": "?" + urlencode(filters),
+            "selected": selected,
+            # An empty list says why: the filters matched nothing, or no car is known at all.
+            "fleet_empty": not ids and fleet.fleet_is_empty(),
+        },
+        status=status if valid else 400,
+    )
+
+
+@telemetry_manager_required
+@require_GET
+def fleet_list(request: HttpRequest) -> HttpResponse:
+    """Every vehicle the portal knows, filtered, for assigning configs to many at once."""
+    return _fleet_page(request, FleetFilterForm(request.GET or None), FleetAssignForm())
+
+
+@telemetry_manager_required
+@require_POST
+def fleet_assign(request: HttpRequest) -> HttpResponse:
+    """Assign the ticked vehicles, or all matching the filter the list showed, to a config."""
+    filter_form = FleetFilterForm(request.POST)
+    form = FleetAssignForm(request.POST)
+    picked = _vehicle_ids(request.POST.getlist("vehicle"))
+    if not filter_form.is_valid() or not form.is_valid():
+        return _fleet_page(request, filter_form, form, selected=frozenset(picked), status=400)
+    ids = (
+        fleet.fleet_vehicle_ids(filter_form.filters())
+        if form.cleaned_data["all_matching"]
+        else picked
+    )
+    if not ids:
+        form.add_error(
+            None,
+            _("Tick the vehicles to assign, or “all matching the filter”.")
+            if not form.cleaned_data["all_matching"]
+            else _("No vehicle matches the filter: nothing was assigned."),
+        )
+        return _fleet_page(request, filter_form, form, status=400)
+    config = form.cleaned_data["target"]
+    outcome = services.telemetry_config_assign_vehicles(
+        config=config, vehicle_ids=ids, user=request.user
+    )
+    _fleet_outcome_messages(request, config, outcome)
+    return redirect(reverse("telemetry:fleet") + "?" + urlencode(filter_form.active()))
+
+
+def _fleet_outcome_messages(
+    request: HttpRequest, config: TelemetryConfig, outcome: services.AssignOutcome
+) -> None:
+    names = {"config": config.name}
+    if outcome.assigned:
+        text = ngettext(
+            "%(n)d vehicle assigned to %(config)s.",
+            "%(n)d vehicles assigned to %(config)s.",
+            len(outcome.assigned),
+        ) % (names | {"n": len(outcome.assigned)})
+        if outcome.moved:
+            text += " " + ngettext(
+                "%(n)d of them moved from another configuration.",
+                "%(n)d of them moved from another configuration.",
+                len(outcome.moved),
+            ) % {"n": len(outcome.moved)}
+        text += " " + _("Push the configuration from its page to send it to the cars.")
+        messages.success(request, text)
+    if outcome.already:
+        messages.info(
+            request,
+            ngettext(
+                "%(n)d vehicle not assigned: it is on %(config)s already (%(vins)s).",
+                "%(n)d vehicles not assigned: they are on %(config)s already (%(vins)s).",
+                len(outcome.already),
+            )
+            % (names | {"n": len(outcome.already), "vins": _vins_named(outcome.already)}),
+        )
+    if outcome.missing:
+        messages.warning(
+            request,
+            ngettext(
+                "%(n)d vehicle not assigned: the portal no longer has it.",
+                "%(n)d vehicles not assigned: the portal no longer has them.",
+                len(outcome.missing),
+            )
+            % {"n": len(outcome.missing)},
+        )
+    if outcome.key_not_paired:
+        messages.warning(
+            request,
+            ngettext(
+                "The portal's key is not known to be paired on %(n)d assigned vehicle "
+                "(%(vins)s): Tesla skips it at push until the owner pairs the key.",
+                "The portal's key is not known to be paired on %(n)d assigned vehicles "
+                "(%(vins)s): Tesla skips them at push until the owners pair the key.",
+                len(outcome.key_not_paired),
+            )
+            % {"n": len(outcome.key_not_paired), "vins": _vins_named(outcome.key_not_paired)},
+        )

@@ -87,18 +87,23 @@ class RosterForm(forms.Form):
     )
     note = forms.CharField(label=_("Note"), required=False, max_length=200)
 
-    def clean_vins(self) -> list[str]:
-        text = self.cleaned_data["vins"]
+    @classmethod
+    def parse_paste(cls, text: str) -> tuple[list[str], dict[str, list[str]]]:
+        """`roster_parse` within the paste limits (the telemetry assign form shares them)."""
         too_many = forms.ValidationError(
             _("Paste at most %(max)s VINs at a time."),
             code="too_many",
-            params={"max": f"{self.MAX_VINS:,}"},
+            params={"max": f"{cls.MAX_VINS:,}"},
         )
-        if len(text) > self.MAX_CHARS:
+        if len(text) > cls.MAX_CHARS:
             raise too_many
         vins, problems = services.roster_parse(text)
-        if len(vins) + len(problems) > self.MAX_VINS:
+        if len(vins) + len(problems) > cls.MAX_VINS:
             raise too_many
+        return vins, problems
+
+    def clean_vins(self) -> list[str]:
+        vins, problems = self.parse_paste(self.cleaned_data["vins"])
         if problems:
             shown = list(problems.items())[: self.MAX_PROBLEMS_SHOWN]
             messages = [f"{vin[:40] or '?'}: {' '.join(errors)}" for vin, errors in shown]

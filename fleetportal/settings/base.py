@@ -353,6 +353,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "telemetry.tasks.telemetry_history_purge",
         "schedule": env.int("TELEMETRY_HISTORY_PURGE_SECONDS", default=3600),
     },
+    # Tesla fetches the public key again when a car pairs: a key no longer served breaks
+    # every new pairing, so staff are told (once per incident) before owners find out.
+    "partner-key-hosting-watch": {
+        "task": "partners.tasks.partner_key_hosting_watch",
+        "schedule": env.int("PARTNER_KEY_WATCH_SECONDS", default=900),
+    },
     "clear-expired-sessions": {
         "task": "accounts.tasks.sessions_clear_expired",
         "schedule": env.int("SESSIONS_CLEAR_INTERVAL_SECONDS", default=24 * 3600),

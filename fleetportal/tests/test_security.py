@@ -158,6 +158,8 @@ ROUTES: dict[str, Route] = {
     "telemetry:run_status": _r(STAFF, READ, run_id="run"),
     "telemetry:errors": _r(STAFF, READ),
     "telemetry:overview": _r(STAFF, READ),
+    "telemetry:fleet": _r(STAFF, READ),
+    "telemetry:fleet_assign": _r(STAFF, POST),
     "telemetry:vehicle": _r(OWNER, READ, pk="vehicle"),
     "telemetry:vehicle_resync": _r(STAFF, POST, pk="vehicle"),
     "telemetry:vehicle_live": _r(OWNER, READ, pk="vehicle"),

@@ -156,14 +156,15 @@ class KeyServer:
 
     def __init__(self) -> None:
         self.private_key = ec.generate_private_key(ec.SECP256R1())
-        self.pem = self.private_key.public_key().public_bytes(
+        self.pem: bytes | None = self.private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                if self.path != "/.well-known/appspecific/com.tesla.3p.public-key.pem":
+                path = "/.well-known/appspecific/com.tesla.3p.public-key.pem"
+                if self.path != path or owner.pem is None:  # None: the key is taken down
                     self.send_error(404)
                     return
                 self.send_response(200)

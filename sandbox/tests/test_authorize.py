@@ -113,3 +113,39 @@ def test_missing_state_is_refused(sandbox):
     resp = requests.get(f"{sandbox.issuer()}/authorize", params=params, timeout=TIMEOUT)
     assert resp.status_code == 400
     assert resp.json()["error"]["reason"] == "AuthorizationError"
+
+
+# The China workflow this project grew from (docs/tesla-api-notes.md) asks auth.tesla.cn for
+# exactly these scopes, `vehicle_specs` included, and Tesla China answered with a code.
+SEED_SCOPES = (
+    "openid user_data vehicle_device_data vehicle_cmds vehicle_charging_cmds offline_access "
+    "vehicle_location vehicle_specs"
+)
+
+
+def test_the_china_server_accepts_the_seed_workflows_exact_scope_list(sandbox):
+    import jwt
+
+    from sandbox.tests.helpers import exchange
+
+    query = consent(sandbox, server="cn", user="wei@example.cn", scope=SEED_SCOPES)
+    resp = exchange(sandbox, query["code"], server="cn")
+    assert resp.status_code == 200, resp.text
+    claims = jwt.decode(resp.json()["access_token"], options={"verify_signature": False})
+    assert set(claims["scp"]) == set(SEED_SCOPES.split())
+    config = requests.get(
+        f"{sandbox.issuer('cn')}/.well-known/openid-configuration", timeout=TIMEOUT
+    ).json()
+    assert "vehicle_specs" in config["scopes_supported"]
+
+
+def test_the_global_server_still_refuses_vehicle_specs_and_other_unknown_scopes(sandbox):
+    for server, scope in (("global", "openid vehicle_specs"), ("cn", "openid vehicle_spec")):
+        params = authorize_params(client(sandbox, server)["client_id"], scope=scope)
+        if server == "cn":
+            from sandbox.tests.helpers import CN_REDIRECT
+
+            params["redirect_uri"] = CN_REDIRECT
+        resp = requests.get(f"{sandbox.issuer(server)}/authorize", params=params, timeout=TIMEOUT)
+        assert resp.status_code == 400, (server, resp.text)
+        assert resp.json()["error"]["message"] == f"invalid scope: {scope.split()[1]}"

@@ -197,6 +197,37 @@ def test_fleet_status_reports_key_pairing_from_the_pairing_page(sandbox, registe
     assert info["discounted_device_data"] is False
 
 
+def test_pairing_fetches_the_hosted_key_again_and_refuses_when_it_is_gone_or_another(
+    sandbox, registered
+):
+    """The key "must be and remain hosted" (§3.1): a deploy that stops serving it, or serves
+    another key, leaves every car unpaired with the app's "has not registered" message."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    token = login(sandbox)["access_token"]
+    page_url = f"{sandbox.url}/_ak/{registered.domain}"
+    hosted = registered.pem
+    other = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    for served, reason in ((None, "HTTP 404"), (other, "not the key registered")):
+        registered.pem = served
+        page = requests.get(page_url, params={"vin": ALICE_3}, timeout=TIMEOUT)
+        assert page.status_code == 400
+        assert f"{registered.domain} application has not registered." in page.text
+        assert reason in page.text and "Approve" not in page.text
+        approved = requests.post(page_url, data={"vin": ALICE_3}, timeout=TIMEOUT)
+        assert approved.status_code == 400
+        body = {"vins": [ALICE_3]}
+        status = api(sandbox, "na", "POST", "/api/1/vehicles/fleet_status", token, json=body)
+        assert status.json()["response"]["unpaired_vins"] == [ALICE_3]
+    registered.pem = hosted
+    assert requests.post(page_url, data={"vin": ALICE_3}, timeout=TIMEOUT).status_code == 200
+
+
 def test_pairing_an_asleep_car_is_refused(sandbox, registered):
     resp = requests.post(
         f"{sandbox.url}/_ak/{registered.domain}", data={"vin": ALICE_ASLEEP}, timeout=TIMEOUT
@@ -212,3 +243,25 @@ def test_unknown_fleet_path_and_method_answer_in_the_envelope(sandbox):
     assert wrong.status_code == 405
     assert wrong.json()["error"] == "invalid_method"
     assert api(sandbox, "xx", "GET", "/status", None).status_code == 404
+
+
+def test_products_lists_the_callers_vehicles_with_command_signing(sandbox, registered):
+    """Teslemetry's client calls /products first (§4.2): the user's vehicles, each with
+    command_signing, and nothing of another user's."""
+    token = login(sandbox)["access_token"]
+    resp = api(sandbox, "na", "GET", "/api/1/products", token)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    listed = api(sandbox, "na", "GET", "/api/1/vehicles", token).json()["response"]
+    assert [p["vin"] for p in body["response"]] == [v["vin"] for v in listed]
+    assert body["count"] == len(listed)
+    signing = {p["vin"]: p["command_signing"] for p in body["response"]}
+    assert signing[ALICE_3] == "required"
+    assert signing["5YJSA1E26KF000003"] == "off"  # legacy hardware: REST commands
+    assert ERIKA_Y not in signing
+    for product in body["response"]:
+        assert {"id", "id_s", "vehicle_id", "vin", "state", "access_type"} <= set(product)
+    # A partner token or no scope is refused like the vehicle list.
+    assert api(sandbox, "na", "GET", "/api/1/products", partner_token(sandbox)).status_code == 403
+    bare = login(sandbox, scope="openid offline_access")["access_token"]
+    assert api(sandbox, "na", "GET", "/api/1/products", bare).status_code == 403

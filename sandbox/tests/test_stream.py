@@ -22,14 +22,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from sandbox.firmware import CLIENT_1_0, CLIENT_1_2, FIELD_MINIMA, unsupported_fields
 from sandbox.state import World
 from sandbox.stream import (
-    FIELD_MIN_FIRMWARE,
     MqttTarget,
     Publisher,
     Sim,
     field_specs,
-    unsupported_fields,
 )
 from sandbox.testing import ControlError, MqttRecorder, SandboxHandle, recording, running_sandbox
 from sandbox.tests.helpers import KeyServer, api, login, register_partner, telemetry_config
@@ -141,13 +140,30 @@ def test_several_configs_stream_the_union_with_the_smallest_settings():
 
 
 def test_newer_fields_are_unsupported_below_their_firmware():
-    names = ["BatteryLevel", "MilesSinceReset", "SelfDrivingMilesSinceReset"]
-    assert unsupported_fields("2025.14.3", names) == names[1:]
-    assert unsupported_fields("2025.20.6", names) == ["SelfDrivingMilesSinceReset"]
-    assert unsupported_fields("2025.32.1", names) == []
-    assert set(FIELD_MIN_FIRMWARE) <= set(
-        (Path(__file__).parents[2] / "telemetry/data/telemetry-fields.txt").read_text().split()
-    )
+    """The proto's minima (docs/tesla-api-notes.md §6): 239-257 need client 1.0.0 (2025.2.6,
+    or 2024.45.32.20 on its branch), 258-259 client 1.2.0 (2025.44.25.5), 229-238 and
+    ChargerVoltage 2024.44.32/2024.45.32, the route fields 2024.26."""
+    names = [
+        "BatteryLevel",
+        "RouteLine",
+        "ChargerVoltage",
+        "ChargeRateMilePerHour",
+        "MilesSinceReset",
+        "SelfDrivingMilesSinceReset",
+    ]
+    assert unsupported_fields("2024.20.1", names) == names[1:]
+    assert unsupported_fields("2024.44.30", names) == names[2:]
+    assert unsupported_fields("2024.45.32.1", names) == names[3:]
+    assert unsupported_fields("2024.45.32.20", names) == names[4:]
+    assert unsupported_fields("2025.2.5", names) == names[3:]
+    assert unsupported_fields("2025.20.6", names) == names[4:]  # the seeded cars
+    assert unsupported_fields("2025.44.25.5", names) == []
+    catalogue = (Path(__file__).parents[2] / "telemetry/data/telemetry-fields.txt").read_text()
+    numbers = {n: i for i, n in enumerate(line for line in catalogue.splitlines()[1:] if line)}
+    assert set(FIELD_MINIMA) <= set(numbers)
+    assert {numbers[n] for n in FIELD_MINIMA if FIELD_MINIMA[n] == CLIENT_1_2} == {258, 259}
+    client_1_0 = {numbers[n] for n in FIELD_MINIMA if FIELD_MINIMA[n] == CLIENT_1_0}
+    assert client_1_0 == set(range(239, 258)) - {257}  # Deprecated_3
 
 
 # -- what arrives on the broker --------------------------------------------------------------

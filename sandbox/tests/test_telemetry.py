@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sandbox.testing import ControlError
 from sandbox.tests.helpers import (
     REDIRECT,
     KeyServer,
@@ -138,6 +140,20 @@ def test_config_signed_with_another_key_is_rejected_by_the_car(sandbox, register
     listed = api(sandbox, "na", "GET", "/api/1/partner_accounts/fleet_telemetry_errors", partner)
     assert listed.json()["response"]["fleet_telemetry_errors"] == errors
     assert error["name"] == listed.json()["response"]["fleet_telemetry_errors"][0]["name"]
+    vins = api(sandbox, "na", "GET", "/api/1/partner_accounts/fleet_telemetry_error_vins", partner)
+    assert vins.status_code == 200
+    assert vins.json()["response"] == {"fleet_telemetry_error_vins": [PAIRED]}
+    # Another region's partner view lists none; a user token is refused (partner endpoint).
+    eu = api(
+        sandbox,
+        "eu",
+        "GET",
+        "/api/1/partner_accounts/fleet_telemetry_error_vins",
+        partner_token(sandbox, "eu"),
+    )
+    assert eu.json()["response"] == {"fleet_telemetry_error_vins": []}
+    refused = api(sandbox, "na", "GET", "/api/1/partner_accounts/fleet_telemetry_error_vins", token)
+    assert refused.status_code == 403
 
 
 def test_delete_removes_the_config(sandbox, registered):
@@ -244,3 +260,111 @@ def test_bearer_is_checked_before_the_jws(sandbox, registered):
     for bearer in (None, "not-a-token"):
         resp = _push(sandbox, bearer, [PAIRED], "not-a-jws")
         assert resp.status_code == 401, resp.text
+
+
+# -- firmware: client versions, older clients, Intel Atom S/X (§3.4, §3.5, §5.5) ---------------
+
+
+def _info(sandbox, token, vin):
+    body = {"vins": [vin]}
+    resp = api(sandbox, "na", "POST", "/api/1/vehicles/fleet_status", token, json=body)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["response"]["vehicle_info"][vin]
+
+
+def test_fleet_status_reports_the_client_version_of_the_cars_firmware(sandbox, registered):
+    token = login(sandbox)["access_token"]
+    expected = {
+        "2024.8.9": None,  # below 2024.26: no streaming at all
+        "2024.26.3": "0.9.0",
+        "2024.45.32.1": "0.9.0",
+        "2024.45.32.20": "1.0.0",  # the 2024.45 branch's 1.0.0
+        "2025.2.5": "0.9.0",
+        "2025.2.6": "1.0.0",
+        "2025.44.25.4": "1.0.0",
+        "2025.44.25.5": "1.2.0",
+        "2026.2.1": "1.2.0",
+    }
+    seen = {}
+    for version in expected:
+        sandbox.control.set_firmware(PAIRED, version)
+        info = _info(sandbox, token, PAIRED)
+        assert info["firmware_version"] == version
+        assert "safety_screen_streaming_toggle_enabled" not in info
+        seen[version] = info["fleet_telemetry_version"]
+    assert seen == expected
+
+
+def test_a_car_on_an_older_client_refuses_delivery_policy_and_location_minimum_delta(
+    sandbox, registered
+):
+    sandbox.control.pair(PAIRED, registered.domain)
+    token = login(sandbox)["access_token"]
+    configs = {
+        "delivery_policy": telemetry_config(delivery_policy="latest"),
+        "Location.minimum_delta": telemetry_config(
+            fields={"Location": {"interval_seconds": 10, "minimum_delta": 100}}
+        ),
+    }
+    for firmware_version, refused in (("2024.38.7", True), ("2025.2.6", False)):
+        sandbox.control.set_firmware(PAIRED, firmware_version)
+        for feature, config in configs.items():
+            resp = _push(sandbox, token, [PAIRED], sign(registered.private_key, config))
+            assert resp.json()["response"]["updated_vehicles"] == 1  # accepted at submission
+            sandbox.control.telemetry_pickup(PAIRED)
+            state = _get(sandbox, token, PAIRED)
+            assert state["synced"] is True
+            errors = api(
+                sandbox, "na", "GET", f"/api/1/vehicles/{PAIRED}/fleet_telemetry_errors", token
+            ).json()["response"]["fleet_telemetry_errors"]
+            if refused:
+                assert state["config"] is None, (firmware_version, feature)
+                assert errors[-1]["error"] == (
+                    f"error loading config file: {feature} needs Fleet Telemetry client 1.0.0, "
+                    "vehicle runs 0.9.0"
+                )
+            else:
+                assert state["config"]["fields"] == config["fields"], feature
+    # The same older car takes a config without either.
+    sandbox.control.set_firmware(PAIRED, "2024.38.7")
+    plain = sign(registered.private_key, telemetry_config())
+    assert _push(sandbox, token, [PAIRED], plain).json()["response"]["updated_vehicles"] == 1
+    sandbox.control.telemetry_pickup(PAIRED)
+    assert _get(sandbox, token, PAIRED)["config"] is not None
+
+
+def test_intel_atom_model_s_streams_from_2025_20_once_the_owner_allows_it_without_a_key(
+    sandbox, registered
+):
+    token = login(sandbox)["access_token"]
+    [atom] = sandbox.control.add_vehicles(
+        "alice@example.com",
+        1,
+        model="Model S",
+        year=2019,
+        firmware="2025.20.6",
+        legacy_hardware=True,
+    )
+    jws = sign(registered.private_key, telemetry_config())
+    # Older Atom firmware: hardware unsupported, and no toggle reported.
+    old = _info(sandbox, token, LEGACY)
+    assert old["fleet_telemetry_version"] is None
+    assert "safety_screen_streaming_toggle_enabled" not in old
+    info = _info(sandbox, token, atom)
+    assert info["safety_screen_streaming_toggle_enabled"] is False
+    assert info["fleet_telemetry_version"] is None
+    assert info["vehicle_command_protocol_required"] is False
+    skipped = _push(sandbox, token, [atom, LEGACY], jws).json()["response"]["skipped_vehicles"]
+    assert skipped["missing_key"] == [atom] and skipped["unsupported_hardware"] == [LEGACY]
+
+    sandbox.control.safety_screen_streaming(atom, True)
+    info = _info(sandbox, token, atom)
+    assert info["safety_screen_streaming_toggle_enabled"] is True
+    assert info["fleet_telemetry_version"] == "1.0.0"
+    resp = _push(sandbox, token, [atom], jws).json()["response"]
+    assert resp["updated_vehicles"] == 1  # no virtual key needed
+    sandbox.control.telemetry_pickup(atom)
+    assert _get(sandbox, token, atom)["config"]["fields"] == telemetry_config()["fields"]
+    # Only Atom cars have the toggle.
+    with pytest.raises(ControlError, match="not an Intel Atom"):
+        sandbox.control.safety_screen_streaming(PAIRED, True)

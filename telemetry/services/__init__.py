@@ -14,16 +14,19 @@ Reads are in `telemetry.selectors`, error explanations in `telemetry.explanation
 """
 
 from telemetry.services.configs import (
+    AssignOutcome,
     StaleEdit,
     config_payload,
     content_hash,
     telemetry_config_assign,
+    telemetry_config_assign_vehicles,
     telemetry_config_save,
     telemetry_config_saved,
     telemetry_version_current,
 )
 from telemetry.services.history import telemetry_history_purge
 from telemetry.services.push import (
+    ConfigExpired,
     telemetry_push_chunk,
     telemetry_push_link,
     telemetry_push_start,
@@ -50,12 +53,15 @@ from telemetry.services.tesla_errors import (
 )
 
 __all__ = [
+    "AssignOutcome",
+    "ConfigExpired",
     "NothingToResync",
     "RUN_WAITING",
     "StaleEdit",
     "config_payload",
     "content_hash",
     "telemetry_config_assign",
+    "telemetry_config_assign_vehicles",
     "telemetry_config_resign",
     "telemetry_config_save",
     "telemetry_config_saved",

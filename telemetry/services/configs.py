@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable
@@ -135,18 +136,72 @@ def telemetry_config_save(
     return config, version
 
 
+@dataclasses.dataclass(frozen=True)
+class AssignOutcome:
+    """What one assignment did, by VIN: put on the config (`moved` is the part taken off
+    another config), already on it, and the asked-for vehicle ids the portal no longer has."""
+
+    assigned: list[str] = dataclasses.field(default_factory=list)
+    moved: list[str] = dataclasses.field(default_factory=list)
+    already: list[str] = dataclasses.field(default_factory=list)
+    missing: list[int] = dataclasses.field(default_factory=list)
+    # Of `assigned`, the cars whose key is not known to be paired: Tesla skips them at push.
+    key_not_paired: list[str] = dataclasses.field(default_factory=list)
+
+
+# Rows looked up and written per statement: keeps a fleet-wide assignment under SQLite's
+# limit of parameters per statement, in a few statements per batch.
+ASSIGN_BATCH = 500
+
+
+def telemetry_config_assign_vehicles(
+    *, config: TelemetryConfig, vehicle_ids: Iterable[int], user: User | None
+) -> AssignOutcome:
+    """Assign the config to these vehicles (moving them off another config): the one
+    assignment the config page's paste and the fleet list share. All or nothing: one
+    transaction; one audit entry naming the cars that changed."""
+    ids = list(dict.fromkeys(vehicle_ids))
+    outcome = AssignOutcome()
+    with transaction.atomic():
+        for start in range(0, len(ids), ASSIGN_BATCH):
+            batch = ids[start : start + ASSIGN_BATCH]
+            rows = Vehicle.objects.filter(pk__in=batch).values_list("pk", "vin", "key_paired")
+            cars = {pk: vin for pk, vin, _paired in rows}
+            paired = {pk for pk, _vin, key_paired in rows if key_paired}
+            current = dict(
+                TelemetryAssignment.objects.filter(vehicle_id__in=cars).values_list(
+                    "vehicle_id", "config_id"
+                )
+            )
+            changed = [pk for pk in cars if current.get(pk) != config.pk]
+            # One upsert per batch; a concurrent assignment of the same car is overwritten
+            # (the last one wins, as update_or_create did), never a duplicate row.
+            TelemetryAssignment.objects.bulk_create(
+                [
+                    TelemetryAssignment(vehicle_id=pk, config=config, assigned_by=user)
+                    for pk in changed
+                ],
+                update_conflicts=True,
+                unique_fields=["vehicle"],
+                update_fields=["config", "assigned_by"],
+            )
+            outcome.assigned.extend(cars[pk] for pk in changed)
+            outcome.moved.extend(cars[pk] for pk in changed if pk in current)
+            outcome.already.extend(cars[pk] for pk in cars if pk not in changed)
+            outcome.missing.extend(pk for pk in batch if pk not in cars)
+            outcome.key_not_paired.extend(cars[pk] for pk in changed if pk not in paired)
+        if outcome.assigned:
+            audit.record(action=Action.ASSIGNED, config=config, user=user, vins=outcome.assigned)
+    for names in (outcome.assigned, outcome.moved, outcome.already, outcome.key_not_paired):
+        names.sort()
+    return outcome
+
+
 def telemetry_config_assign(
     *, config: TelemetryConfig, vins: list[str], user: User | None
 ) -> tuple[list[str], list[str]]:
-    """Assign the config to the vehicles with these VINs (moving them off another config);
-    returns (assigned VINs, unknown VINs)."""
-    vehicles = list(Vehicle.objects.filter(vin__in=vins))
-    found = {v.vin for v in vehicles}
-    with transaction.atomic():
-        for vehicle in vehicles:
-            TelemetryAssignment.objects.update_or_create(
-                vehicle=vehicle, defaults={"config": config, "assigned_by": user}
-            )
-        if vehicles:
-            audit.record(action=Action.ASSIGNED, config=config, user=user, vins=found)
-    return sorted(found), sorted(set(vins) - found)
+    """Assign the config to the vehicles with these VINs; returns (VINs on the config now,
+    VINs the portal does not know)."""
+    known = dict(Vehicle.objects.filter(vin__in=vins).values_list("vin", "pk"))
+    outcome = telemetry_config_assign_vehicles(config=config, vehicle_ids=known.values(), user=user)
+    return sorted(outcome.assigned + outcome.already), sorted(set(vins) - set(known))

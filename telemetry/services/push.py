@@ -56,6 +56,21 @@ class PushUnderWay(Exception):
     """A run of the config is active and the caller asked not to replace it."""
 
 
+class ConfigExpired(Exception):
+    """The config's exp has passed: cars would drop it, and Tesla's answer to a config that
+    expired before it was sent is UNKNOWN (the sandbox refuses it). Nothing is pushed."""
+
+    def __init__(self, config: TelemetryConfig) -> None:
+        when = timezone.localtime(config.exp).strftime("%Y-%m-%d %H:%M")
+        super().__init__(
+            _(
+                "The configuration %(name)s expired on %(when)s: cars would refuse it. Edit it, "
+                "set a later expiry (or none), then push."
+            )
+            % {"name": config.name, "when": when}
+        )
+
+
 def telemetry_push_start(
     *,
     config: TelemetryConfig,
@@ -73,8 +88,11 @@ def telemetry_push_start(
 
     One push per config is active: a new push (or re-sign) replaces an active one, which ends
     as "superseded"; its cars the new push covers go with it, the others are marked not pushed.
-    Raises QueueUnavailable, with nothing changed, when the broker does not answer.
+    Raises QueueUnavailable, with nothing changed, when the broker does not answer, and
+    ConfigExpired, with nothing changed, when the config's exp has passed.
     """
+    if config.exp is not None and config.exp <= timezone.now():
+        raise ConfigExpired(config)
     # Before any write: a push resets its cars' deployments to pending, which a failed
     # queueing could not undo.
     queueing.broker_check()

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.models import User
-from accounts.notifications import send_mail_in_their_language
+from fleetportal.mail import send_mail_in_their_language
 from fleetportal.permissions import MANAGE_TELEMETRY, staff_holding
 from telemetry import selectors, streaming
 from telemetry.models import TelemetryAssignment, TelemetryRun, VehicleStream
@@ -81,6 +81,8 @@ def telemetry_vehicle_resync(*, vehicle: Vehicle, user: User | None) -> Telemetr
         )
     except push.PushUnderWay:
         raise NothingToResync(_under_way(config)) from None
+    except push.ConfigExpired as exc:
+        raise NothingToResync(str(exc)) from None
 
 
 def telemetry_managers() -> list[User]:

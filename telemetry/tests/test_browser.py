@@ -105,3 +105,67 @@ def test_stream_overview_fits_the_screen_without_csp_errors(
     page.locator('#fleet-chart li[data-state="waiting_data"] a.count').click()
     expect(page.locator("#overview-vehicles tbody tr")).to_have_count(1)
     assert not [e for e in errors if "Content Security Policy" in e]
+
+
+def test_builder_preset_and_estimate_follow_the_rows_without_csp_errors(
+    live_server, page, manager, settings
+):
+    """#16 items 4 and 17: the preset fills the rows in place, the estimate is the one
+    telemetry.catalogue.signals_per_day gives, and every row input has a name."""
+    from telemetry import catalogue
+
+    settings.TESLA_PARTNER_DOMAIN = "portal.example.com"
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    # A phone in the dark: the page (its table scrolls in its own box) fits 390 px.
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.emulate_media(color_scheme="dark")
+    _sign_in(page, live_server, manager)
+    page.goto(f"{live_server.url}/telemetry/new/")
+
+    page.fill("#catalogue-search", "soc")  # not a form field: a reload would clear it
+    page.get_by_label("Preset").select_option("driving")
+    page.get_by_role("button", name="Apply preset").click()
+    driving = catalogue.preset("driving").rows
+    expect(page.locator("#catalogue-search")).to_have_value("soc")  # filled in place
+    for n, row in enumerate(driving, start=1):
+        expect(page.get_by_label(f"Field, row {n}", exact=True)).to_have_value(row.name)
+        expect(page.get_by_label(f"Interval (s), row {n}", exact=True)).to_have_value(
+            str(row.interval_seconds)
+        )
+    expect(page.locator("#field-rows .field-info").first).to_contain_text("GPS position")
+
+    # One row more and a shorter resend interval on the first: the estimate follows.
+    page.fill("#catalogue-search", "insidetemp")
+    page.locator("button.catalogue-add[data-field=InsideTemp]").click()
+    row = len(driving) + 1
+    expect(page.get_by_label(f"Field, row {row}", exact=True)).to_have_value("InsideTemp")
+    page.get_by_label(f"Interval (s), row {row}", exact=True).fill("30")
+    page.get_by_label("Resend (s), row 1", exact=True).fill("2")
+    periods = [(r.interval_seconds, None) for r in driving[1:]] + [(10, 2), (30, None)]
+    ceiling = catalogue.signals_per_day(periods)
+    example = catalogue.signals_per_day(periods, hours=catalogue.STREAMING_HOURS_EXAMPLE)
+    expect(page.locator("#estimate-ceiling")).to_have_text(f"{ceiling:,}")
+    expect(page.locator("#estimate-example")).to_have_text(f"{example:,}")
+    page.screenshot(path="/tmp/builder-390-dark.png", full_page=True)
+    page.locator("#estimate").screenshot(path="/tmp/builder-estimate-390-dark.png")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    # What the browser shows is what the server saves.
+    page.fill("#id_name", "driving fleet")
+    page.fill("#id_hostname", "telemetry.example.com")
+    page.fill("#id_ca", _ca())
+    page.get_by_role("button", name="Save", exact=True).last.click()
+    page.wait_for_url(re.compile(r"/telemetry/\d+/$"))
+    from telemetry.models import TelemetryConfig
+
+    saved = TelemetryConfig.objects.get(name="driving fleet")
+    names = set(saved.fields.values_list("name", flat=True))
+    assert names == {r.name for r in driving} | {"InsideTemp"}
+    assert not [e for e in errors if "Content Security Policy" in e]
+
+
+def _ca() -> str:
+    from telemetry.tests.factories import ca
+
+    return ca()

@@ -352,7 +352,7 @@ def test_offline_cars_and_cars_that_never_streamed_are_not_reported(fleet, recip
 
 def test_a_failed_email_leaves_the_incident_to_tell_next_time(fleet, recipients):
     with (
-        mock.patch("accounts.notifications.send_mail", side_effect=ConnectionRefusedError),
+        mock.patch("fleetportal.mail.send_mail", side_effect=ConnectionRefusedError),
         pytest.raises(ConnectionRefusedError),
     ):
         services.telemetry_stream_watch()

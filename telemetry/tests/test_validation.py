@@ -10,6 +10,7 @@ from django.utils import timezone, translation
 from telemetry.forms import AssignForm, TelemetryConfigForm, TelemetryFieldForm
 from telemetry.tests.factories import ca, pem_cert, pem_private_key
 from vehicles import services as vehicle_services
+from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db
 
@@ -146,6 +147,8 @@ def test_messages_are_translated_to_simplified_chinese(partner_domain):
 def test_assign_form_splits_a_paste_as_the_vehicle_roster_does():
     # One rule for a pasted VIN list: a semicolon separates VINs here as in the roster.
     text = "xp7ygcek5sb617830;LRW3E7FS0RC257863, LRW3E7FS0RC257863"
+    for vin in ("XP7YGCEK5SB617830", "LRW3E7FS0RC257863"):
+        Vehicle.objects.create(vin=vin)
     form = AssignForm({"vins": text})
 
     assert form.is_valid(), form.errors

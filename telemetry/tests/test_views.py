@@ -174,10 +174,18 @@ def test_a_field_listed_twice_is_refused(manager_client, partner_domain):
 
 def test_assigning_vins_and_the_repush_offer(manager_client, cars):
     config = make_config()
-    vins = " ".join(car.vin for car in cars[:2]) + " NOTAKNOWNVIN0000"
-    response = manager_client.post(f"/telemetry/{config.pk}/assign/", {"vins": vins}, follow=True)
+    url = f"/telemetry/{config.pk}/assign/"
+    vins = " ".join(car.vin for car in cars[:2])
+    # One unknown VIN in the paste: nothing is assigned (#16 item 2), the VIN is named.
+    refused = manager_client.post(url, {"vins": vins + " NOTAKNOWNVIN0000"})
+    assert refused.status_code == 400 and "NOTAKNOWNVIN0000 is not a valid VIN" in (
+        refused.content.decode()
+    )
+    assert not config.assignments.exists()
+
+    response = manager_client.post(url, {"vins": vins}, follow=True)
     page = response.content.decode()
-    assert "Vehicles assigned: 2." in page and "NOTAKNOWNVIN0000" in page
+    assert "Vehicles assigned: 2." in page
     assert set(config.assignments.values_list("vehicle__vin", flat=True)) == {
         c.vin for c in cars[:2]
     }

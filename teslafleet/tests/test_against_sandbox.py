@@ -478,6 +478,18 @@ def test_demo_runs_the_seed_workflow_end_to_end(capsys: pytest.CaptureFixture[st
     assert "synced=True, config matches ours" in out
     assert demo.VIN in out
     assert "FAILED" not in out
+    # The seed workflow's own scope list, as written there, and every one of them granted.
+    assert demo.SCOPES == (
+        "openid",
+        "user_data",
+        "vehicle_device_data",
+        "vehicle_cmds",
+        "vehicle_charging_cmds",
+        "offline_access",
+        "vehicle_location",
+        "vehicle_specs",
+    )
+    assert "vehicle_specs" in out
 
 
 def test_demo_never_prints_a_whole_token_or_the_secret(
