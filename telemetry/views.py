@@ -16,6 +16,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.reasons import failure_text
 from fleetportal.permissions import staff_permission_required
 from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
 from telemetry import catalogue, explanations, fleet, live, selectors, services, streaming
@@ -325,7 +326,7 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
                     "reason": d.reason,
                     "reason_label": skip["label"],
                     "fix": skip["fix"],
-                    "error": d.error,
+                    "error": failure_text(d.error),
                 }
                 for d in deployments
                 for skip in [explanations.explain_skip(d.reason) if d.reason else NO_SKIP]
