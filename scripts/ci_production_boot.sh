@@ -3,6 +3,9 @@
 # requirements.txt ALONE in a fresh virtualenv (the dev requirements pull in packages that can
 # hide a missing runtime dependency): migrate, collectstatic, check --deploy, then gunicorn, a
 # Celery worker and Celery beat on Redis under production settings with throwaway secrets.
+# Each process runs the ExecStart (and Environment=) of its systemd unit in deploy/systemd/,
+# read by scripts/unit_command.py, so the units cannot drift from what CI boots; the units
+# themselves are checked first (scripts/ci_systemd_verify.sh).
 # Passes when /healthz answers 200 through gunicorn, the worker answers a ping, /healthz reports
 # the stream consumer connected to MQTT, and all of them are still running a few seconds later. Everything started here is stopped on exit.
 #
@@ -49,6 +52,17 @@ echo "--- fresh virtualenv with requirements.txt only ($VENV)"
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt
 
+echo "--- the systemd units (deploy/systemd/) against this virtualenv"
+bash scripts/ci_systemd_verify.sh "$VENV"
+
+# The command line of a unit in deploy/systemd/ as the array UNIT_CMD, its install path
+# replaced by this virtualenv: unit_cmd UNIT [unit_command.py options].
+unit_cmd() {
+  python3 scripts/unit_command.py "deploy/systemd/$1" --replace "/opt/fleetportal/venv=$VENV" \
+    "${@:2}" >"$WORK/unit-cmd" || fail "reading deploy/systemd/$1"
+  mapfile -d '' UNIT_CMD <"$WORK/unit-cmd"
+}
+
 echo "--- PostgreSQL database $DB_NAME (recreated)"
 psql -h 127.0.0.1 -U postgres -q -v ON_ERROR_STOP=1 \
   -c "DROP DATABASE IF EXISTS $DB_NAME" -c "CREATE DATABASE $DB_NAME" postgres
@@ -75,14 +89,16 @@ echo "--- migrate, collectstatic, check --deploy"
 "${PROD[@]}" python manage.py check --deploy --fail-level WARNING >"$WORK/check.log" 2>&1 ||
   fail "check --deploy"
 
-echo "--- gunicorn on 127.0.0.1:$PORT, a Celery worker and Celery beat"
-"${PROD[@]}" gunicorn fleetportal.wsgi --bind "127.0.0.1:$PORT" --workers 2 >"$WORK/gunicorn.log" 2>&1 &
+echo "--- gunicorn on 127.0.0.1:$PORT, a Celery worker and Celery beat (the units' command lines)"
+unit_cmd fleetportal-web.service --replace "127.0.0.1:8000=127.0.0.1:$PORT"
+"${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/gunicorn.log" 2>&1 &
 PIDS+=("$!")
-"${PROD[@]}" celery -A fleetportal worker --loglevel=INFO --concurrency 1 -n ci-prod-boot@localhost \
-  >"$WORK/worker.log" 2>&1 &
+unit_cmd fleetportal-worker@.service --instance ci-prod-boot --host localhost
+"${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/worker.log" 2>&1 &
 WORKER=$!
 PIDS+=("$WORKER")
-"${PROD[@]}" celery -A fleetportal beat --loglevel=INFO >"$WORK/beat.log" 2>&1 &
+unit_cmd fleetportal-beat.service
+"${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/beat.log" 2>&1 &
 BEAT=$!
 PIDS+=("$BEAT")
 
@@ -121,9 +137,9 @@ done
 grep -q "beat: Starting" "$WORK/beat.log" || fail "beat did not start"
 
 echo "--- the stream consumer on the machine's Mosquitto ($MQTT_URL)"
+unit_cmd fleetportal-stream.service
 "${PROD[@]}" TELEMETRY_MQTT_URL="$MQTT_URL" TELEMETRY_MQTT_TOPIC_BASE=ci-prod-boot \
-  TELEMETRY_MQTT_CLIENT_ID=ci-prod-boot-stream python manage.py telemetry_stream \
-  >"$WORK/stream.log" 2>&1 &
+  TELEMETRY_MQTT_CLIENT_ID=ci-prod-boot-stream "${UNIT_CMD[@]}" >"$WORK/stream.log" 2>&1 &
 STREAM=$!
 PIDS+=("$STREAM")
 streaming=""
