@@ -7,12 +7,15 @@
 # read by scripts/unit_command.py, so the units cannot drift from what CI boots; the units
 # themselves are checked first (scripts/ci_systemd_verify.sh).
 # Passes when /healthz answers 200 through gunicorn, the worker answers a ping, /healthz reports
-# the stream consumer connected to MQTT, and all of them are still running a few seconds later. Everything started here is stopped on exit.
+# the stream consumer connected to MQTT, the nginx and Caddy examples pass their checks in
+# front of this gunicorn (scripts/ci_proxies.sh), and all of them are still running a few
+# seconds later. Everything started here is stopped on exit.
 #
 # Needs PostgreSQL, Redis and Mosquitto on 127.0.0.1 (.ci/run starts them). Overridable:
 #   CI_PROD_DB_NAME (fleetportal_prodboot, dropped and created), CI_PROD_BROKER_URL,
 #   CI_PROD_CACHE_URL (Redis databases 9 and 8), CI_PROD_MQTT_URL (mqtt://127.0.0.1:1883),
-#   CI_PROD_STAY_UP_SECONDS (5).
+#   CI_PROD_STAY_UP_SECONDS (5), CI_PROD_VENV (reuse this virtualenv instead of a fresh one:
+#   for iterating on this script only, CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -24,7 +27,8 @@ STAY_UP="${CI_PROD_STAY_UP_SECONDS:-5}"
 MQTT_URL="${CI_PROD_MQTT_URL:-mqtt://127.0.0.1:1883}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fleetportal-prod-boot.XXXXXX")"
-VENV="$WORK/venv"
+VENV="${CI_PROD_VENV:-$WORK/venv}"
+PROXY_HOST=portal.ci.test
 PIDS=()
 
 stop_all() {
@@ -49,7 +53,7 @@ fail() {
 }
 
 echo "--- fresh virtualenv with requirements.txt only ($VENV)"
-python3 -m venv "$VENV"
+[ -n "${CI_PROD_VENV:-}" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt
 
 echo "--- the systemd units (deploy/systemd/) against this virtualenv"
@@ -78,7 +82,8 @@ KEYS="$("$VENV/bin/python" -c 'from cryptography.fernet import Fernet; print(Fer
 PROD=(env -i PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME="$WORK" LANG=C.UTF-8
   DJANGO_SETTINGS_MODULE=fleetportal.settings.production
   SECRET_KEY="$SECRET_KEY" FIELD_ENCRYPTION_KEYS="$KEYS"
-  ALLOWED_HOSTS=127.0.0.1,localhost CSRF_TRUSTED_ORIGINS=https://127.0.0.1
+  ALLOWED_HOSTS="127.0.0.1,localhost,$PROXY_HOST" CSRF_TRUSTED_ORIGINS=https://127.0.0.1
+  TESLA_CLIENT_ID=ci-prod-boot-client TESLA_CLIENT_SECRET=ci-prod-boot-secret
   DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB_NAME"
   CELERY_BROKER_URL="$BROKER_URL" CACHE_URL="$CACHE_URL")
 
@@ -88,6 +93,12 @@ echo "--- migrate, collectstatic, check --deploy"
   fail "collectstatic"
 "${PROD[@]}" python manage.py check --deploy --fail-level WARNING >"$WORK/check.log" 2>&1 ||
   fail "check --deploy"
+# What the proxies' checks need: an application key to serve, a user who signs in.
+"${PROD[@]}" python manage.py tesla_keygen >"$WORK/keygen.log" 2>&1 || fail "tesla_keygen"
+STAFF_PASSWORD="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(18))')"
+"${PROD[@]}" STAFF_PASSWORD="$STAFF_PASSWORD" python manage.py create_staff_user \
+  --email ci-prod-boot@example.com --password-from-env STAFF_PASSWORD >"$WORK/staff.log" 2>&1 ||
+  fail "create_staff_user"
 
 echo "--- gunicorn on 127.0.0.1:$PORT, a Celery worker and Celery beat (the units' command lines)"
 unit_cmd fleetportal-web.service --replace "127.0.0.1:8000=127.0.0.1:$PORT"
@@ -155,6 +166,11 @@ for _ in $(seq 1 60); do
 done
 [ -n "$streaming" ] || fail "/healthz never reported the stream consumer connected: $(cat "$WORK/healthz.json")"
 echo "/healthz: $(cat "$WORK/healthz.json")"
+
+echo "--- the reverse proxy examples in front of this gunicorn"
+CI_PROXY_UPSTREAM="127.0.0.1:$PORT" CI_PROXY_HOST="$PROXY_HOST" CI_PROXY_EMAIL=ci-prod-boot@example.com \
+  CI_PROXY_PASSWORD="$STAFF_PASSWORD" CI_PROXY_ACCESS_LOG="$WORK/gunicorn.log" \
+  bash scripts/ci_proxies.sh || fail "the reverse proxy examples"
 
 # Still up a few seconds later (a transport that fails on first use kills them by now).
 sleep "$STAY_UP"
