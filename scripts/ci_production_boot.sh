@@ -101,7 +101,8 @@ STAFF_PASSWORD="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_url
   fail "create_staff_user"
 
 echo "--- gunicorn on 127.0.0.1:$PORT, a Celery worker and Celery beat (the units' command lines)"
-unit_cmd fleetportal-web.service --replace "127.0.0.1:8000=127.0.0.1:$PORT"
+unit_cmd fleetportal-web.service --replace "127.0.0.1:8000=127.0.0.1:$PORT" \
+  --replace "/run/fleetportal-web=$WORK"
 "${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/gunicorn.log" 2>&1 &
 PIDS+=("$!")
 unit_cmd fleetportal-worker@.service --instance ci-prod-boot --host localhost

@@ -220,4 +220,4 @@ PROXY_PID=$!
 wait_ready
 check_proxy
 stop_proxy
-echo "ci_proxies: OK (nginx and Caddy examples)"
+echo "ci_proxies: OK (nginx and Caddy examples, ${SECONDS}s)"
