@@ -148,6 +148,45 @@ for _ in $(seq 1 30); do
 done
 grep -q "beat: Starting" "$WORK/beat.log" || fail "beat did not start"
 
+echo "--- one beat, enforced (fleetportal/beat.py): a second refuses; one started after SIGKILL runs"
+# The beat lock is a PostgreSQL advisory lock on fleetportal.beat.ADVISORY_LOCK_KEY; this
+# prints the backend pid of the session holding it (none: empty).
+beat_lock_holder() {
+  psql -h 127.0.0.1 -U postgres -d "$DB_NAME" -tAq -c "SELECT pid FROM pg_locks
+    WHERE locktype = 'advisory' AND granted
+    AND ((classid::bigint << 32) | objid::bigint) = x'466C656574426561'::bigint"
+}
+holder=""
+for _ in $(seq 1 30); do
+  alive
+  holder="$(beat_lock_holder)"
+  [ -n "$holder" ] && break
+  sleep 1
+done
+[ -n "$holder" ] || fail "the running beat does not hold the beat lock"
+status=0
+timeout 120 "${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/beat-second.log" 2>&1 || status=$?
+[ "$status" != 124 ] || fail "a second beat kept running next to the first"
+[ "$status" != 0 ] || fail "a second beat exited with status 0"
+grep -q "run exactly one beat" "$WORK/beat-second.log" || fail "the second beat did not say why it stopped"
+alive
+kill -KILL "$BEAT"
+wait "$BEAT" 2>/dev/null || true
+"${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/beat-after-kill.log" 2>&1 &
+BEAT=$!
+PIDS+=("$BEAT")
+# Held by another session than the killed beat's: the new beat's.
+new_holder=""
+for _ in $(seq 1 60); do
+  alive
+  new_holder="$(beat_lock_holder)"
+  [ -n "$new_holder" ] && [ "$new_holder" != "$holder" ] && break
+  sleep 1
+done
+[ -n "$new_holder" ] && [ "$new_holder" != "$holder" ] ||
+  fail "no new beat could take the lock after the first was killed"
+echo "a second beat refused (status $status); after SIGKILL of the first, a new beat holds the lock"
+
 echo "--- the stream consumer on the machine's Mosquitto ($MQTT_URL)"
 unit_cmd fleetportal-stream.service
 "${PROD[@]}" TELEMETRY_MQTT_URL="$MQTT_URL" TELEMETRY_MQTT_TOPIC_BASE=ci-prod-boot \
