@@ -3,13 +3,19 @@
 # requirements.txt ALONE in a fresh virtualenv (the dev requirements pull in packages that can
 # hide a missing runtime dependency): migrate, collectstatic, check --deploy, then gunicorn, a
 # Celery worker and Celery beat on Redis under production settings with throwaway secrets.
+# Each process runs the ExecStart (and Environment=) of its systemd unit in deploy/systemd/,
+# read by scripts/unit_command.py, so the units cannot drift from what CI boots; the units
+# themselves are checked first (scripts/ci_systemd_verify.sh).
 # Passes when /healthz answers 200 through gunicorn, the worker answers a ping, /healthz reports
-# the stream consumer connected to MQTT, and all of them are still running a few seconds later. Everything started here is stopped on exit.
+# the stream consumer connected to MQTT, the nginx and Caddy examples pass their checks in
+# front of this gunicorn (scripts/ci_proxies.sh), and all of them are still running a few
+# seconds later. Everything started here is stopped on exit.
 #
 # Needs PostgreSQL, Redis and Mosquitto on 127.0.0.1 (.ci/run starts them). Overridable:
 #   CI_PROD_DB_NAME (fleetportal_prodboot, dropped and created), CI_PROD_BROKER_URL,
 #   CI_PROD_CACHE_URL (Redis databases 9 and 8), CI_PROD_MQTT_URL (mqtt://127.0.0.1:1883),
-#   CI_PROD_STAY_UP_SECONDS (5).
+#   CI_PROD_STAY_UP_SECONDS (5), CI_PROD_VENV (reuse this virtualenv instead of a fresh one:
+#   for iterating on this script only, CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -21,7 +27,8 @@ STAY_UP="${CI_PROD_STAY_UP_SECONDS:-5}"
 MQTT_URL="${CI_PROD_MQTT_URL:-mqtt://127.0.0.1:1883}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fleetportal-prod-boot.XXXXXX")"
-VENV="$WORK/venv"
+VENV="${CI_PROD_VENV:-$WORK/venv}"
+PROXY_HOST=portal.ci.test
 PIDS=()
 
 stop_all() {
@@ -46,8 +53,19 @@ fail() {
 }
 
 echo "--- fresh virtualenv with requirements.txt only ($VENV)"
-python3 -m venv "$VENV"
+[ -n "${CI_PROD_VENV:-}" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt
+
+echo "--- the systemd units (deploy/systemd/) against this virtualenv"
+bash scripts/ci_systemd_verify.sh "$VENV"
+
+# The command line of a unit in deploy/systemd/ as the array UNIT_CMD, its install path
+# replaced by this virtualenv: unit_cmd UNIT [unit_command.py options].
+unit_cmd() {
+  python3 scripts/unit_command.py "deploy/systemd/$1" --replace "/opt/fleetportal/venv=$VENV" \
+    "${@:2}" >"$WORK/unit-cmd" || fail "reading deploy/systemd/$1"
+  mapfile -d '' UNIT_CMD <"$WORK/unit-cmd"
+}
 
 echo "--- PostgreSQL database $DB_NAME (recreated)"
 psql -h 127.0.0.1 -U postgres -q -v ON_ERROR_STOP=1 \
@@ -64,7 +82,8 @@ KEYS="$("$VENV/bin/python" -c 'from cryptography.fernet import Fernet; print(Fer
 PROD=(env -i PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME="$WORK" LANG=C.UTF-8
   DJANGO_SETTINGS_MODULE=fleetportal.settings.production
   SECRET_KEY="$SECRET_KEY" FIELD_ENCRYPTION_KEYS="$KEYS"
-  ALLOWED_HOSTS=127.0.0.1,localhost CSRF_TRUSTED_ORIGINS=https://127.0.0.1
+  ALLOWED_HOSTS="127.0.0.1,localhost,$PROXY_HOST" CSRF_TRUSTED_ORIGINS=https://127.0.0.1
+  TESLA_CLIENT_ID=ci-prod-boot-client TESLA_CLIENT_SECRET=ci-prod-boot-secret
   DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB_NAME"
   CELERY_BROKER_URL="$BROKER_URL" CACHE_URL="$CACHE_URL")
 
@@ -74,15 +93,24 @@ echo "--- migrate, collectstatic, check --deploy"
   fail "collectstatic"
 "${PROD[@]}" python manage.py check --deploy --fail-level WARNING >"$WORK/check.log" 2>&1 ||
   fail "check --deploy"
+# What the proxies' checks need: an application key to serve, a user who signs in.
+"${PROD[@]}" python manage.py tesla_keygen >"$WORK/keygen.log" 2>&1 || fail "tesla_keygen"
+STAFF_PASSWORD="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(18))')"
+"${PROD[@]}" STAFF_PASSWORD="$STAFF_PASSWORD" python manage.py create_staff_user \
+  --email ci-prod-boot@example.com --password-from-env STAFF_PASSWORD >"$WORK/staff.log" 2>&1 ||
+  fail "create_staff_user"
 
-echo "--- gunicorn on 127.0.0.1:$PORT, a Celery worker and Celery beat"
-"${PROD[@]}" gunicorn fleetportal.wsgi --bind "127.0.0.1:$PORT" --workers 2 >"$WORK/gunicorn.log" 2>&1 &
+echo "--- gunicorn on 127.0.0.1:$PORT, a Celery worker and Celery beat (the units' command lines)"
+unit_cmd fleetportal-web.service --replace "127.0.0.1:8000=127.0.0.1:$PORT" \
+  --replace "/run/fleetportal-web=$WORK"
+"${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/gunicorn.log" 2>&1 &
 PIDS+=("$!")
-"${PROD[@]}" celery -A fleetportal worker --loglevel=INFO --concurrency 1 -n ci-prod-boot@localhost \
-  >"$WORK/worker.log" 2>&1 &
+unit_cmd fleetportal-worker@.service --instance ci-prod-boot --host localhost
+"${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/worker.log" 2>&1 &
 WORKER=$!
 PIDS+=("$WORKER")
-"${PROD[@]}" celery -A fleetportal beat --loglevel=INFO >"$WORK/beat.log" 2>&1 &
+unit_cmd fleetportal-beat.service
+"${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/beat.log" 2>&1 &
 BEAT=$!
 PIDS+=("$BEAT")
 
@@ -120,10 +148,49 @@ for _ in $(seq 1 30); do
 done
 grep -q "beat: Starting" "$WORK/beat.log" || fail "beat did not start"
 
+echo "--- one beat, enforced (fleetportal/beat.py): a second refuses; one started after SIGKILL runs"
+# The beat lock is a PostgreSQL advisory lock on fleetportal.beat.ADVISORY_LOCK_KEY; this
+# prints the backend pid of the session holding it (none: empty).
+beat_lock_holder() {
+  psql -h 127.0.0.1 -U postgres -d "$DB_NAME" -tAq -c "SELECT pid FROM pg_locks
+    WHERE locktype = 'advisory' AND granted
+    AND ((classid::bigint << 32) | objid::bigint) = x'466C656574426561'::bigint"
+}
+holder=""
+for _ in $(seq 1 30); do
+  alive
+  holder="$(beat_lock_holder)"
+  [ -n "$holder" ] && break
+  sleep 1
+done
+[ -n "$holder" ] || fail "the running beat does not hold the beat lock"
+status=0
+timeout 120 "${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/beat-second.log" 2>&1 || status=$?
+[ "$status" != 124 ] || fail "a second beat kept running next to the first"
+[ "$status" != 0 ] || fail "a second beat exited with status 0"
+grep -q "run exactly one beat" "$WORK/beat-second.log" || fail "the second beat did not say why it stopped"
+alive
+kill -KILL "$BEAT"
+wait "$BEAT" 2>/dev/null || true
+"${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/beat-after-kill.log" 2>&1 &
+BEAT=$!
+PIDS+=("$BEAT")
+# Held by another session than the killed beat's: the new beat's.
+new_holder=""
+for _ in $(seq 1 60); do
+  alive
+  new_holder="$(beat_lock_holder)"
+  [ -n "$new_holder" ] && [ "$new_holder" != "$holder" ] && break
+  sleep 1
+done
+[ -n "$new_holder" ] && [ "$new_holder" != "$holder" ] ||
+  fail "no new beat could take the lock after the first was killed"
+echo "a second beat refused (status $status); after SIGKILL of the first, a new beat holds the lock"
+
 echo "--- the stream consumer on the machine's Mosquitto ($MQTT_URL)"
+unit_cmd fleetportal-stream.service
 "${PROD[@]}" TELEMETRY_MQTT_URL="$MQTT_URL" TELEMETRY_MQTT_TOPIC_BASE=ci-prod-boot \
-  TELEMETRY_MQTT_CLIENT_ID=ci-prod-boot-stream python manage.py telemetry_stream \
-  >"$WORK/stream.log" 2>&1 &
+  TELEMETRY_MQTT_CLIENT_ID=ci-prod-boot-stream "${UNIT_CMD[@]}" >"$WORK/stream.log" 2>&1 &
 STREAM=$!
 PIDS+=("$STREAM")
 streaming=""
@@ -139,6 +206,11 @@ for _ in $(seq 1 60); do
 done
 [ -n "$streaming" ] || fail "/healthz never reported the stream consumer connected: $(cat "$WORK/healthz.json")"
 echo "/healthz: $(cat "$WORK/healthz.json")"
+
+echo "--- the reverse proxy examples in front of this gunicorn"
+CI_PROXY_UPSTREAM="127.0.0.1:$PORT" CI_PROXY_HOST="$PROXY_HOST" CI_PROXY_EMAIL=ci-prod-boot@example.com \
+  CI_PROXY_PASSWORD="$STAFF_PASSWORD" CI_PROXY_ACCESS_LOG="$WORK/gunicorn.log" \
+  bash scripts/ci_proxies.sh || fail "the reverse proxy examples"
 
 # Still up a few seconds later (a transport that fails on first use kills them by now).
 sleep "$STAY_UP"

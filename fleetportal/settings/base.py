@@ -316,7 +316,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind a lock: a second beat refuses to run
+# (fleetportal/beat.py).
+CELERY_BEAT_SCHEDULER = "fleetportal.beat:SingleBeatScheduler"
 # The beat schedule is declared here, in code; the DatabaseScheduler mirrors it into the
 # database, where staff can pause an entry in admin.
 CELERY_BEAT_SCHEDULE = {
