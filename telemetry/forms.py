@@ -327,9 +327,14 @@ class AssignForm(forms.Form):
         valid, malformed = RosterForm.parse_paste(text)
         if not valid and not malformed:
             raise forms.ValidationError(_("Enter at least one VIN."), code="required")
-        known = fleet.known_vins(valid)
+        # A car the portal already has came from Tesla: it is assignable even where its VIN
+        # breaks a rule (the sandbox's, and some non-North-American VINs, have no valid check
+        # digit); only VINs the portal does not have are judged by the rules.
+        known = fleet.known_vins([*valid, *malformed])
         problems = []
         for vin in split_vins(text):  # in the order pasted
+            if vin in known:
+                continue
             if vin in malformed:
                 problems.append(
                     _("%(vin)s is not a valid VIN: %(why)s")
@@ -350,7 +355,7 @@ class AssignForm(forms.Form):
                     _("More wrong VINs not shown: %(n)d.") % {"n": len(problems) - len(shown)}
                 )
             raise forms.ValidationError(shown, code="invalid")
-        return sorted(valid)
+        return sorted(known)
 
 
 YES_NO_ANY = [("", gettext_lazy("Any")), ("yes", gettext_lazy("Yes")), ("no", gettext_lazy("No"))]

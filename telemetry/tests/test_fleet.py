@@ -313,6 +313,22 @@ def test_a_paste_of_valid_known_vins_assigns_them_all(manager_client, known_real
     assert list(config.assignments.values_list("vehicle__vin", flat=True)) == [REAL]
 
 
+def test_a_known_car_whose_vin_breaks_the_check_digit_rule_is_assigned(manager_client, owner):
+    """The portal's cars come from Tesla: the sandbox's VINs (and some outside North America)
+    have no valid check digit, and the paste must still take them (the e2e journey does)."""
+    config = make_config()
+    car = make_vehicles(make_link(owner), 1)[0]
+    car.vin = "5YJ3E1EA7PF000001"  # a sandbox VIN: its check digit is wrong
+    car.save(update_fields=["vin"])
+
+    response = manager_client.post(
+        f"/telemetry/{config.pk}/assign/", {"vins": car.vin}, follow=True
+    )
+
+    assert "Vehicles assigned: 1." in response.content.decode()
+    assert list(config.assignments.values_list("vehicle__vin", flat=True)) == [car.vin]
+
+
 def test_assignment_in_batches_reports_every_car_once(owner, monkeypatch):
     from telemetry.services import configs
 
