@@ -204,7 +204,7 @@ def _check_key_path(path: str) -> None:
                 _(
                     "TESLA_PRIVATE_KEY_FILE must be outside the project folder and every static "
                     "or media folder, but %(path)s is inside %(dir)s: use a path such as "
-                    "/etc/fleetportal/tesla-private-key.pem."
+                    "/etc/fleetportal/keys/tesla-private-key.pem."
                 )
                 % {"path": path, "dir": folder}
             )
