@@ -65,6 +65,8 @@ PROD=(env -i PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME="$WORK" LANG=C.U
   DJANGO_SETTINGS_MODULE=fleetportal.settings.production
   SECRET_KEY="$SECRET_KEY" FIELD_ENCRYPTION_KEYS="$KEYS"
   ALLOWED_HOSTS=127.0.0.1,localhost CSRF_TRUSTED_ORIGINS=https://127.0.0.1
+  DEFAULT_FROM_EMAIL="Fleet Portal <noreply@portal.example.com>"
+  PORTAL_PUBLIC_URL=https://portal.example.com
   DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB_NAME"
   CELERY_BROKER_URL="$BROKER_URL" CACHE_URL="$CACHE_URL")
 

@@ -22,6 +22,9 @@ CONTROLLED = (
     "CELERY_BROKER_URL",
     "CACHE_URL",
     "ALLOW_SQLITE_IN_PRODUCTION",
+    "DEFAULT_FROM_EMAIL",
+    "SERVER_EMAIL",
+    "PORTAL_PUBLIC_URL",
 )
 
 
@@ -41,6 +44,8 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         DATABASE_URL="postgres://fleetportal@127.0.0.1:5432/fleetportal",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
         CACHE_URL="redis://127.0.0.1:6379/1",
+        DEFAULT_FROM_EMAIL="Fleet Portal <noreply@portal.example.com>",
+        PORTAL_PUBLIC_URL="https://portal.example.com",
     )
     for name, value in overrides.items():
         if value is None:
