@@ -68,6 +68,8 @@ class PartnerRegistration(models.Model):
         KEY_CHANGED = "key_changed", _("Our key changed")
         KEY_DIFFERS = "key_differs", _("Tesla holds another key")
         NO_KEY_AT_TESLA = "no_key_at_tesla", _("Tesla holds no key")
+        # Registered, but Tesla refuses to show the key it holds (China, 403 missing scopes).
+        READBACK_REFUSED = "readback_refused", _("Key read-back refused")
         OTHER = "other", _("Other")
 
     region = models.CharField(_("region"), max_length=4, unique=True)

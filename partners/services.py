@@ -329,16 +329,25 @@ def partner_register(*, region: str, actor: Actor = None) -> PartnerRegistration
     code, domain, key = _audited_preconditions(region, need_key=True, actor=actor)
     assert key is not None
 
-    def register(client: FleetClient) -> str:
+    def register(client: FleetClient) -> str | MissingScopes:
         client.partner_register(domain)
-        return _held_key(client, domain)
+        try:
+            return _held_key(client, domain)
+        except MissingScopes as exc:
+            # Tesla accepted the registration and then refuses to show the key it holds:
+            # reported of Tesla China, whose public_key read-back answers 403 "missing
+            # scopes" (docs/tesla-api-notes.md §7). Registered all the same; not verified.
+            return exc
 
     try:
         held = _with_partner_client(code, register)
     except (TeslaError, requests.RequestException) as exc:
         row = _record_failure(code, domain, exc)
     else:
-        row = _record_held_key(code, domain, key, held, registering=True)
+        if isinstance(held, MissingScopes):
+            row = _record_readback_refused(code, domain, held, registered_at=timezone.now())
+        else:
+            row = _record_held_key(code, domain, key, held, registering=True)
     _audit_registration(row, actor=actor, action=Action.REGISTERED, fingerprint=key.fingerprint)
     return row
 
@@ -350,6 +359,16 @@ def partner_registration_check(*, region: str, actor: Actor = None) -> PartnerRe
     )
     try:
         held = _with_partner_client(code, lambda client: _held_key(client, domain))
+    except MissingScopes as exc:
+        registered = PartnerRegistration.objects.filter(
+            region=code, domain=domain, registered_at__isnull=False
+        ).first()
+        if registered is None:
+            row = _record_failure(code, domain, exc)
+        else:  # the read-back quirk of a region we registered in (see partner_register)
+            row = _record_readback_refused(
+                code, domain, exc, registered_at=registered.registered_at
+            )
     except NotRegisteredInRegion as exc:
         # Tesla answers 412 to any partner call in a region the app never registered in.
         row = _save(
@@ -471,6 +490,20 @@ def _record_held_key(
     else:
         fields = {"state": State.NOT_REGISTERED, "problem": Problem.NONE, "tesla_message": ""}
     return _save(code, domain, tesla_public_key_hex=held, **fields)
+
+
+def _record_readback_refused(
+    code: str, domain: str, exc: MissingScopes, *, registered_at: dt.datetime | None
+) -> PartnerRegistration:
+    return _save(
+        code,
+        domain,
+        state=State.REGISTERED,
+        problem=Problem.READBACK_REFUSED,
+        tesla_message=str(exc),  # Tesla's status, error and description, never a token
+        tesla_public_key_hex="",  # unknown: Tesla did not say
+        registered_at=registered_at,
+    )
 
 
 def _held_message(held: str) -> str:
