@@ -37,6 +37,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Before CommonMiddleware's Host check: the probe by IP from HEALTHZ_ALLOWED_NETWORKS.
+    "fleetportal.health.HealthzProbeMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -314,6 +316,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The beat schedule is declared here, in code; the DatabaseScheduler mirrors it into the
 # database, where staff can pause an entry in admin.
 CELERY_BEAT_SCHEDULE = {
+    # Sending it stamps beat's heartbeat for /healthz (fleetportal/health.py).
+    "healthz-beat": {"task": "fleetportal.tasks.healthz_beat", "schedule": 60},
     "refresh-tesla-tokens": {
         "task": "accounts.tasks.links_refresh_sweep",
         "schedule": env.int("TESLA_REFRESH_SWEEP_SECONDS", default=300),
@@ -358,6 +362,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("SESSIONS_CLEAR_INTERVAL_SECONDS", default=24 * 3600),
     },
 }
+
+# /healthz (fleetportal/health.py, docs/operations.md): the parts whose failure makes it 503,
+# how long a worker ping waits and is remembered, how old beat's stamp may be (it stamps at
+# least every minute), and the networks whose probe needs no ALLOWED_HOSTS entry.
+HEALTHZ_REQUIRED = env.list("HEALTHZ_REQUIRED", default=["database", "broker", "worker", "beat"])
+HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", default=1.0)
+HEALTHZ_WORKER_CACHE_SECONDS = env.int("HEALTHZ_WORKER_CACHE_SECONDS", default=5)
+HEALTHZ_BEAT_MAX_AGE_SECONDS = env.int("HEALTHZ_BEAT_MAX_AGE_SECONDS", default=180)
+HEALTHZ_ALLOWED_NETWORKS = env.list("HEALTHZ_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 
 LOGGING = {
     "version": 1,
