@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.utils import getaddresses
 from pathlib import Path
 
 from csp.constants import NONCE, NONE, SELF
@@ -211,6 +212,7 @@ VEHICLES_SYNC_MAX_REDISPATCHES = env.int("VEHICLES_SYNC_MAX_REDISPATCHES", defau
 # the stream.
 # Error reports mask settings that may hold credentials in a URL (fleetportal/reporting.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "fleetportal.reporting.ReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "fleetportal.reporting.Reporter"
 TELEMETRY_MQTT_URL = env("TELEMETRY_MQTT_URL", default="mqtt://127.0.0.1:1883")
 TELEMETRY_MQTT_TOPIC_BASE = env("TELEMETRY_MQTT_TOPIC_BASE", default="telemetry")
 TELEMETRY_MQTT_CLIENT_ID = env("TELEMETRY_MQTT_CLIENT_ID", default="fleet-portal-stream")
@@ -372,10 +374,19 @@ HEALTHZ_WORKER_CACHE_SECONDS = env.int("HEALTHZ_WORKER_CACHE_SECONDS", default=5
 HEALTHZ_BEAT_MAX_AGE_SECONDS = env.int("HEALTHZ_BEAT_MAX_AGE_SECONDS", default=180)
 HEALTHZ_ALLOWED_NETWORKS = env.list("HEALTHZ_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 
+# Logs go to stderr, as text or (LOG_FORMAT=json) one JSON object per line. Django's own
+# default logging stays underneath: with DEBUG off, errors of the `django` loggers (a 500) are
+# mailed to ADMINS ("Ops <ops@example.com>, jane@example.com"), through the redacting
+# reporter (fleetportal/reporting.py). Other handlers: docs/operations.md, "Logs".
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+ADMINS = getaddresses(env.list("ADMINS", default=[]))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "fleetportal.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }

@@ -25,6 +25,8 @@ CONTROLLED = (
     "DEFAULT_FROM_EMAIL",
     "SERVER_EMAIL",
     "PORTAL_PUBLIC_URL",
+    "LOG_FORMAT",
+    "ADMINS",
 )
 
 
