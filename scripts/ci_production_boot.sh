@@ -4,7 +4,9 @@
 # hide a missing runtime dependency): migrate, collectstatic, check --deploy, then gunicorn, a
 # Celery worker and Celery beat on Redis under production settings with throwaway secrets.
 # Passes when /healthz answers 200 through gunicorn, the worker answers a ping, /healthz reports
-# the stream consumer connected to MQTT, and all of them are still running a few seconds later. Everything started here is stopped on exit.
+# the stream consumer connected to MQTT, and all of them are still running a few seconds later;
+# then a probe by IP answers whatever the Host, and /healthz turns 503 once the worker is
+# stopped. Everything started here is stopped on exit.
 #
 # Needs PostgreSQL, Redis and Mosquitto on 127.0.0.1 (.ci/run starts them). Overridable:
 #   CI_PROD_DB_NAME (fleetportal_prodboot, dropped and created), CI_PROD_BROKER_URL,
@@ -146,4 +148,21 @@ echo "/healthz: $(cat "$WORK/healthz.json")"
 sleep "$STAY_UP"
 alive
 kill -0 "$STREAM" 2>/dev/null || fail "the stream consumer exited"
+
+echo "--- /healthz by IP address with a Host outside ALLOWED_HOSTS, then with the worker stopped"
+status="$(curl -s -o "$WORK/healthz.json" -w '%{http_code}' -H 'Host: 10.9.8.7' "http://127.0.0.1:$PORT/healthz" || true)"
+[ "$status" = "200" ] || fail "the loopback probe with an unlisted Host answered ${status:-nothing}"
+status="$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: 10.9.8.7' "http://127.0.0.1:$PORT/" || true)"
+[ "$status" = "400" ] || fail "/ with an unlisted Host answered ${status:-nothing}, not 400"
+kill -TERM "$WORKER"
+wait "$WORKER" 2>/dev/null || true
+for _ in $(seq 1 30); do
+  status="$(curl -s -o "$WORK/healthz.json" -w '%{http_code}' "http://127.0.0.1:$PORT/healthz" || true)"
+  [ "$status" = "503" ] && break
+  sleep 1
+done
+[ "$status" = "503" ] || fail "/healthz answered ${status:-nothing} with the worker stopped"
+grep -q '"worker": "error: no worker answered a ping"' "$WORK/healthz.json" ||
+  fail "/healthz did not name the worker: $(cat "$WORK/healthz.json")"
+echo "/healthz with the worker stopped: $status $(cat "$WORK/healthz.json")"
 echo "ci_production_boot: OK (gunicorn, worker, beat and the stream consumer up on requirements.txt alone)"
