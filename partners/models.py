@@ -127,6 +127,8 @@ class PartnerAuditEntry(models.Model):
         KEY_IMPORTED = "key_imported", _("Key imported")
         REGISTERED = "registered", _("Registration")
         CHECKED = "checked", _("Registration check")
+        KEY_EXPORTED = "key_exported", _("Key exported")
+        KEY_TO_FILE = "key_to_file", _("Key moved to a file")
 
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded", _("Succeeded")
