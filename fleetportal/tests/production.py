@@ -68,3 +68,16 @@ def run_production(
         text=True,
         timeout=60,
     )
+
+
+def production_settings(*names: str, **overrides: str | None) -> list:
+    """The values of these settings as production computes them (JSON-able ones)."""
+    import json
+
+    code = (
+        "import json, sys, django; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([getattr(s, name) for name in sys.argv[1:]]))"
+    )
+    result = run_production(code, *names, **overrides)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
