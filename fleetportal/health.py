@@ -13,7 +13,7 @@ Required parts (HEALTHZ_REQUIRED, all four by default) decide the HTTP status, 2
 
 An app registers ``register("stream", report)`` in its AppConfig.ready; ``report()`` returns
 a small JSON-able dict with a "status" key. Reports are information for operators and
-monitors: they never change the status, so a stream outage does not fail the probe.
+monitors: they change the status only when HEALTHZ_REQUIRED names them (status "ok").
 
 `HealthzProbeMiddleware` answers the probe from the networks in HEALTHZ_ALLOWED_NETWORKS
 whatever the Host header says, so `curl http://127.0.0.1:8000/healthz` works on the host
@@ -143,13 +143,22 @@ def probe() -> tuple[bool, dict[str, Any]]:
             checks[name] = "ok"
             if detail:
                 details[name] = detail
-    healthy = all(checks[name] == "ok" for name in settings.HEALTHZ_REQUIRED if name in checks)
+    extra = reports()
+
+    def up(name: str) -> bool:
+        if name in checks:
+            return checks[name] == "ok"
+        # An app's report may be required too (HEALTHZ_REQUIRED=...,stream); a misspelt
+        # name fails rather than quietly requiring nothing.
+        return extra.get(name, {}).get("status") == "ok"
+
+    healthy = all(up(name) for name in settings.HEALTHZ_REQUIRED)
     body = {
         "status": "ok" if healthy else "error",
         "checks": checks,
         "required": list(settings.HEALTHZ_REQUIRED),
         **details,
-        **reports(),
+        **extra,
     }
     return healthy, body
 

@@ -97,6 +97,19 @@ def test_a_part_left_out_of_healthz_required_is_reported_but_does_not_fail(clien
     assert response.json()["checks"]["beat"] == "error: beat never ran"
 
 
+def test_an_unknown_required_part_fails_the_probe(client, settings, beat_ran, worker_answers):
+    settings.HEALTHZ_REQUIRED = ["database", "broker", "wroker"]
+    assert client.get(reverse("healthz")).status_code == 503
+
+
+def test_the_stream_fails_the_probe_only_when_required(client, settings, beat_ran, worker_answers):
+    assert client.get(reverse("healthz")).status_code == 200  # no consumer ever ran
+    settings.HEALTHZ_REQUIRED = [*settings.HEALTHZ_REQUIRED, "stream"]
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert response.json()["stream"] == {"status": "no_consumer"}
+
+
 def test_a_failing_report_is_named_by_class_and_keeps_the_status(
     client, monkeypatch, beat_ran, worker_answers
 ):
