@@ -235,7 +235,7 @@ class HealthzProbeMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if (
             request.path_info == "/healthz"
-            and request.method in ("GET", "HEAD")
+            and request.method == "GET"  # as the view (require_GET)
             and probe_allowed(request.META.get("REMOTE_ADDR", ""))
         ):
             return healthz_response()
