@@ -3,8 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make run PORT=9000` moves the portal, the Tesla sandbox (PORT+1) and the MQTT broker
+# (PORT+2; 1884 with the default 8000) together; SANDBOX_PORT and MQTT_PORT pick others.
+PORT ?= 8000
+SANDBOX_PORT ?=
+MQTT_PORT ?=
+DEV_ENV := $(BIN)/python scripts/dev_env.py --port $(PORT) \
+	$(if $(SANDBOX_PORT),--sandbox-port $(SANDBOX_PORT)) $(if $(MQTT_PORT),--mqtt-port $(MQTT_PORT))
 
-.PHONY: run test lint format deploy-check install migrate messages compile-messages clean bench e2e demo
+.PHONY: run test lint format deploy-check install migrate messages compile-messages clean bench e2e demo screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,15 +21,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 .env: install
-	$(BIN)/python scripts/dev_env.py
+	$(DEV_ENV)
 
 migrate: install
-	$(BIN)/python scripts/dev_env.py
+	$(DEV_ENV)
 	$(BIN)/python manage.py migrate --no-input -v 0
 
 run: migrate
 	@echo
-	@echo "  Fleet Portal: http://127.0.0.1:8000  (Ctrl-C stops the sandbox, web, worker and beat)"
+	@echo "  Fleet Portal: http://127.0.0.1:$(PORT)  (Ctrl-C stops the sandbox, web, worker and beat)"
 	@echo
 	$(BIN)/honcho -f Procfile.dev start
 
@@ -33,6 +40,11 @@ test: install
 # failures land in test-artifacts/.
 e2e: install
 	$(BIN)/pytest e2e
+
+# The operator guide's pictures (docs/screenshots/), from a throwaway portal and sandbox;
+# ONLY=dashboard,vehicle-390 retakes some (scripts/screenshots.py lists them).
+screenshots: install
+	$(BIN)/python scripts/screenshots.py $(if $(ONLY),--only $(ONLY))
 
 # lint-imports checks the import graph against the contracts in pyproject.toml (the layers of
 # docs/architecture.md).

@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -43,7 +44,15 @@ class PortalSite:
 
 class AccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
-        super().send_mail(template_prefix, email, {"current_site": PortalSite(), **context})
+        context = {"current_site": PortalSite(), **context}
+        # A known user's mail (confirmation, password reset) in the language saved on their
+        # profile, whatever the language of the request that sent it.
+        language = getattr(context.get("user"), "language", "")
+        if language not in dict(settings.LANGUAGES):
+            super().send_mail(template_prefix, email, context)
+            return
+        with translation.override(language):
+            super().send_mail(template_prefix, email, context)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

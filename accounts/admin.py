@@ -11,6 +11,7 @@ from django.utils.translation import ngettext
 
 from accounts import tasks
 from accounts.models import RefreshAttempt, TeslaLink, User
+from accounts.reasons import reason_text
 
 
 @admin.register(User)
@@ -79,6 +80,7 @@ class TeslaLinkAdmin(admin.ModelAdmin):
         "token_version",
         "health",
         "health_reason",
+        "reason_in_words",
         "health_changed_at",
         "created_at",
         "updated_at",
@@ -86,6 +88,10 @@ class TeslaLinkAdmin(admin.ModelAdmin):
     # Health is the refresh machinery's finding (accounts/services.py), not an operator's
     # choice: shown, never edited. "Refresh tokens now" is the action that re-checks it.
     readonly_fields = fields
+
+    @admin.display(description=_("reason in words"))
+    def reason_in_words(self, obj: TeslaLink) -> str:
+        return reason_text(obj.health_reason) if obj.health_reason else "—"
 
     def has_add_permission(self, request: object) -> bool:
         # Links are made by their owners through Tesla's consent, never typed in.

@@ -36,6 +36,10 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractUser):
     username = None
     email = models.EmailField(_("email address"), unique=True)
+    # The interface language the user last chose (a code of settings.LANGUAGES), applied on
+    # every request they make signed in, on any browser, and to the emails sent to them. Blank:
+    # never chosen (the browser's cookie or Accept-Language decide).
+    language = models.CharField(_("language"), max_length=16, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

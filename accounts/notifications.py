@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 
 from accounts.models import TeslaLink
-from fleetportal.mail import send_bilingual_mail
+from fleetportal.mail import send_mail_in_their_language
 
 
 def link_needs_relink_email(*, link_id: int) -> bool:
-    """Tell the owner, in English and Chinese, that a link needs relinking; False if moot."""
+    """Tell the owner, in their language (else English and Chinese), that a link needs
+    relinking; False if moot."""
     link = TeslaLink.objects.select_related("user").filter(pk=link_id).first()
     if link is None or not link.is_broken:
         return False
@@ -17,5 +18,5 @@ def link_needs_relink_email(*, link_id: int) -> bool:
         "link": link,
         "dashboard_url": settings.PORTAL_PUBLIC_URL.rstrip("/") + "/dashboard/",
     }
-    send_bilingual_mail("accounts/email/needs_relink", context, [link.user.email])
+    send_mail_in_their_language("accounts/email/needs_relink", context, [link.user])
     return True

@@ -17,6 +17,7 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import reasons
 from accounts.models import RefreshAttempt, TeslaLink, User
 from accounts.signals import link_connected
 from fleetportal import queueing, tesla, workers
@@ -33,13 +34,32 @@ class LinkOwnedByAnotherUser(Exception):
 
 
 class LinkBroken(Exception):
-    """The link needs a relink (or was revoked): no call is made on its behalf."""
+    """The link needs a relink (or was revoked): no call is made on its behalf. `reason` is
+    the link's stored reason; the message words it in the active language."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return reasons.reason_text(self.reason)
 
 
 def sessions_clear_expired() -> int:
     """Delete expired database sessions; returns how many went."""
     deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
     return deleted
+
+
+def user_language_set(*, user: User, language: str) -> bool:
+    """Keep `language` on the user's profile (applied to their requests and their emails);
+    False, and nothing stored, for a code the portal does not offer."""
+    if language not in dict(settings.LANGUAGES):
+        return False
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])
+    return True
 
 
 def tesla_profile(*, auth_server_key: str, tokens: oauth.TokenSet) -> dict[str, Any]:
@@ -225,7 +245,7 @@ def _pair_store(link: TeslaLink, **pair: Any) -> None:
         _set_health(
             link,
             TeslaLink.Health.NEEDS_RELINK,
-            "missing scopes: " + ", ".join(missing),
+            reasons.missing_scopes(missing),
             notify=not new_chain,
         )
     else:
@@ -321,7 +341,9 @@ def _refresh_claim(
         if link.refresh_lease_until is not None and link.refresh_lease_until > now:
             return link.refresh_lease_until
         if not link.refresh_token:
-            _set_health(link, TeslaLink.Health.NEEDS_RELINK, "missing scopes: offline_access")
+            _set_health(
+                link, TeslaLink.Health.NEEDS_RELINK, reasons.missing_scopes(["offline_access"])
+            )
             link.save(update_fields=_HEALTH_FIELDS)
             return "broken"
         lease = _Lease(
@@ -474,12 +496,12 @@ def _refresh_record(
         if isinstance(failure, oauth.PermanentOAuthError):
             outcome, error = RefreshAttempt.Outcome.FAILED, failure.error or str(failure.status)
             if applies:
-                _set_health(link, TeslaLink.Health.NEEDS_RELINK, f"Tesla answered {error}")
+                _set_health(link, TeslaLink.Health.NEEDS_RELINK, reasons.refused(error))
                 link.refresh_queued_at = None
         elif failure is not None:
             outcome, error = RefreshAttempt.Outcome.RETRIED, failure.error
             if applies:
-                _set_health(link, TeslaLink.Health.RETRYING, f"Tesla unavailable ({failure})")
+                _set_health(link, TeslaLink.Health.RETRYING, reasons.unavailable(str(failure)))
         else:
             assert tokens is not None
             outcome, error = RefreshAttempt.Outcome.OK, ""

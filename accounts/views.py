@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.i18n import set_language
 
 from accounts import selectors, services
 from accounts.forms import PasteCallbackForm
@@ -98,6 +99,16 @@ def link_status(request: HttpRequest) -> HttpResponse:
     return render(
         request, "accounts/link_status.html", {"summary": selectors.link_status_summary()}
     )
+
+
+def language_set(request: HttpRequest) -> HttpResponse:
+    """Django's language switcher (a POST sets the cookie; a GET only redirects back), and for
+    a signed-in user the choice kept on their profile too, so it follows them to a new browser
+    and into their emails."""
+    response = set_language(request)
+    if request.method == "POST" and request.user.is_authenticated:
+        services.user_language_set(user=request.user, language=request.POST.get("language", ""))
+    return response
 
 
 @require_http_methods(["POST"])

@@ -82,6 +82,11 @@ def link_alice_with_a_paired_car(page, base_url: str, owner, password: str, vin:
     page.get_by_role("button", name="Link Tesla account (Global)").click()
     consent_at_tesla(page, "alice@example.com")
     sandbox.control.pair(vin, settings.TESLA_PARTNER_DOMAIN)
+    sync_until_paired(page, base_url, vin)
+
+
+def sync_until_paired(page, base_url: str, vin: str) -> None:
+    """Press "Sync now" on the vehicle list; wait until the car's page says its key is paired."""
     page.goto(f"{base_url}/vehicles/")
     page.get_by_role("button", name="Sync now").click()
     eventually(

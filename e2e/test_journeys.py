@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import ARTIFACTS
-from e2e.conftest import consent_at_tesla, eventually, sign_up
+from e2e.conftest import consent_at_tesla, eventually, sign_up, sync_until_paired
 from sandbox.demo import self_signed_ca_pem
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -40,13 +40,7 @@ def test_an_owner_signs_up_links_global_and_china_pairs_a_key_and_relinks(
     # Pair the portal's key: the pairing link opens the sandbox's stand-in for the Tesla app.
     page.locator("a.pairing-link").click()
     page.get_by_role("button", name="Approve").click()
-    page.goto(f"{base}/vehicles/")
-    page.get_by_role("button", name="Sync now").click()
-    eventually(
-        page,
-        f"{base}/vehicles/vin/{MODEL_3}/",
-        lambda p: p.locator("dt:has-text('Key paired') + dd").inner_text() == "Yes",
-    )
+    sync_until_paired(page, base, MODEL_3)
 
     # A China account beside it.
     page.goto(f"{base}/dashboard/")

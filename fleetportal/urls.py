@@ -8,8 +8,8 @@ from fleetportal import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("allauth.urls")),
+    # accounts.urls has the language switcher (set_language) too.
     path("", include("accounts.urls")),
     path("", include("partners.urls")),
     path("vehicles/", include("vehicles.urls")),

@@ -10,6 +10,9 @@ from partners import selectors
 class RegionChoiceField(forms.ChoiceField):
     def __init__(self, *, allow_all: bool = False, **kwargs: object) -> None:
         super().__init__(choices=(), **kwargs)
+        # Shown without a visible label (a compact group beside the VIN): named for screen
+        # readers all the same.
+        self.widget.attrs.setdefault("aria-label", self.label or _("Region"))
         # Regions come from the configured environment's table, read per form.
         choices = [(code, code) for code in selectors.region_codes()]
         if allow_all:
@@ -36,7 +39,12 @@ class KeyGenerateForm(forms.Form):
 
 
 class PairingForm(forms.Form):
-    vin = forms.CharField(label=_("VIN"), max_length=17, min_length=17)
+    vin = forms.CharField(
+        label=_("VIN"),
+        max_length=17,
+        min_length=17,
+        widget=forms.TextInput(attrs={"aria-label": _("VIN"), "placeholder": _("VIN")}),
+    )
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fleetportal import hostnames, tesla
-from fleetportal.mail import send_bilingual_mail
+from fleetportal.mail import send_mail_in_their_language
 from fleetportal.permissions import MANAGE_PARTNER, staff_holding
 from partners import keys, selectors
 from partners.keys import KeyRejected
@@ -706,15 +706,13 @@ def partner_key_hosting_watch(*, now: dt.datetime | None = None) -> str:
 
 
 def _send_hosting_email(problem: str) -> None:
-    recipients = list(
-        staff_holding(MANAGE_PARTNER).exclude(email="").values_list("email", flat=True)
-    )
+    recipients = list(staff_holding(MANAGE_PARTNER).exclude(email=""))
     if recipients:
         context = {
             "problem": problem,
             "partner_url": settings.PORTAL_PUBLIC_URL.rstrip("/") + reverse("partner_status"),
         }
-        send_bilingual_mail("partners/email/key_not_served", context, recipients)
+        send_mail_in_their_language("partners/email/key_not_served", context, recipients)
 
 
 def _check_key(key: PartnerKey | None) -> Check:

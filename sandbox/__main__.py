@@ -1,4 +1,5 @@
 """`python -m sandbox [--host H] [--port P] [--state-dir DIR] [--public-url URL] [--print-env]
+[--portal-port P]
 [--threads N] [--tls-cert CERT --tls-key KEY]
 [--mqtt-url URL [--mqtt-topic-base BASE] [--time-scale N]]`."""
 
@@ -33,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
         "--print-env",
         action="store_true",
         help="print TESLA_CLIENT_ID=... lines for the seeded demo clients and exit",
+    )
+    parser.add_argument(
+        "--portal-port",
+        type=int,
+        default=None,
+        help="the demo clients accept redirect URIs of a portal on 127.0.0.1/localhost at this "
+        "port (kept in the state; the seed's is 8000)",
     )
     parser.add_argument(
         "--mqtt-url",
@@ -96,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     world = World(args.state_dir)
+    if args.portal_port is not None:
+        world.serve_portal_on(args.portal_port)
     if args.print_env:
         print_env(world)
         return 0

@@ -15,11 +15,20 @@ NAMESPACE = uuid.UUID("6f0d5c2e-4b1a-4f57-9a53-3c1f7d0c2a11")
 SERVER_REGIONS: dict[str, tuple[str, ...]] = {"global": ("NA", "EU"), "cn": ("CN",)}
 REGION_SERVER: dict[str, str] = {r: s for s, rs in SERVER_REGIONS.items() for r in rs}
 
-DEMO_REDIRECT_URIS = [
-    f"http://{host}:8000/accounts/{provider}/login/callback/"
-    for provider in ("tesla", "tesla_cn")
-    for host in ("127.0.0.1", "localhost")
-]
+# The development portal's port (`make run`); `--portal-port` moves the demo clients along.
+DEFAULT_PORTAL_PORT = 8000
+
+
+def demo_redirect_uris(portal_port: int = DEFAULT_PORTAL_PORT) -> list[str]:
+    """The demo clients' redirect URIs: a portal on 127.0.0.1 or localhost at that port."""
+    return [
+        f"http://{host}:{portal_port}/accounts/{provider}/login/callback/"
+        for provider in ("tesla", "tesla_cn")
+        for host in ("127.0.0.1", "localhost")
+    ]
+
+
+DEMO_REDIRECT_URIS = demo_redirect_uris()
 DEMO_ALLOWED_ORIGINS = ["127.0.0.1", "localhost"]
 
 CHINA_MODEL_3_VIN = "LRW3E7FS0RC257863"

@@ -135,10 +135,18 @@ class World:
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
 
-    def _fresh(self, *, signing_key: dict[str, str], secrets_by_client: dict[str, str]) -> Data:
+    def _fresh(
+        self,
+        *,
+        signing_key: dict[str, str],
+        secrets_by_client: dict[str, str],
+        redirects_by_client: dict[str, list[str]] | None = None,
+    ) -> Data:
         data = seed.build_world()
         for client_id, client in data["clients"].items():
             client["secret"] = secrets_by_client.get(client_id) or new_secret()
+            if redirects_by_client and client_id in redirects_by_client:
+                client["redirect_uris"] = list(redirects_by_client[client_id])
         data.update(
             signing_key=signing_key,
             settings=copy.deepcopy(DEFAULT_SETTINGS),
@@ -169,16 +177,26 @@ class World:
         with self.lock:
             yield self.data
 
-    def reset(self) -> None:
-        """Back to the seed, keeping the signing key and the demo clients' secrets.
+    def serve_portal_on(self, port: int) -> None:
+        """Point the demo clients' redirect URIs at a portal on this port (`--portal-port`)."""
+        with self.transaction() as data:
+            for client in data["clients"].values():
+                if client.get("seeded", False):
+                    client["redirect_uris"] = seed.demo_redirect_uris(port)
 
-        Keeping them means a reset does not break a portal `.env` written by --print-env.
+    def reset(self) -> None:
+        """Back to the seed, keeping the signing key, the demo clients' secrets and redirect URIs.
+
+        Keeping them means a reset does not break a portal `.env` written by --print-env, nor
+        a portal moved to another port (`--portal-port`).
         """
         with self.transaction() as data:
-            keep = {
-                cid: c["secret"] for cid, c in data["clients"].items() if c.get("seeded", False)
-            }
-            fresh = self._fresh(signing_key=data["signing_key"], secrets_by_client=keep)
+            seeded = [c for c in data["clients"].values() if c.get("seeded", False)]
+            fresh = self._fresh(
+                signing_key=data["signing_key"],
+                secrets_by_client={c["client_id"]: c["secret"] for c in seeded},
+                redirects_by_client={c["client_id"]: c["redirect_uris"] for c in seeded},
+            )
             data.clear()
             data.update(fresh)
             self.counters.reset()

@@ -1,6 +1,7 @@
 """Take the screenshots of docs/operator-guide.md from a throwaway portal and the sandbox.
 
-    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+    make screenshots                      # all of them, into docs/screenshots/
+    .venv/bin/python scripts/screenshots.py [--out DIR] [--only dashboard,vehicle-390]
 
 Self-contained, like the browser tests: it never touches `var/`, `.env` or a running
 `make run`. In a temporary folder it starts the Tesla sandbox (in this process), a portal
@@ -13,6 +14,11 @@ captures:
   vehicle.png           a vehicle's page (decoded VIN, key pairing, firmware)
   partner.png           the staff page /staff/partner/ (key, pre-flight, registration)
   telemetry-builder.png the telemetry builder /telemetry/new/ (skipped if it does not exist)
+  dashboard-390.png     the dashboard on a 390 px wide phone (accounts as stacked rows)
+  vehicle-390.png       a car without the portal's key on a phone: the pairing box
+
+`--only` retakes just the named ones (without .png), e.g. after a page changed; the set-up
+is the same (about half a minute).
 
 Needs `apt-get install chromium`; CHROMIUM_PATH overrides /usr/bin/chromium.
 """
@@ -47,6 +53,17 @@ PASSWORD = "screenshots-only-password-1"  # noqa: S105 - a throwaway local accou
 OWNER = "owner@example.com"
 STAFF = "staff@example.com"
 PAIRED_VIN = "5YJ3E1EA7PF000001"
+UNPAIRED_VIN = "7SAYGDEE9RF000002"  # alice's Model Y: the vehicle page offers pairing
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+SHOTS = (
+    "dashboard",
+    "vehicle",
+    "partner",
+    "telemetry-builder",
+    "dashboard-390",
+    "vehicle-390",
+)
 
 
 def free_port() -> int:
@@ -148,7 +165,9 @@ def link_accounts(page) -> None:
         page.wait_for_url(re.compile(r"/dashboard/$"))
 
 
-def shoot(page, url: str, path: Path) -> None:
+def shoot(page, url: str, path: Path, wanted: set[str]) -> None:
+    if path.stem not in wanted:
+        return
     page.goto(url)
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(path), full_page=True)
@@ -158,7 +177,14 @@ def shoot(page, url: str, path: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    out = Path(parser.parse_args().out).resolve()
+    parser.add_argument(
+        "--only", default=",".join(SHOTS), help=f"comma-separated, of: {', '.join(SHOTS)}"
+    )
+    args = parser.parse_args()
+    out = Path(args.out).resolve()
+    wanted = {name.strip().removesuffix(".png") for name in args.only.split(",") if name.strip()}
+    if wanted - set(SHOTS):
+        parser.error(f"--only: unknown {', '.join(sorted(wanted - set(SHOTS)))}; one of {SHOTS}")
     if not Path(CHROMIUM).exists():
         print(f"No Chromium at {CHROMIUM} (apt-get install chromium).", file=sys.stderr)
         return 1
@@ -202,30 +228,30 @@ def main() -> int:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # ORM calls beside Playwright
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                context = browser.new_context(
-                    locale="en-US", viewport={"width": 1280, "height": 900}
-                )
+                context = browser.new_context(locale="en-US", viewport=DESKTOP)
                 page = context.new_page()
                 page.set_default_timeout(20_000)
                 print("Linking alice@example.com and wei@example.cn in the browser:")
                 sign_in(page, base, OWNER)
                 link_accounts(page)
                 sync_vehicles()
-                shoot(page, f"{base}/dashboard/", out / "dashboard.png")
+                shoot(page, f"{base}/dashboard/", out / "dashboard.png", wanted)
                 from vehicles.models import Vehicle
 
                 car = Vehicle.objects.get(vin=PAIRED_VIN)
-                shoot(page, f"{base}/vehicles/{car.pk}/", out / "vehicle.png")
+                shoot(page, f"{base}/vehicles/{car.pk}/", out / "vehicle.png", wanted)
+                page.set_viewport_size(PHONE)
+                shoot(page, f"{base}/dashboard/", out / "dashboard-390.png", wanted)
+                car = Vehicle.objects.get(vin=UNPAIRED_VIN)
+                shoot(page, f"{base}/vehicles/{car.pk}/", out / "vehicle-390.png", wanted)
 
-                staff = browser.new_context(
-                    locale="en-US", viewport={"width": 1280, "height": 900}
-                ).new_page()
+                staff = browser.new_context(locale="en-US", viewport=DESKTOP).new_page()
                 staff.set_default_timeout(20_000)
                 sign_in(staff, base, STAFF)
-                shoot(staff, f"{base}/staff/partner/", out / "partner.png")
+                shoot(staff, f"{base}/staff/partner/", out / "partner.png", wanted)
                 builder = f"{base}/telemetry/new/"
                 if staff.request.get(builder).status == 200:
-                    shoot(staff, builder, out / "telemetry-builder.png")
+                    shoot(staff, builder, out / "telemetry-builder.png", wanted)
                 else:
                     print("  skipped telemetry-builder.png: /telemetry/new/ is not there yet")
                 browser.close()

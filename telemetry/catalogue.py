@@ -169,6 +169,19 @@ def details_for(name: str) -> FieldDetails | None:
     return details().get(name)
 
 
+def firmware_supports(name: str, firmware: tuple[int, ...]) -> bool | None:
+    """Whether a car on `firmware` can send the field: None when the field's minimum is
+    unknown. A minimum written "2024.44.25 / 2024.45.25" names one release per branch
+    (year.minor): the newest of them, or the one of the car's own branch, suffices."""
+    entry = details_for(name)
+    if entry is None or entry.min_firmware == UNKNOWN_FIRMWARE:
+        return None
+    minima = [tuple(int(p) for p in m.strip().split(".")) for m in entry.min_firmware.split("/")]
+    if firmware >= max(minima):
+        return True
+    return any(firmware[:2] == m[:2] and firmware >= m for m in minima)
+
+
 def details_json() -> dict[str, list[str]]:
     """name → [description, unit, minimum firmware] in the active language, for the builder."""
     return {name: [d.description, d.unit_label, d.firmware_label] for name, d in details().items()}

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import TeslaLink, User
 from fleetportal.permissions import MANAGE_TELEMETRY, has_staff_permission
@@ -187,6 +188,43 @@ def client_problems(*, config: TelemetryConfig, vehicles: Iterable[Vehicle]) -> 
                 "owner to update the car, or remove them from the config."
             ) % {"version": vehicle.telemetry_version, "needs": ", ".join(needs)}
     return problems
+
+
+def firmware_warnings(*, config: TelemetryConfig, names: Iterable[str]) -> list[str]:
+    """For the builder: each field the config's assigned cars cannot all send, with how many
+    run software below the field's minimum (they report unsupported_field and send the rest).
+    Cars whose software is unknown are not counted."""
+    from telemetry.fleet import firmware_key
+
+    versions = [
+        key
+        for key in (
+            firmware_key(v)
+            for v in Vehicle.objects.filter(telemetry_assignment__config=config).values_list(
+                "firmware_version", flat=True
+            )
+        )
+        if key is not None
+    ]
+    warnings = []
+    for name in sorted(set(names)):
+        older = sum(1 for key in versions if catalogue.firmware_supports(name, key) is False)
+        if older:
+            warnings.append(
+                ngettext(
+                    "%(field)s needs software %(firmware)s: %(n)d assigned car runs older "
+                    "software and will not send it.",
+                    "%(field)s needs software %(firmware)s: %(n)d assigned cars run older "
+                    "software and will not send it.",
+                    older,
+                )
+                % {
+                    "field": name,
+                    "firmware": catalogue.details_for(name).min_firmware,
+                    "n": older,
+                }
+            )
+    return warnings
 
 
 def owner_links(vehicle_ids: list[int]) -> dict[int, OwnerLink]:

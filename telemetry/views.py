@@ -16,6 +16,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.reasons import failure_text
 from fleetportal.permissions import staff_permission_required
 from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
 from telemetry import catalogue, explanations, fleet, live, selectors, services, streaming
@@ -120,10 +121,34 @@ def _builder(request: HttpRequest, config: TelemetryConfig | None) -> HttpRespon
             "config": config,
             "groups": catalogue.grouped(),
             "location_fields": sorted(catalogue.LOCATION_FIELDS),
+            "version_warnings": _version_warnings(config, formset),
             **builder_catalogue_context(formset, preset_form),
         },
         status=status,
     )
+
+
+def _version_warnings(config: TelemetryConfig | None, formset) -> list[str]:
+    """What the assigned cars' software cannot take: the fields shown, and the saved config's
+    delivery policy and Location minimum change (a client older than 1.0.0 refuses them)."""
+    if config is None:
+        return []
+    names = [str(f["name"].value() or "").strip() for f in formset.forms]
+    warnings = selectors.firmware_warnings(config=config, names=[n for n in names if n])
+    assigned = [a.vehicle for a in config.assignments.select_related("vehicle")]
+    too_old = selectors.client_problems(config=config, vehicles=assigned)
+    if too_old:
+        warnings.append(
+            ngettext(
+                "%(n)d assigned car runs a telemetry client older than 1.0.0 and would refuse "
+                "this configuration's delivery policy or Location minimum change.",
+                "%(n)d assigned cars run a telemetry client older than 1.0.0 and would refuse "
+                "this configuration's delivery policy or Location minimum change.",
+                len(too_old),
+            )
+            % {"n": len(too_old)}
+        )
+    return warnings
 
 
 @telemetry_manager_required
@@ -301,7 +326,7 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
                     "reason": d.reason,
                     "reason_label": skip["label"],
                     "fix": skip["fix"],
-                    "error": d.error,
+                    "error": failure_text(d.error),
                 }
                 for d in deployments
                 for skip in [explanations.explain_skip(d.reason) if d.reason else NO_SKIP]

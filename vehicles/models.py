@@ -98,7 +98,14 @@ class VehicleAccess(models.Model):
     access_type = models.CharField(
         _("access type"), max_length=8, choices=AccessType, default=AccessType.OWNER
     )
-    state = models.CharField(_("state"), max_length=16, blank=True)
+
+    class State(models.TextChoices):
+        # Tesla's words for a car in the vehicle list (§4.2); any other is shown as sent.
+        ONLINE = "online", _("Online")
+        ASLEEP = "asleep", _("Asleep")
+        OFFLINE = "offline", _("Offline")
+
+    state = models.CharField(_("state"), max_length=16, blank=True, choices=State)
     first_seen_at = models.DateTimeField(_("first seen"), auto_now_add=True)
     last_seen_at = models.DateTimeField(_("last seen"))
     # Set when a complete sync no longer lists the car; cleared if it comes back.

@@ -15,8 +15,10 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from accounts import reasons
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
 from fleetportal import queueing
@@ -148,14 +150,19 @@ def vehicles_sync_queue(*, link: TeslaLink, trigger: str) -> SyncRun | None:
     return run
 
 
+# A run's error as stored: these, and accounts.reasons.needs_relink, are the portal's own
+# (worded when shown, by vehicles/templatetags/sync_words.py); anything else is Tesla's or
+# the transport's text.
+SYNC_NOT_QUEUED = "could not be queued: "
+SYNC_LOST = "lost: no worker finished it"
+
+
 def _enqueue(task: str, link_id: int, *, run_id: int) -> None:
     queueing.enqueue(
         task,
         link_id,
         run_id=run_id,
-        on_error=lambda error: vehicles_sync_fail(
-            run_id=run_id, error=f"could not be queued: {error}"
-        ),
+        on_error=lambda error: vehicles_sync_fail(run_id=run_id, error=f"{SYNC_NOT_QUEUED}{error}"),
     )
 
 
@@ -214,7 +221,7 @@ def vehicles_sync_runs_sweep() -> dict[str, int]:
     stale = SyncRun.objects.filter(status__in=SyncRun.ACTIVE).exclude(_recent())
     for run in stale.order_by("pk"):
         if run.redispatches >= settings.VEHICLES_SYNC_MAX_REDISPATCHES:
-            if vehicles_sync_fail(run_id=run.pk, error="lost: no worker finished it"):
+            if vehicles_sync_fail(run_id=run.pk, error=SYNC_LOST):
                 counts["failed"] += 1
             continue
         # Conditional on what was read: a run that moved meanwhile is left to its task. Back
@@ -342,7 +349,7 @@ def vehicles_sync(*, link_id: int, run_id: int | None = None) -> SyncResult:
             )
         run.statuses = _sync_status(link, run)
     except LinkBroken as exc:
-        _run_save(run, _ended(SyncRun.Status.FAILED, f"needs relink: {exc}"))
+        _run_save(run, _ended(SyncRun.Status.FAILED, reasons.needs_relink(exc.reason)))
         return SyncResult("broken")
     except TransientError as exc:
         # Not "running" any more: the task retries later (or gives up and marks it failed).
@@ -607,12 +614,12 @@ def vehicle_status_check(*, access: VehicleAccess) -> StatusCheck:
     try:
         answers = _fleet_status(access.link, [vehicle.vin])
     except LinkBroken:
-        return StatusCheck(False, "the Tesla account needs to be linked again")
+        return StatusCheck(False, _("the Tesla account needs to be linked again"))
     except TeslaError as exc:
-        return StatusCheck(False, f"{exc.status or ''} {exc.error}".strip() or "no answer")
+        return StatusCheck(False, f"{exc.status or ''} {exc.error}".strip() or _("no answer"))
     answer = answers.get(vehicle.vin)
     if answer is None:
-        return StatusCheck(False, "not in Tesla's answer")
+        return StatusCheck(False, _("not in Tesla's answer"))
     if isinstance(answer, str):
         vehicle.status_error = _tesla_text(answer, 200)
         vehicle.save(update_fields=["status_error"])

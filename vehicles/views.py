@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from fleetportal.permissions import MANAGE_ROSTER, staff_permission_required
 from fleetportal.queueing import QueueUnavailable, queue_unavailable_message
 from partners import pairing
+from partners import selectors as partner_selectors
 from vehicles import selectors, services
 from vehicles import vin as vinlib
 from vehicles.forms import RosterForm, VehicleFilterForm
@@ -29,8 +30,14 @@ PAGE_SIZE = 50
 
 def _tesla_pairing_link(vehicle: Vehicle, access: VehicleAccess) -> str:
     # Only the owner's account can add a key (DRIVER access cannot), and only an unpaired car
-    # needs one; an unknown region (never synced) has no pairing base to link to.
-    if access.is_driver or vehicle.key_paired or not vehicle.region:
+    # needs one; an unknown region (never synced) has no pairing base to link to. An Intel
+    # Atom Model S/X (fleet_status reports its Safety screen toggle) takes no key at all.
+    if (
+        access.is_driver
+        or vehicle.key_paired
+        or not vehicle.region
+        or vehicle.safety_screen_streaming is not None
+    ):
         return ""
     try:
         return pairing.pairing_link(region=vehicle.region, vin=vehicle.vin)
@@ -76,6 +83,8 @@ def vehicle_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
     vehicle, access = selectors.get_vehicle_for_user(user=request.user, vehicle_id=pk)
+    pairing_link = _pairing_link(request, vehicle, access)
+    key = partner_selectors.partner_key() if pairing_link else None
     return render(
         request,
         "vehicles/detail.html",
@@ -83,7 +92,13 @@ def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "vehicle": vehicle,
             "access": access,
             "decoded": vehicle.decoded,
-            "pairing_link": _pairing_link(request, vehicle, access),
+            "pairing_link": pairing_link,
+            # Tesla fetches the portal's key when a car pairs: while the key watch finds it
+            # not served, pairing fails in the Tesla app ("application has not registered").
+            "pairing_blocked": bool(pairing_link and key and key.hosting_problem),
+            "streaming_toggle_off": (
+                not access.is_driver and vehicle.safety_screen_streaming is False
+            ),
             "recheck_minutes": services.PAIRING_RECHECK_SECONDS // 60,
         },
     )

@@ -327,3 +327,36 @@ def test_dashboard_shows_links_in_chinese(owner_client, owner, tesla_apps):
     owner_client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
     html = owner_client.get(reverse("dashboard")).content.decode()
     assert "特斯拉账户" in html and "正常" in html and "解除关联" in html
+
+
+def test_a_412_from_users_region_says_the_portal_is_not_registered_there(
+    owner_client, tesla_apps, tesla_sandbox
+):
+    callback = consent(start_link(owner_client), "alice@example.com")
+    tesla_sandbox.control.fault(
+        "/api/1/users/region",
+        status=412,
+        body={
+            "response": None,
+            "error": "Account x must be registered in the current region",
+            "error_description": "",
+        },
+    )
+    response = finish(owner_client, callback)
+    said = " ".join(messages_of(response))
+    assert "not yet registered with Tesla in your account's region" in said
+    assert not TeslaLink.objects.exists()
+
+
+def test_another_users_region_failure_says_the_region_could_not_be_told(
+    owner_client, tesla_apps, tesla_sandbox
+):
+    callback = consent(start_link(owner_client), "alice@example.com")
+    tesla_sandbox.control.fault(
+        "/api/1/users/region", status=500, body={"response": None, "error": "internal error"}
+    )
+    response = finish(owner_client, callback)
+    said = " ".join(messages_of(response))
+    assert "could not tell the account's region" in said
+    assert "not yet registered" not in said
+    assert not TeslaLink.objects.exists()

@@ -520,3 +520,72 @@ def test_two_sweeps_at_once_claim_disjoint_links_without_waiting(owner_client, o
         holder.join(10)
     assert len(second["first"]) == 1 and len(second["second"]) == 1
     assert sorted(second["first"] + second["second"]) == sorted(r.pk for r in rows)
+
+
+@pytest.mark.skipif(
+    connections["default"].vendor != "postgresql",
+    reason="row locks held across threads need PostgreSQL (SQLite serialises writers)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_relink_during_a_refresh_waits_for_it_and_starts_after_it(
+    owner_client, owner, tesla_apps
+):
+    """link_store locks the row: a relink that arrives while a refresh holds the link reads
+    the refreshed row once the refresh commits, so its new chain comes after the refresh's
+    version (a relink reading the row unlocked would write the same version the refresh did,
+    and a refresh queued against that version would not be superseded)."""
+    from django.db import transaction
+
+    row = _linked(owner_client, owner)
+    start = TeslaLink.objects.get(pk=row.pk)
+    refreshing, done = threading.Event(), threading.Event()
+
+    def refresh_holding_the_row() -> None:
+        try:
+            with transaction.atomic():
+                held = TeslaLink.objects.select_for_update().get(pk=row.pk)
+                services._pair_store(
+                    held,
+                    access_token="refreshed-access",
+                    refresh_token="refreshed-refresh",
+                    expires_at=None,
+                    scopes=[],
+                    now=timezone.now(),
+                    new_chain=False,
+                )
+                held.save()
+                refreshing.set()
+                done.wait(1.0)  # the relink arrives while this holds the row
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=refresh_holding_the_row)
+    holder.start()
+    try:
+        assert refreshing.wait(10)
+        profile = {
+            "auth_server": start.auth_server,
+            "sub": start.subject,
+            "region": start.region,
+            "fleet_api_base_url": start.fleet_api_base_url,
+            "scopes": start.scopes,
+        }
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            relinked = pool.submit(
+                lambda: (
+                    services.link_store(
+                        user=owner,
+                        profile=profile,
+                        access_token="relinked-access",
+                        refresh_token="relinked-refresh",
+                        expires_at=None,
+                    ),
+                    connections.close_all(),
+                )[0]
+            ).result(timeout=10)
+    finally:
+        done.set()
+        holder.join(10)
+    final = TeslaLink.objects.get(pk=row.pk)
+    assert (final.access_token, final.refresh_token) == ("relinked-access", "relinked-refresh")
+    assert final.token_version == relinked.token_version == start.token_version + 2

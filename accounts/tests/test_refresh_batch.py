@@ -203,7 +203,7 @@ def test_a_refreshed_token_without_a_required_scope_needs_a_relink_naming_it(
     assert stored.token_version == row.token_version + 1
     assert stored.refresh_token != row.refresh_token
     assert stored.health == TeslaLink.Health.NEEDS_RELINK
-    assert stored.health_reason == "missing scopes: vehicle_cmds"
+    assert stored.health_reason == "missing_scopes:vehicle_cmds"
 
 
 @pytest.mark.django_db(transaction=True)

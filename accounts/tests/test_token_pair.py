@@ -57,7 +57,7 @@ def test_a_stored_link_sends_link_connected_once_committed(
 def test_a_new_chain_without_a_refresh_token_needs_a_relink_naming_offline_access(owner):
     link = _store(owner, refresh_token="")
     assert link.health == TeslaLink.Health.NEEDS_RELINK
-    assert link.health_reason == "missing scopes: offline_access"
+    assert link.health_reason == "missing_scopes:offline_access"
     assert link.refresh_token == ""
 
 
@@ -69,7 +69,7 @@ def test_a_relink_replaces_the_whole_pair_and_its_scopes(owner):
     assert (link.access_token, link.refresh_token) == ("a2", "")
     assert link.scopes == ["openid"]
     assert link.health == TeslaLink.Health.NEEDS_RELINK
-    assert link.health_reason == "missing scopes: offline_access, vehicle_device_data"
+    assert link.health_reason == "missing_scopes:offline_access,vehicle_device_data"
 
 
 @pytest.mark.django_db
@@ -112,7 +112,7 @@ def test_a_refresh_with_narrowed_scopes_needs_a_relink_and_notifies_the_owner(
     )
     assert link.refresh_token == "r2" and link.refresh_token_issued_at == now
     assert link.health == TeslaLink.Health.NEEDS_RELINK
-    assert link.health_reason == "missing scopes: vehicle_device_data"
+    assert link.health_reason == "missing_scopes:vehicle_device_data"
     assert queued == [link.pk]
 
 

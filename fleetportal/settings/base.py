@@ -46,6 +46,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # After AuthenticationMiddleware: a signed-in user's saved language beats the cookie.
+    "accounts.middleware.user_language_middleware",
 ]
 
 # Content-Security-Policy on every response (django-csp): scripts and styles come from our
@@ -261,6 +263,10 @@ LOCALE_PATHS = [
     *(BASE_DIR / app / "locale" for app in ("accounts", "partners", "vehicles", "telemetry")),
 ]
 USE_I18N = True
+# The language cookie lasts a year (Django's default ends with the browser session);
+# production makes it Secure and HttpOnly. Signed-in users' choice is on their profile too.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_TZ = True
 

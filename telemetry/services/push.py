@@ -19,6 +19,7 @@ from django.db.models import Case, Exists, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import reasons
 from accounts.models import TeslaLink, User
 from accounts.services import LinkBroken, link_fleet_call
 from fleetportal import queueing, workers
@@ -430,7 +431,8 @@ def _push_rows(
                 link=link, call=lambda c, v=vins: c.fleet_telemetry_config_jws(v, token)
             )
         except LinkBroken as exc:
-            _fail(chunk, _("The Tesla account needs a relink: %(why)s") % {"why": exc})
+            # Stored as a code, worded when shown (accounts.reasons.failure_text).
+            _fail(chunk, reasons.needs_relink(exc.reason))
             continue
         except TransientError as exc:
             if not final:
@@ -507,7 +509,7 @@ def _remove_rows(link: TeslaLink, rows: list[Row], *, final: bool) -> None:
         try:
             link_fleet_call(link=link, call=lambda c, v=row.vin: c.fleet_telemetry_config_delete(v))
         except LinkBroken as exc:
-            _fail([row], _("The Tesla account needs a relink: %(why)s") % {"why": exc})
+            _fail([row], reasons.needs_relink(exc.reason))
             continue
         except TransientError as exc:
             if not final:

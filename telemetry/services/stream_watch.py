@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.models import User
-from fleetportal.mail import send_bilingual_mail
+from fleetportal.mail import send_mail_in_their_language
 from fleetportal.permissions import MANAGE_TELEMETRY, staff_holding
 from telemetry import selectors, streaming
 from telemetry.models import TelemetryAssignment, TelemetryRun, VehicleStream
@@ -140,7 +140,7 @@ def telemetry_stream_watch(*, now: dt.datetime | None = None) -> int:
 
 
 def _send_silent_email(rows: list[streaming.VehicleStreamState]) -> None:
-    recipients = [u.email for u in telemetry_managers()]
+    recipients = telemetry_managers()
     if not recipients:
         return
     base = settings.PORTAL_PUBLIC_URL.rstrip("/")
@@ -154,4 +154,4 @@ def _send_silent_email(rows: list[streaming.VehicleStreamState]) -> None:
         for r in rows
     ]
     context = {"cars": cars, "overview_url": base + reverse("telemetry:overview")}
-    send_bilingual_mail("telemetry/email/silent", context, recipients)
+    send_mail_in_their_language("telemetry/email/silent", context, recipients)

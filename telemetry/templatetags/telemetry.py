@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import template
 
+from accounts.reasons import failure_text
 from telemetry import explanations, live, selectors
 
 register = template.Library()
@@ -24,6 +25,13 @@ def telemetry_state(vehicle, viewer) -> dict:
 def skip_reason(reason: str) -> dict[str, str]:
     """Tesla's skip reason code → {"label", "fix"} in plain, translated words (§5.4)."""
     return explanations.explain_skip(reason)
+
+
+@register.filter
+def deployment_error(stored: str) -> str:
+    """A deployment's stored error in the reader's words where it is the portal's own (a link
+    that needs a relink); Tesla's own text as stored."""
+    return failure_text(stored)
 
 
 @register.filter

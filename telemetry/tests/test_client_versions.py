@@ -78,3 +78,29 @@ def test_an_atom_car_skipped_for_its_key_is_told_about_the_safety_screen():
 
     assert "Safety screen" in explain_skip("missing_key")["fix"]
     assert "2025.20" in explain_skip("unsupported_hardware")["fix"]
+
+
+def test_the_builder_warns_which_fields_the_assigned_cars_software_cannot_send(
+    manager_client, cars
+):
+    from telemetry import catalogue
+
+    for car, firmware in zip(cars, ["2024.44.30", "2024.45.32 abc", ""], strict=True):
+        car.firmware_version = firmware
+        car.save(update_fields=["firmware_version"])
+    config = make_config(fields={"Soc": 60, "ChargerVoltage": 10, "ChargeRateMilePerHour": 60})
+    _assign(config, cars)
+    page = manager_client.get(f"/telemetry/{config.pk}/edit/").content.decode()
+    # ChargerVoltage: 2024.44.32 / 2024.45.32; the 2024.44.30 car is below, 2024.45.32 is not.
+    assert "ChargerVoltage needs software 2024.44.32 / 2024.45.32: 1 assigned car runs" in page
+    # ChargeRateMilePerHour needs client 1.0.0 (2025.2.6 / 2024.45.32.20): both known cars.
+    assert "ChargeRateMilePerHour needs software" in page and "2 assigned cars run" in page
+    assert "Soc needs" not in page  # no known minimum: nothing claimed
+    # delivery_policy and the 0.9.0 client of the first car
+    assert "1 assigned car runs a telemetry client older than 1.0.0" in page
+    assert catalogue.firmware_supports("ChargerVoltage", (2024, 45, 32)) is True
+    assert catalogue.firmware_supports("ChargerVoltage", (2024, 45, 31)) is False
+    assert catalogue.firmware_supports("ChargerVoltage", (2025, 1)) is True
+    assert catalogue.firmware_supports("Soc", (2020, 1)) is None
+    # A new config has no assigned cars: no warning.
+    assert "version-warnings" not in manager_client.get("/telemetry/new/").content.decode()

@@ -841,3 +841,37 @@ def test_a_bearer_token_echoed_in_any_error_field_is_redacted(mocked, status, bo
     for text in (str(raised), repr(raised), raised.error, getattr(raised, "description", "")):
         assert TOKEN not in (text or "")
     assert "[redacted]" in f"{raised.error} {getattr(raised, 'description', '')} {raised}"
+
+
+def test_connection_errors_and_timeouts_become_transient_transport_errors():
+    """Over real sockets (no mock): nothing listening, and a server that never answers."""
+    import socket
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    base = f"http://127.0.0.1:{port}/fleet/na"
+    api = FleetClient(base, TOKEN, allowed_base_urls=frozenset({base}))
+    with pytest.raises(TransportError) as caught:
+        api.user_region()
+    assert caught.value.error == "connection_error" and caught.value.transient
+    assert TOKEN not in str(caught.value)
+
+    silent = socket.socket()  # accepts connections (the backlog), never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        base = f"http://127.0.0.1:{silent.getsockname()[1]}/fleet/na"
+        api = FleetClient(
+            base,
+            TOKEN,
+            allowed_base_urls=frozenset({base}),
+            session=make_session(timeout=(1.0, 0.2)),
+        )
+        with pytest.raises(TransportError) as caught:
+            api.user_region()
+        assert caught.value.error == "timeout" and caught.value.transient
+        assert TOKEN not in str(caught.value)
+    finally:
+        silent.close()

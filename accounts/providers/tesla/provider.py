@@ -14,6 +14,7 @@ from allauth.socialaccount.providers.oauth2.provider import OAuth2Provider
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from accounts.providers.tesla.views import TeslaChinaOAuth2Adapter, TeslaOAuth2Adapter
 
@@ -29,7 +30,8 @@ class TeslaAccount(ProviderAccount):
 
 class TeslaProvider(OAuth2Provider):
     id = TeslaOAuth2Adapter.provider_id
-    name = "Tesla"
+    # Shown on allauth's pages ("Connect …", the connections list): in the reader's language.
+    name = _("Tesla (Global)")
     account_class = TeslaAccount
     oauth2_adapter_class = TeslaOAuth2Adapter
     pkce_enabled_default = True
@@ -113,7 +115,7 @@ class TeslaProvider(OAuth2Provider):
 
 class TeslaChinaProvider(TeslaProvider):
     id = TeslaChinaOAuth2Adapter.provider_id
-    name = "Tesla China"
+    name = _("Tesla (China)")
     oauth2_adapter_class = TeslaChinaOAuth2Adapter
 
     @classmethod
