@@ -63,6 +63,8 @@ deploy-check: install
 	SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	FIELD_ENCRYPTION_KEYS="$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
 	ALLOWED_HOSTS=portal.example.com DEBUG=False TESLA_ENV=production \
+	DEFAULT_FROM_EMAIL="Fleet Portal <noreply@portal.example.com>" \
+	PORTAL_PUBLIC_URL=https://portal.example.com \
 	DATABASE_URL=postgres://fleetportal@127.0.0.1:5432/fleetportal \
 	CELERY_BROKER_URL=redis://127.0.0.1:6379/0 CACHE_URL=redis://127.0.0.1:6379/1 \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING --settings=fleetportal.settings.production

@@ -82,6 +82,19 @@ def celery_worker_thread(transactional_db):
     connections.close_all()
 
 
+@pytest.fixture
+def worker_and_beat_up(monkeypatch, db):
+    """/healthz's worker and beat parts answer "ok" without running either (a test about
+    another part of the probe); fleetportal/tests/test_healthz.py runs the real ones."""
+    from django.utils import timezone
+
+    from fleetportal import health
+    from fleetportal.models import Heartbeat
+
+    monkeypatch.setattr(health, "_ping_workers", lambda: 1)
+    Heartbeat.objects.update_or_create(name=health.BEAT, defaults={"at": timezone.now()})
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """allauth's rate limits live in the cache: each test starts with none spent."""

@@ -17,3 +17,8 @@ app.autodiscover_tasks()
 from fleetportal import workers  # noqa: E402
 
 workers.install(app)
+
+# Beat stamps its heartbeat for /healthz (fleetportal/health.py).
+from fleetportal import health  # noqa: E402
+
+health.install(app)

@@ -6,6 +6,11 @@ application's allowed origins
 (https://developer.tesla.com/docs/fleet-api/endpoints/partner-endpoints#register); a
 telemetry config's `hostname` must match the root domain of the registered application
 (https://developer.tesla.com/docs/fleet-api/fleet-telemetry).
+
+Tesla does not define "root". We read it as the registrable domain, the name just under a
+public suffix of the Public Suffix List (our inference, not Tesla's word): the last two labels
+would make portal.foo.com.cn and bar.com.cn "the same root" (com.cn). The list is the one the
+`publicsuffixlist` package bundles; nothing is fetched at run time.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from publicsuffixlist import PublicSuffixList
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 # One label or more: the partner domain (a sandbox "localhost" is one label).
@@ -46,12 +52,17 @@ def is_loopback(host: str) -> bool:
     )
 
 
+# The whole list, private section included: foo.github.io and bar.github.io are two owners.
+_PSL = PublicSuffixList()
+
+
 def root_host(host: str) -> str:
-    """The root Tesla compares ("same root"): the last two labels; an IP address is its own."""
+    """The root Tesla compares ("same root"): the registrable domain (one label under a
+    public suffix); an IP address, a single label or a public suffix itself is its own."""
     host = host.lower().strip(".")
     if is_ip(host):
         return host
-    return ".".join(host.split(".")[-2:])
+    return _PSL.privatesuffix(host) or host
 
 
 def origin_host(origin: str) -> str:

@@ -26,6 +26,16 @@ def advice_for(registration: PartnerRegistration) -> str:
         "portal": portal,
     }
     problem = registration.problem
+    if problem == Problem.READBACK_REFUSED:
+        return (
+            _(
+                "Registration in %(region)s succeeded, but Tesla refused to show the key it "
+                "holds for %(domain)s, so the portal cannot confirm it is this portal's key. "
+                "Tesla China is reported to answer this way (a scope the partner token lacks); "
+                "nothing to do unless pairing fails. Pair one car to confirm."
+            )
+            % values
+        )
     if registration.state == State.REGISTERED:
         return _("Nothing to do: Tesla holds this portal's key for %(domain)s.") % values
     if problem == Problem.NOT_REGISTERED_IN_REGION:

@@ -68,6 +68,8 @@ class PartnerRegistration(models.Model):
         KEY_CHANGED = "key_changed", _("Our key changed")
         KEY_DIFFERS = "key_differs", _("Tesla holds another key")
         NO_KEY_AT_TESLA = "no_key_at_tesla", _("Tesla holds no key")
+        # Registered, but Tesla refuses to show the key it holds (China, 403 missing scopes).
+        READBACK_REFUSED = "readback_refused", _("Key read-back refused")
         OTHER = "other", _("Other")
 
     region = models.CharField(_("region"), max_length=4, unique=True)
@@ -125,6 +127,8 @@ class PartnerAuditEntry(models.Model):
         KEY_IMPORTED = "key_imported", _("Key imported")
         REGISTERED = "registered", _("Registration")
         CHECKED = "checked", _("Registration check")
+        KEY_EXPORTED = "key_exported", _("Key exported")
+        KEY_TO_FILE = "key_to_file", _("Key moved to a file")
 
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded", _("Succeeded")

@@ -9,7 +9,8 @@
 # Passes when /healthz answers 200 through gunicorn, the worker answers a ping, /healthz reports
 # the stream consumer connected to MQTT, the nginx and Caddy examples pass their checks in
 # front of this gunicorn (scripts/ci_proxies.sh), and all of them are still running a few
-# seconds later. Everything started here is stopped on exit.
+# seconds later; then a probe by IP answers whatever the Host, and /healthz turns 503 once the
+# worker is stopped. Everything started here is stopped on exit.
 #
 # Needs PostgreSQL, Redis and Mosquitto on 127.0.0.1 (.ci/run starts them). Overridable:
 #   CI_PROD_DB_NAME (fleetportal_prodboot, dropped and created), CI_PROD_BROKER_URL,
@@ -84,6 +85,8 @@ PROD=(env -i PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME="$WORK" LANG=C.U
   SECRET_KEY="$SECRET_KEY" FIELD_ENCRYPTION_KEYS="$KEYS"
   ALLOWED_HOSTS="127.0.0.1,localhost,$PROXY_HOST" CSRF_TRUSTED_ORIGINS=https://127.0.0.1
   TESLA_CLIENT_ID=ci-prod-boot-client TESLA_CLIENT_SECRET=ci-prod-boot-secret
+  DEFAULT_FROM_EMAIL="Fleet Portal <noreply@portal.example.com>"
+  PORTAL_PUBLIC_URL=https://portal.example.com
   DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB_NAME"
   CELERY_BROKER_URL="$BROKER_URL" CACHE_URL="$CACHE_URL")
 
@@ -216,4 +219,21 @@ CI_PROXY_UPSTREAM="127.0.0.1:$PORT" CI_PROXY_HOST="$PROXY_HOST" CI_PROXY_EMAIL=c
 sleep "$STAY_UP"
 alive
 kill -0 "$STREAM" 2>/dev/null || fail "the stream consumer exited"
+
+echo "--- /healthz by IP address with a Host outside ALLOWED_HOSTS, then with the worker stopped"
+status="$(curl -s -o "$WORK/healthz.json" -w '%{http_code}' -H 'Host: 10.9.8.7' "http://127.0.0.1:$PORT/healthz" || true)"
+[ "$status" = "200" ] || fail "the loopback probe with an unlisted Host answered ${status:-nothing}"
+status="$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: 10.9.8.7' "http://127.0.0.1:$PORT/" || true)"
+[ "$status" = "400" ] || fail "/ with an unlisted Host answered ${status:-nothing}, not 400"
+kill -TERM "$WORKER"
+wait "$WORKER" 2>/dev/null || true
+for _ in $(seq 1 30); do
+  status="$(curl -s -o "$WORK/healthz.json" -w '%{http_code}' "http://127.0.0.1:$PORT/healthz" || true)"
+  [ "$status" = "503" ] && break
+  sleep 1
+done
+[ "$status" = "503" ] || fail "/healthz answered ${status:-nothing} with the worker stopped"
+grep -q '"worker": "error: no worker answered a ping"' "$WORK/healthz.json" ||
+  fail "/healthz did not name the worker: $(cat "$WORK/healthz.json")"
+echo "/healthz with the worker stopped: $status $(cat "$WORK/healthz.json")"
 echo "ci_production_boot: OK (gunicorn, worker, beat and the stream consumer up on requirements.txt alone)"

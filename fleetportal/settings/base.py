@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.utils import getaddresses
 from pathlib import Path
 
 from csp.constants import NONCE, NONE, SELF
@@ -37,6 +38,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Before CommonMiddleware's Host check: the probe by IP from HEALTHZ_ALLOWED_NETWORKS.
+    "fleetportal.health.HealthzProbeMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -211,6 +214,7 @@ VEHICLES_SYNC_MAX_REDISPATCHES = env.int("VEHICLES_SYNC_MAX_REDISPATCHES", defau
 # the stream.
 # Error reports mask settings that may hold credentials in a URL (fleetportal/reporting.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "fleetportal.reporting.ReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "fleetportal.reporting.Reporter"
 TELEMETRY_MQTT_URL = env("TELEMETRY_MQTT_URL", default="mqtt://127.0.0.1:1883")
 TELEMETRY_MQTT_TOPIC_BASE = env("TELEMETRY_MQTT_TOPIC_BASE", default="telemetry")
 TELEMETRY_MQTT_CLIENT_ID = env("TELEMETRY_MQTT_CLIENT_ID", default="fleet-portal-stream")
@@ -322,6 +326,8 @@ CELERY_BEAT_SCHEDULER = "fleetportal.beat:SingleBeatScheduler"
 # The beat schedule is declared here, in code; the DatabaseScheduler mirrors it into the
 # database, where staff can pause an entry in admin.
 CELERY_BEAT_SCHEDULE = {
+    # Sending it stamps beat's heartbeat for /healthz (fleetportal/health.py).
+    "healthz-beat": {"task": "fleetportal.tasks.healthz_beat", "schedule": 60},
     "refresh-tesla-tokens": {
         "task": "accounts.tasks.links_refresh_sweep",
         "schedule": env.int("TESLA_REFRESH_SWEEP_SECONDS", default=300),
@@ -367,10 +373,28 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# /healthz (fleetportal/health.py, docs/operations.md): the parts whose failure makes it 503,
+# how long a worker ping waits and is remembered, how old beat's stamp may be (it stamps at
+# least every minute), and the networks whose probe needs no ALLOWED_HOSTS entry.
+HEALTHZ_REQUIRED = env.list("HEALTHZ_REQUIRED", default=["database", "broker", "worker", "beat"])
+HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", default=1.0)
+HEALTHZ_WORKER_CACHE_SECONDS = env.int("HEALTHZ_WORKER_CACHE_SECONDS", default=5)
+HEALTHZ_BEAT_MAX_AGE_SECONDS = env.int("HEALTHZ_BEAT_MAX_AGE_SECONDS", default=180)
+HEALTHZ_ALLOWED_NETWORKS = env.list("HEALTHZ_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+
+# Logs go to stderr, as text or (LOG_FORMAT=json) one JSON object per line. Django's own
+# default logging stays underneath: with DEBUG off, errors of the `django` loggers (a 500) are
+# mailed to ADMINS ("Ops <ops@example.com>, jane@example.com"), through the redacting
+# reporter (fleetportal/reporting.py). Other handlers: docs/operations.md, "Logs".
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+ADMINS = getaddresses(env.list("ADMINS", default=[]))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "fleetportal.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }

@@ -6,6 +6,7 @@ writes (DEBUG on, the Tesla sandbox, generated demo values).
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -23,6 +24,11 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 # setup is PostgreSQL. The filesystem broker and a per-process cache have no such opt-in:
 # they only work inside one host or one process, and the login limits need a shared cache.
 ALLOW_SQLITE_IN_PRODUCTION = env.bool("ALLOW_SQLITE_IN_PRODUCTION", default=False)
+# Mail says who sends it and links back to the portal: no development defaults
+# (noreply@localhost, http://127.0.0.1:8000) in a message a user receives.
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="")
+SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+PORTAL_PUBLIC_URL = env("PORTAL_PUBLIC_URL", default="")
 
 # Values published in .env.example or used by development and tests: never a production
 # secret (a test checks that every .env.example placeholder is listed here).
@@ -73,10 +79,28 @@ def _secret_key_problems(key: str) -> list[str]:
     return []
 
 
+def _mail_problems(from_email: str, public_url: str) -> list[str]:
+    problems = []
+    local, at, domain = parseaddr(from_email)[1].lower().rpartition("@")
+    if not (local and at) or "." not in domain or domain.endswith((".localhost", ".localdomain")):
+        problems.append(
+            "DEFAULT_FROM_EMAIL must be an address at a real mail domain "
+            "(Fleet Portal <noreply@portal.example.com>), not unset or @localhost."
+        )
+    url = urlsplit(public_url)
+    if url.scheme != "https" or not url.hostname:
+        problems.append(
+            "PORTAL_PUBLIC_URL must be the portal's https:// address (mail links and Tesla "
+            "reach the portal there)."
+        )
+    return problems
+
+
 def production_problems() -> list[str]:
     """One sentence per refused setting, each naming the variable to change."""
     problems = _secret_key_problems(SECRET_KEY)
     problems += _key_ring_problems(FIELD_ENCRYPTION_KEYS, SECRET_KEY)
+    problems += _mail_problems(DEFAULT_FROM_EMAIL, PORTAL_PUBLIC_URL)
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS is not set: list the host names the portal serves.")
     elif any("*" in host for host in ALLOWED_HOSTS):

@@ -22,6 +22,11 @@ CONTROLLED = (
     "CELERY_BROKER_URL",
     "CACHE_URL",
     "ALLOW_SQLITE_IN_PRODUCTION",
+    "DEFAULT_FROM_EMAIL",
+    "SERVER_EMAIL",
+    "PORTAL_PUBLIC_URL",
+    "LOG_FORMAT",
+    "ADMINS",
 )
 
 
@@ -41,6 +46,8 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         DATABASE_URL="postgres://fleetportal@127.0.0.1:5432/fleetportal",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
         CACHE_URL="redis://127.0.0.1:6379/1",
+        DEFAULT_FROM_EMAIL="Fleet Portal <noreply@portal.example.com>",
+        PORTAL_PUBLIC_URL="https://portal.example.com",
     )
     for name, value in overrides.items():
         if value is None:
@@ -61,3 +68,16 @@ def run_production(
         text=True,
         timeout=60,
     )
+
+
+def production_settings(*names: str, **overrides: str | None) -> list:
+    """The values of these settings as production computes them (JSON-able ones)."""
+    import json
+
+    code = (
+        "import json, sys, django; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([getattr(s, name) for name in sys.argv[1:]]))"
+    )
+    result = run_production(code, *names, **overrides)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

@@ -93,10 +93,23 @@ def test_the_sandbox_takes_a_loopback_telemetry_server(sandbox, host):
         ("Example.COM.", "example.com"),
         ("example.com", "example.com"),
         ("127.0.0.1", "127.0.0.1"),
+        # Issue #19 item 14: a public suffix of two labels or more is not a root.
+        ("portal.foo.com.cn", "foo.com.cn"),
+        ("a.b.example.co.uk", "example.co.uk"),
+        ("foo.github.io", "foo.github.io"),  # the list's private section counts too
+        ("com.cn", "com.cn"),  # a public suffix alone is its own root
+        ("localhost", "localhost"),
     ],
 )
-def test_the_root_is_the_last_two_labels_or_the_ip_address(host, root):
+def test_the_root_is_the_registrable_domain_or_the_ip_address(host, root):
     assert hostnames.root_host(host) == root
+
+
+def test_two_owners_under_one_public_suffix_do_not_share_a_root(production):
+    problem = hostnames.root_problem("telemetry.bar.com.cn", domain="portal.foo.com.cn")
+
+    assert problem.startswith("telemetry.bar.com.cn is not allowed.")
+    assert "foo.com.cn or a name ending in .foo.com.cn" in problem
 
 
 @pytest.mark.parametrize(

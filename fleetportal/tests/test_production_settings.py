@@ -9,7 +9,7 @@ import secrets
 import pytest
 from cryptography.fernet import Fernet
 
-from fleetportal.tests.production import ROOT, run_production
+from fleetportal.tests.production import ROOT, production_settings, run_production
 
 PRINT_SETTINGS = (
     "import json, django; django.setup(); from django.conf import settings as s; "
@@ -51,11 +51,33 @@ def test_production_starts_with_production_grade_values():
         ("CELERY_BROKER_URL", None),  # the default is the filesystem broker
         ("CELERY_BROKER_URL", "filesystem://"),
         ("CELERY_BROKER_URL", "memory://"),
+        ("DEFAULT_FROM_EMAIL", None),
+        ("DEFAULT_FROM_EMAIL", "Fleet Portal <noreply@localhost>"),  # the development default
+        ("DEFAULT_FROM_EMAIL", "noreply@portal.localdomain"),
+        ("DEFAULT_FROM_EMAIL", "portal.example.com"),  # a domain, no address
+        ("PORTAL_PUBLIC_URL", None),
+        ("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000"),  # the development default
+        ("PORTAL_PUBLIC_URL", "http://portal.example.com"),
+        ("PORTAL_PUBLIC_URL", "portal.example.com"),
     ],
 )
 def test_production_refuses_a_weak_or_development_value(variable, value):
     line = _refusal(run_production(**{variable: value}))
     assert variable in line, line
+
+
+def test_production_mail_comes_from_the_configured_address_with_https_links():
+    values = production_settings(
+        "DEFAULT_FROM_EMAIL",
+        "SERVER_EMAIL",
+        "PORTAL_PUBLIC_URL",
+        DEFAULT_FROM_EMAIL="Portal <portal@fleet.example.org>",
+    )
+    assert values == [
+        "Portal <portal@fleet.example.org>",
+        "Portal <portal@fleet.example.org>",  # error mail to ADMINS leaves from it too
+        "https://portal.example.com",
+    ]
 
 
 def test_production_refuses_the_key_ring_holding_secret_key():

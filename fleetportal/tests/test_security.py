@@ -450,6 +450,7 @@ def test_admin_pages_show_no_token_nor_private_key(world):
     assert len(world.canaries.pieces) > 10
 
 
+@pytest.mark.usefixtures("worker_and_beat_up")  # /healthz answers 200, not 503
 def test_no_page_renders_a_token_or_the_private_key(world):
     # Every GET-able URL pattern, as whoever may see it (owner pages as the owner, staff and
     # admin pages as a superuser), with the owner's real objects in the URL.
@@ -500,6 +501,7 @@ def test_every_object_in_a_url_is_named_in_the_table():
         assert set(pattern.kwargs) == {name for name, _ in route.objects}, pattern.key
 
 
+@pytest.mark.usefixtures("worker_and_beat_up")  # /healthz answers 200, not 503
 def test_another_users_ids_answer_404_with_no_call_to_tesla(world, other_user, tesla_sandbox):
     # The other user has a linked account and cars of their own: scoping must be by owner,
     # not merely "has some link".

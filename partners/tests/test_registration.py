@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from partners import services
 from partners.advice import advice_for
-from partners.models import PartnerRegistration
+from partners.models import PartnerAuditEntry, PartnerRegistration
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -229,3 +229,50 @@ def test_a_partner_token_tesla_keeps_refusing_is_reported_after_one_fresh_try(
     # The cached token was dropped and exactly one fresh one fetched.
     assert len(tesla_sandbox.control.requests(path="/token")) == 2
     assert len(tesla_sandbox.control.requests(path="/partner_accounts")) == 2
+
+
+# Issue #19 item 12: Tesla China reportedly refuses the public_key read-back (403 missing
+# scopes) right after accepting the registration.
+CN_READBACK = "/fleet/cn/api/1/partner_accounts/public_key"
+MISSING_SCOPES = {"response": None, "error": "Unauthorized missing scopes", "error_description": ""}
+
+
+def test_a_refused_read_back_after_registering_is_registered_with_a_warning(
+    portal, tesla_sandbox, fresh_apps
+):
+    key = services.partner_key_generate()
+    tesla_sandbox.control.fault(CN_READBACK, method="GET", status=403, body=MISSING_SCOPES)
+    row = services.partner_register(region="CN")
+    assert (row.state, row.problem) == ("registered", Problem.READBACK_REFUSED)
+    assert row.registered_at is not None and row.tesla_public_key_hex == ""
+    assert "403 Unauthorized missing scopes" in row.tesla_message
+    advice = advice_for(row)
+    assert "Registration in CN succeeded" in advice and "partner application" not in advice
+    # Tesla did register it: the sandbox holds our key for the CN application.
+    assert _partners_at_sandbox(tesla_sandbox, fresh_apps["cn"]["client_id"])["CN"] is True
+    entry = PartnerAuditEntry.objects.filter(region="CN").latest("pk")
+    assert (entry.outcome, entry.fingerprint) == ("succeeded", key.fingerprint)
+    # A later check meets the same refusal and keeps the registration.
+    checked = services.partner_registration_check(region="CN")
+    assert (checked.state, checked.problem) == ("registered", Problem.READBACK_REFUSED)
+    assert checked.registered_at == row.registered_at
+
+
+def test_register_command_warns_and_exits_0_when_the_read_back_is_refused(
+    portal, tesla_sandbox, capsys
+):
+    call_command("tesla_keygen")
+    tesla_sandbox.control.fault(CN_READBACK, method="GET", status=403, body=MISSING_SCOPES)
+    call_command("tesla_register")  # raises CommandError (exit 1) on a failed region
+    out = capsys.readouterr().out
+    assert "NA: registered" in out and "EU: registered" in out
+    assert "CN: registered, key read-back refused" in out
+    assert "Registration in CN succeeded" in out
+    assert "partner application" not in out
+
+
+def test_a_refused_read_back_without_a_registration_stays_a_refused_token(portal, tesla_sandbox):
+    services.partner_key_generate()
+    tesla_sandbox.control.fault(CN_READBACK, method="GET", status=403, body=MISSING_SCOPES)
+    row = services.partner_registration_check(region="CN")
+    assert (row.state, row.problem) == ("error", Problem.TOKEN_REFUSED)

@@ -162,6 +162,18 @@ def test_preflight_flags_a_domain_outside_the_allowed_origins(fresh_apps, settin
     assert checks["Domain matches an allowed origin"].ok is True
 
 
+def test_preflight_reads_the_root_from_the_public_suffix_list(fresh_apps, settings):
+    # Issue #19 item 14: the last two labels made these "the same root" (com.cn).
+    settings.TESLA_PARTNER_DOMAIN = "portal.foo.com.cn"
+    settings.TESLA_ALLOWED_ORIGINS = ["https://bar.com.cn"]
+    checks = {c.check: c for c in services.partner_preflight()}
+    assert checks["Domain matches an allowed origin"].ok is False
+    settings.TESLA_ALLOWED_ORIGINS = ["https://bar.com.cn", "https://www.foo.com.cn"]
+    checks = {c.check: c for c in services.partner_preflight()}
+    check = checks["Domain matches an allowed origin"]
+    assert check.ok is True and "https://www.foo.com.cn" in check.message
+
+
 def test_pairing_page_shows_the_link_and_an_inline_svg_qr_code(staff_client, fresh_apps, settings):
     settings.TESLA_ENV = "production"
     settings.TESLA_PARTNER_DOMAIN = "portal.example.com"

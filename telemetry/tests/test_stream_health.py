@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from telemetry.models import StreamConsumer
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("worker_and_beat_up")]
 
 
 def stream(client) -> dict:
