@@ -64,11 +64,18 @@ class TelemetryConfigForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk is None and not self.is_bound:
-            self.initial.setdefault("port", 443)
-            self.initial.setdefault("prefer_typed", True)
-            self.initial.setdefault("delivery_policy", TelemetryConfig.DeliveryPolicy.LATEST)
-            self.initial.setdefault("alert_types", ["service"])
-            self.initial.setdefault("exp", timezone.now() + DEFAULT_LIFETIME)
+            # The new instance's own (empty) values are in `initial` already, so each default
+            # fills an empty one (setdefault would leave an empty expiry empty).
+            defaults = {
+                "port": 443,
+                "prefer_typed": True,
+                "delivery_policy": TelemetryConfig.DeliveryPolicy.LATEST,
+                "alert_types": ["service"],
+                "exp": timezone.now() + DEFAULT_LIFETIME,
+            }
+            for name, value in defaults.items():
+                if self.initial.get(name) in (None, "", []):
+                    self.initial[name] = value
         if self.instance.pk is not None:
             # setdefault: a form redisplayed after "Apply preset" keeps the revision the
             # editor opened, so a save over someone else's newer save is still refused.

@@ -104,3 +104,19 @@ def test_the_builder_warns_which_fields_the_assigned_cars_software_cannot_send(
     assert catalogue.firmware_supports("Soc", (2020, 1)) is None
     # A new config has no assigned cars: no warning.
     assert "version-warnings" not in manager_client.get("/telemetry/new/").content.decode()
+
+
+def test_a_new_configuration_starts_with_an_expiry_a_year_ahead_and_service_alerts(
+    manager_client,
+):
+    """The builder never offers a config without a future expiry by default (issue 17 item 7:
+    Tesla's own example's exp is in the past), and service alerts are ticked."""
+    import re
+
+    html = manager_client.get("/telemetry/new/").content.decode()
+    exp = re.search(r'name="exp" value="([^"]+)"', html)
+    assert exp, "no default expiry"
+    when = dt.datetime.fromisoformat(exp.group(1))
+    ahead = when - timezone.localtime().replace(tzinfo=None)
+    assert dt.timedelta(days=300) < ahead < dt.timedelta(days=400)
+    assert re.search(r'name="alert_types" value="service"[^>]*checked', html)
