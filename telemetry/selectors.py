@@ -19,6 +19,7 @@ from telemetry.models import (
     StreamConsumer,
     StreamDrop,
     StreamEvent,
+    StreamSignalDay,
     TelemetryAssignment,
     TelemetryAuditEntry,
     TelemetryConfig,
@@ -387,3 +388,11 @@ def vehicle_stream(*, vehicle: Vehicle) -> VehicleStream | None:
 
 def stream_consumers() -> list[StreamConsumer]:
     return list(StreamConsumer.objects.order_by("client_id"))
+
+
+def signal_days(first: dt.date, last: dt.date) -> list[tuple[dt.date, str, str, int]]:
+    """Streamed signals per vehicle per UTC day, with the vehicle's region and VIN (usage)."""
+    rows = StreamSignalDay.objects.filter(day__gte=first, day__lte=last).values_list(
+        "day", "vehicle__region", "vehicle__vin", "signals"
+    )
+    return list(rows)
