@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from telemetry.tests.conftest import portal_key  # noqa: F401 (the push test's signing key)
 from usage import recorder
 
 

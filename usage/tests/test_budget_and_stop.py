@@ -4,6 +4,7 @@ resume on the usage page."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
@@ -80,10 +81,8 @@ def test_above_the_budget_the_sync_sweep_pauses_and_token_refresh_goes_on(
 
 
 def _sync(link) -> None:
-    try:
+    with contextlib.suppress(AccountDisabled):
         vehicle_services.vehicles_sync(link_id=link.pk)
-    except AccountDisabled:
-        pass
 
 
 EXCEEDED = {"error": "account disabled: EXCEEDED_LIMIT"}

@@ -9,7 +9,6 @@ from django.db.models import Sum
 
 from telemetry import services as telemetry_services
 from telemetry.tests.factories import make_config
-from telemetry.tests.conftest import portal_key  # noqa: F401 (a fixture)
 from telemetry.tests.helpers import ALL, GOOD, run_inline
 from teslafleet.fleet import ServerError
 from usage import recorder
@@ -68,7 +67,9 @@ def test_link_sync_and_push_are_counted_exactly_as_the_sandbox_saw_them(
     assert recorder.pending() == {}
 
 
-def test_an_answer_of_500_or_above_is_counted_as_not_billed(owner_client, tesla_apps, tesla_sandbox):
+def test_an_answer_of_500_or_above_is_counted_as_not_billed(
+    owner_client, tesla_apps, tesla_sandbox
+):
     from vehicles.tests.conftest import linked
 
     link = linked(owner_client, "alice@example.com")
