@@ -60,6 +60,8 @@ class MonthUsage:
     cost_by_category: dict[str, Decimal] = field(default_factory=dict)
     calls_by_category: dict[str, int] = field(default_factory=dict)
     busiest: list[tuple[str, int]] = field(default_factory=list)  # (VIN, signals)
+    # configuration name ("" for none) -> cost of its cars' streamed signals
+    signal_cost_by_config: dict[str, Decimal] = field(default_factory=dict)
     month_to_date: Decimal = Decimal(0)
     projected: Decimal = Decimal(0)
 
@@ -84,10 +86,13 @@ def usage_month(*, now: dt.datetime | None = None) -> MonthUsage:
         days[row["day"]][row["category"]] += row["n"]
         by_region[row["region"]] += row["n"] * price.get(row["category"], Decimal(0))
     by_vehicle: dict[str, int] = defaultdict(int)
-    for day, region, vin, signals in sources.signal_days(usage.month, today):
+    by_config: dict[str, Decimal] = defaultdict(Decimal)
+    for day, region, vin, config, signals in sources.signal_days(usage.month, today):
         days[day][SIGNALS] += signals
         by_region[region or "?"] += signals * price[SIGNALS]
+        by_config[config] += signals * price[SIGNALS]
         by_vehicle[vin] += signals
+    usage.signal_cost_by_config = dict(sorted(by_config.items(), key=lambda item: -item[1]))
     usage.busiest = sorted(by_vehicle.items(), key=lambda item: -item[1])[:10]
     by_category: dict[str, Decimal] = defaultdict(Decimal)
     calls: dict[str, int] = defaultdict(int)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 
-# (first day, last day) -> (day, region, vin, signals) rows
-SignalDays = Callable[[dt.date, dt.date], Iterable[tuple[dt.date, str, str, int]]]
+# (first day, last day) -> (day, region, VIN, configuration name or "", signals) rows
+Row = tuple[dt.date, str, str, str, int]
+SignalDays = Callable[[dt.date, dt.date], Iterable[Row]]
 
 _signal_days: SignalDays | None = None
 
@@ -17,5 +18,5 @@ def register_signal_days(reader: SignalDays) -> None:
     _signal_days = reader
 
 
-def signal_days(first: dt.date, last: dt.date) -> list[tuple[dt.date, str, str, int]]:
+def signal_days(first: dt.date, last: dt.date) -> list[Row]:
     return list(_signal_days(first, last)) if _signal_days is not None else []

@@ -71,6 +71,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "day_bars": _bars({row["day"]: row["cost"] for row in reversed(days)}),
         "category_bars": _bars(usage.cost_by_category, labels),
         "region_bars": _bars(usage.cost_by_region),
+        "config_bars": _bars(usage.signal_cost_by_config, {"": _("No configuration")}),
         "categories": [
             (labels[c], usage.calls_by_category[c], usage.cost_by_category[c]) for c in labels
         ],
