@@ -42,7 +42,7 @@ def test_staff_see_the_requests_a_link_and_a_sync_made(
         # Each page load flushes the web process; the worker flushes at each task's end.
         return _counted() - counted_before == _sent(tesla_sandbox) - sent_before
 
-    eventually(page, f"{base}/staff/usage/", caught_up)
+    eventually(page, f"{base}/staff/usage/", caught_up, timeout=60)
     assert _sent(tesla_sandbox) - sent_before >= 3  # users/region, the list, fleet_status
     data_row = page.locator("#usage-table tr", has_text="Data").first
     assert data_row.locator("td").nth(1).inner_text() == str(_counted(category="data"))
