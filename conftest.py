@@ -106,6 +106,17 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_usage_counts():
+    """Fleet API requests counted in this process (usage/recorder.py) belong to their test: none
+    is flushed into the next test's database, nor at exit into the development database."""
+    from usage import recorder
+
+    recorder.discard()
+    yield
+    recorder.discard()
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     """A test that renders Chinese must not leave the next one speaking it (translation
     activation is per thread and outlives a request in the test client)."""

@@ -25,7 +25,16 @@ MANAGE_ROSTER = "vehicles.manage_roster"
 # Telemetry configurations: build, assign, push, remove (telemetry/).
 MANAGE_TELEMETRY = "telemetry.manage_telemetry"
 
-STAFF_PERMISSIONS = (MANAGE_PARTNER, VIEW_LINK_STATUS, MANAGE_ROSTER, MANAGE_TELEMETRY)
+# Usage and cost: the usage page, budget emails, resuming calls after EXCEEDED_LIMIT (usage/).
+VIEW_USAGE = "usage.view_usage"
+
+STAFF_PERMISSIONS = (
+    MANAGE_PARTNER,
+    VIEW_LINK_STATUS,
+    MANAGE_ROSTER,
+    MANAGE_TELEMETRY,
+    VIEW_USAGE,
+)
 
 
 def has_staff_permission(user: Any, perm: str) -> bool:

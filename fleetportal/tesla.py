@@ -17,7 +17,7 @@ import requests
 from django.conf import settings
 
 from teslafleet import regions
-from teslafleet.fleet import FleetClient
+from teslafleet.fleet import FleetClient, FleetObserver
 from teslafleet.http import make_session
 
 # allauth provider id → authorization server key of the region table. The providers
@@ -126,6 +126,17 @@ def http_sessions_close() -> None:
     _thread.session = None
 
 
+# What every FleetClient built here reports to: the usage app installs its counter and stop
+# switch at start (usage/apps.py); until then (and in a bare library use) nothing watches.
+_observer: FleetObserver | None = None
+
+
+def fleet_observer_install(observer: FleetObserver | None) -> None:
+    """Make `observer` watch every Fleet API request of this process (None: nothing does)."""
+    global _observer
+    _observer = observer
+
+
 def user_fleet_client(*, base_url: str, access_token: str, auth_server_key: str) -> FleetClient:
     """A client for a Tesla user's token: it may only ever be sent to (and re-routed by a 421
     within) the Fleet API regions of the authorization server that minted it."""
@@ -134,6 +145,7 @@ def user_fleet_client(*, base_url: str, access_token: str, auth_server_key: str)
         access_token,
         allowed_base_urls=region_table().fleet_allowlist(auth_server_key),
         session=http_session(),
+        observer=_observer,
     )
 
 
@@ -145,4 +157,5 @@ def partner_fleet_client(*, region: str, access_token: str) -> FleetClient:
         access_token,
         allowed_base_urls=frozenset({base_url}),
         session=http_session(),
+        observer=_observer,
     )

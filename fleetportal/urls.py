@@ -14,5 +14,6 @@ urlpatterns = [
     path("", include("partners.urls")),
     path("vehicles/", include("vehicles.urls")),
     path("telemetry/", include("telemetry.urls")),
+    path("staff/usage/", include("usage.urls")),
     path("admin/", admin.site.urls),
 ]

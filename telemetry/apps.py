@@ -9,5 +9,8 @@ class TelemetryConfig(AppConfig):
     def ready(self) -> None:
         from fleetportal import health
         from telemetry.health import stream_report
+        from telemetry.selectors import signal_days
+        from usage import sources
 
         health.register("stream", stream_report)
+        sources.register_signal_days(signal_days)

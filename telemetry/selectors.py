@@ -19,6 +19,7 @@ from telemetry.models import (
     StreamConsumer,
     StreamDrop,
     StreamEvent,
+    StreamSignalDay,
     TelemetryAssignment,
     TelemetryAuditEntry,
     TelemetryConfig,
@@ -387,3 +388,16 @@ def vehicle_stream(*, vehicle: Vehicle) -> VehicleStream | None:
 
 def stream_consumers() -> list[StreamConsumer]:
     return list(StreamConsumer.objects.order_by("client_id"))
+
+
+def signal_days(first: dt.date, last: dt.date) -> list[tuple[dt.date, str, str, str, int]]:
+    """Streamed signals per vehicle per UTC day, with the vehicle's region, VIN and the name of
+    the configuration assigned to it now ("" for none) (usage)."""
+    rows = StreamSignalDay.objects.filter(day__gte=first, day__lte=last).values_list(
+        "day",
+        "vehicle__region",
+        "vehicle__vin",
+        "vehicle__telemetry_assignment__config__name",
+        "signals",
+    )
+    return [(day, region, vin, config or "", n) for day, region, vin, config, n in rows]

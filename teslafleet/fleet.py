@@ -21,10 +21,12 @@ from .http import make_session, parse_retry_after
 from .regions import normalise_base_url
 
 __all__ = [
+    "AccountDisabled",
     "BaseURLNotAllowed",
     "DeviceError",
     "FleetClient",
     "FleetError",
+    "FleetObserver",
     "FleetStatus",
     "MissingScopes",
     "NotFound",
@@ -67,6 +69,11 @@ class Unauthorized(FleetError):
 
 class MissingScopes(FleetError):
     """403: "Unauthorized missing scopes", location not granted, account disabled (§4.3)."""
+
+
+class AccountDisabled(FleetError):
+    """403 `account disabled: EXCEEDED_LIMIT`: Tesla stopped the application for billing
+    (§4.5). Permanent: every call fails until the account's billing is sorted out."""
 
 
 class NotFound(FleetError):
@@ -315,6 +322,28 @@ class PartnerPublicKey:
 # --- client ------------------------------------------------------------------------------
 
 
+class FleetObserver:
+    """Watches every request a `FleetClient` sends (usage counting, a stop switch).
+
+    The default does nothing. `before_request` may raise a `FleetError` to refuse the call
+    before anything is sent; `on_response` hears every answer (a 421 and its retry are two
+    answers); `on_account_disabled` hears a 403 EXCEEDED_LIMIT (§4.5). Called on the caller's
+    thread: keep them cheap, and never let them do I/O that could block the call.
+    """
+
+    def before_request(self, method: str, path: str, base_url: str) -> None:
+        return None
+
+    def on_response(self, method: str, path: str, status: int, base_url: str) -> None:
+        return None
+
+    def on_account_disabled(self, base_url: str, error: AccountDisabled) -> None:
+        return None
+
+
+_NO_OBSERVER = FleetObserver()
+
+
 class FleetClient:
     """Fleet API calls for one bearer token (a user's third-party token or a partner token)."""
 
@@ -325,7 +354,9 @@ class FleetClient:
         *,
         allowed_base_urls: frozenset[str],
         session: requests.Session | None = None,
+        observer: FleetObserver | None = None,
     ) -> None:
+        self._observer = observer or _NO_OBSERVER
         self._allowed = frozenset(normalise_base_url(url) for url in allowed_base_urls)
         self.base_url = normalise_base_url(base_url)
         if self.base_url not in self._allowed:
@@ -505,7 +536,10 @@ class FleetClient:
             if response.status_code == 421:
                 raise self._wrong_region(response, f"{method} {path}", "again after rerouting")
         if not 200 <= response.status_code < 300:
-            raise error_for_response(response, f"{method} {path}", redact=self._access_token)
+            error = error_for_response(response, f"{method} {path}", redact=self._access_token)
+            if isinstance(error, AccountDisabled):
+                self._observer.on_account_disabled(self.base_url, error)
+            raise error
         return response
 
     def _send(
@@ -522,11 +556,12 @@ class FleetClient:
         # The one gate every request passes: the bearer token goes nowhere but an
         # allowlisted Fleet API (ARCHITECTURE "Rules that hold everywhere").
         self._check_destination(base, url)
+        self._observer.before_request(method, path, base)
         headers = {"Content-Type": "application/json"}  # Tesla: 406 without it (§4.1)
         if authenticated:
             headers["Authorization"] = f"Bearer {self._access_token}"
         try:
-            return self._session.request(
+            response = self._session.request(
                 method,
                 url,
                 params=params,
@@ -541,6 +576,9 @@ class FleetClient:
             raise TransportError(
                 f"Fleet API {method} {path}: {type(exc).__name__}", error="connection_error"
             ) from exc
+        # Only answered requests are heard: one that never got an answer is not billed (§4.5).
+        self._observer.on_response(method, path, response.status_code, base)
+        return response
 
     def _check_destination(self, base: str, url: str) -> None:
         if base not in self._allowed or not (url == base or url.startswith(f"{base}/")):
@@ -603,6 +641,8 @@ def error_for_response(
     text = f"{error} {description}".lower()
     if status == 401:
         return Unauthorized(message, **kwargs)
+    if status == 403 and "exceeded_limit" in text:
+        return AccountDisabled(message, **kwargs)
     if status == 403:
         return MissingScopes(message, **kwargs)
     if status == 404:

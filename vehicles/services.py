@@ -33,6 +33,7 @@ from teslafleet.fleet import (
     printable_text,
     vehicle_pages,
 )
+from usage import services as usage_services
 from vehicles import vin as vinlib
 from vehicles.models import RosterEntry, SyncRun, Vehicle, VehicleAccess
 
@@ -199,6 +200,8 @@ def vehicles_sync_sweep() -> int:
         status__in=[SyncRun.Status.DONE, SyncRun.Status.FAILED],
         created_at__lt=timezone.now() - dt.timedelta(days=7),
     ).delete()
+    if usage_services.optional_work_paused():
+        return 0  # above the month's usage budget: optional work waits (docs/usage.md)
     queued = 0
     for link in TeslaLink.objects.filter(pk__in=links_due_for_sync()):
         try:

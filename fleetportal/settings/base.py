@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "partners",
     "vehicles",
     "telemetry",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -328,6 +329,11 @@ CELERY_BEAT_SCHEDULER = "fleetportal.beat:SingleBeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     # Sending it stamps beat's heartbeat for /healthz (fleetportal/health.py).
     "healthz-beat": {"task": "fleetportal.tasks.healthz_beat", "schedule": 60},
+    # Estimated cost against USAGE_MONTHLY_BUDGET: the 80 % / 100 % emails and the pause.
+    "usage-budget-check": {
+        "task": "usage.tasks.usage_budget_check",
+        "schedule": env.int("USAGE_BUDGET_CHECK_SECONDS", default=300),
+    },
     "refresh-tesla-tokens": {
         "task": "accounts.tasks.links_refresh_sweep",
         "schedule": env.int("TESLA_REFRESH_SWEEP_SECONDS", default=300),
@@ -398,3 +404,29 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# --- Usage and cost (usage/, docs/usage.md) ---------------------------------------------------
+# Each process counts its Fleet API requests in memory and writes them to the database at the
+# end of each task and request and every USAGE_FLUSH_SECONDS (0: only then; the tests' choice).
+USAGE_FLUSH_SECONDS = env.float("USAGE_FLUSH_SECONDS", default=30)
+# USD per billed request (answers below 500) or per streamed signal ("1/500" or "0.002"), by
+# the portal's categories
+# (usage/categories.py). Tesla bills pay-per-use and names each endpoint's pricing category
+# (https://developer.tesla.com/docs/fleet-api/billing-and-limits, docs/tesla-api-notes.md
+# §4.5); the figures below are the chart third parties reported when Tesla published its
+# prices ($1 per 500 data requests, 1,000 commands, 50 wakes, 150,000 signals) [3P], and
+# other reports differ (one gives $0.0001 per signal). Check Tesla's page and set yours.
+# Telemetry-config and partner calls are charged at the data rate: their category is UNKNOWN.
+USAGE_RATES = {
+    "data": env.str("USAGE_RATE_DATA", default="1/500"),
+    "commands": env.str("USAGE_RATE_COMMANDS", default="1/1000"),
+    "wakes": env.str("USAGE_RATE_WAKES", default="1/50"),
+    "telemetry_config": env.str("USAGE_RATE_TELEMETRY_CONFIG", default="1/500"),
+    "partner": env.str("USAGE_RATE_PARTNER", default="1/500"),
+    "signals": env.str("USAGE_RATE_SIGNALS", default="1/150000"),
+}
+# Tesla: "A monthly discount of $10 is provided" (billing-and-limits page, §4.5).
+USAGE_MONTHLY_CREDIT = env.str("USAGE_MONTHLY_CREDIT", default="10")
+# The estimated month's usage (before the credit) at which staff are emailed (80 % and 100 %)
+# and optional work pauses. Tesla's default billing threshold equals the discount.
+USAGE_MONTHLY_BUDGET = env.str("USAGE_MONTHLY_BUDGET", default="10")

@@ -31,3 +31,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(Path(tempfile.mkdtemp(prefix="fleetportal-test-db-")) / "test.sqlite3")
     }
+# No background flush thread in tests: counts reach the database at the end of each task and
+# request, or when a test flushes (usage/tests).
+USAGE_FLUSH_SECONDS = 0

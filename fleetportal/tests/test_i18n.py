@@ -16,7 +16,7 @@ from vehicles.models import SyncRun
 from vehicles.tests.factories import make_link, make_vehicles
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("accounts", "partners", "vehicles", "telemetry")
+APPS = ("accounts", "partners", "vehicles", "telemetry", "usage")
 
 
 def _compile_messages():

@@ -164,6 +164,9 @@ ROUTES: dict[str, Route] = {
     "telemetry:vehicle_resync": _r(STAFF, POST, pk="vehicle"),
     "telemetry:vehicle_live": _r(OWNER, READ, pk="vehicle"),
     "telemetry:vehicle_live_data": _r(OWNER, READ, pk="vehicle"),
+    # usage
+    "usage:overview": _r(STAFF, READ),
+    "usage:resume": _r(STAFF, POST),
     # Django admin: its own login page; every other admin URL follows ADMIN_RULES below.
     "admin:login": _r(PUBLIC, FORM),
 }
@@ -638,6 +641,7 @@ def test_the_staff_menu_lists_only_the_pages_the_user_may_open(world, staff_with
         "accounts.view_link_status": reverse("link_status"),
         "vehicles.manage_roster": reverse("vehicles:roster"),
         "telemetry.manage_telemetry": reverse("telemetry:list"),
+        "usage.view_usage": reverse("usage:overview"),
     }
     assert set(links) == set(STAFF_PERMISSIONS)
     for perm in links:

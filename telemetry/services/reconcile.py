@@ -19,6 +19,7 @@ from telemetry.models import (
 )
 from teslafleet import jws
 from teslafleet.errors import TeslaError, TransientError
+from usage import services as usage_services
 
 Status = TelemetryDeployment.Status
 
@@ -29,7 +30,10 @@ def _recheck_after() -> dt.timedelta:
 
 def telemetry_reconcile_due(*, limit: int = 500) -> list[int]:
     """Deployments to ask Tesla about: accepted and not yet adopted, or adopted a while ago
-    (a car can drop a config: revoked scope, another app's push, expiry)."""
+    (a car can drop a config: revoked scope, another app's push, expiry). None while usage
+    is above the month's budget (docs/usage.md): the sweep then waits."""
+    if usage_services.optional_work_paused():
+        return []
     stale = timezone.now() - _recheck_after()
     rows = TelemetryDeployment.objects.filter(
         Q(status__in=TelemetryDeployment.WAITING)
