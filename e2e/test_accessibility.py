@@ -153,6 +153,7 @@ PAGES = [
     State("remove confirmation", STAFF, "/telemetry/{config}/remove/?vehicle={car}"),
     State("telemetry error inbox", STAFF, "/telemetry/errors/"),
     State("fleet list", STAFF, "/telemetry/fleet/"),
+    State("usage and cost", STAFF, "/staff/usage/"),
     State("fleet list, filtered", STAFF, "/telemetry/fleet/?region=NA&key_paired=no"),
     State("telemetry overview", STAFF, "/telemetry/overview/"),
     State("vehicle telemetry, staff", STAFF, "/telemetry/vehicles/{car}/"),
@@ -173,6 +174,7 @@ def test_every_page_state_passes_axe_in_both_languages_and_colour_schemes(
         "accounts.view_link_status",
         "vehicles.manage_roster",
         "telemetry.manage_telemetry",
+        "usage.view_usage",
         email="staff@example.com",
     )
     signed_in = {ANONYMOUS: None, OWNER: owner, NEWCOMER: other_user, STAFF: staff}
