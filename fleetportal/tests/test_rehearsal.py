@@ -37,3 +37,20 @@ def test_healthz_reports_the_rehearsal(client, settings):
     assert client.get(reverse("healthz")).json()["rehearsal"] is True
     settings.TESLA_REHEARSAL = False
     assert "rehearsal" not in client.get(reverse("healthz")).json()
+
+
+def test_the_preflight_expects_the_rehearsal_sandbox_to_fetch_the_key_over_https(settings):
+    # scripts/rehearse.sh runs the sandbox with --key-fetch-https: its key comes through nginx.
+    from partners import selectors
+
+    settings.TESLA_ENV = "sandbox"
+    settings.TESLA_PARTNER_DOMAIN = ""
+    settings.PORTAL_PUBLIC_URL = "https://localhost:9443"
+    key = "/.well-known/appspecific/com.tesla.3p.public-key.pem"
+    settings.TESLA_REHEARSAL = True
+    assert selectors.public_key_urls() == [f"https://localhost:9443{key}"]
+    settings.TESLA_REHEARSAL = False  # `make run`'s sandbox fetches a loopback key over http
+    assert selectors.public_key_urls() == [
+        f"https://localhost:9443{key}",
+        f"http://localhost:9443{key}",
+    ]
