@@ -23,8 +23,9 @@
 # and 7, flushed), REHEARSAL_VENV (reuse this virtualenv instead of a fresh one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# free_port, template, throwaway_tls, nginx_example, nginx_run
+# free_port, template, throwaway_tls, nginx_example, nginx_run; PIDS, stop_started, unit_cmd
 source scripts/lib/proxy.sh
+source scripts/lib/processes.sh
 
 DB_NAME="${REHEARSAL_DB_NAME:-fleetportal_rehearsal}"
 BROKER_URL="${REHEARSAL_BROKER_URL:-redis://127.0.0.1:6379/4}"
@@ -33,18 +34,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/fleetportal-rehearsal.XXXXXX")"
 VENV="${REHEARSAL_VENV:-$WORK/venv}"
 TESLA_USER=alice@example.com
 STAFF_EMAIL=rehearsal@example.com
-PIDS=()
-
-stop_all() {
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap stop_all EXIT
+trap 'stop_started; rm -rf "$WORK"' EXIT
 
 SECTION="before section 7"
 fail() {
@@ -62,6 +52,19 @@ step() {
   echo "=== $1 $2"
 }
 ok() { echo "    ok: $*"; }
+# until_prints WANT TRIES CMD...: run CMD once a second until it prints WANT, at most TRIES
+# times (readiness is polled, never assumed after a fixed sleep); GOT holds its last output.
+GOT=""
+until_prints() {
+  local want="$1" tries="$2"
+  shift 2
+  for _ in $(seq 1 "$tries"); do
+    GOT="$("$@" 2>/dev/null || true)"
+    [ "$GOT" = "$want" ] && return 0
+    sleep 1
+  done
+  return 1
+}
 
 step "§1" "What you need: a fresh virtualenv with requirements.txt ($VENV)"
 [ -n "${REHEARSAL_VENV:-}" ] || python3 -m venv "$VENV"
@@ -86,11 +89,7 @@ env REQUESTS_CA_BUNDLE="$CA" "$PY" -m sandbox --host 127.0.0.1 --port "$SANDBOX_
   --state-dir "$WORK/sandbox" --tls-cert "$WORK/server.pem" --tls-key "$WORK/server-key.pem" \
   --key-fetch-https >"$WORK/sandbox.log" 2>&1 &
 PIDS+=("$!")
-for _ in $(seq 1 50); do
-  "${CURL[@]}" -o /dev/null "$SANDBOX/fleet/na/status" 2>/dev/null && break
-  sleep 0.2
-done
-"${CURL[@]}" -o /dev/null "$SANDBOX/fleet/na/status" || fail "the sandbox never answered on $SANDBOX"
+until_prints ok 30 "${CURL[@]}" "$SANDBOX/fleet/na/status" || fail "the sandbox never answered on $SANDBOX"
 ok "the sandbox answers over TLS"
 
 step "§4" "Create the Tesla developer application (global), §5 the China one: in the sandbox"
@@ -148,11 +147,6 @@ STAFF_PASSWORD="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(18))')"
   fail "create_staff_user"
 ok "migrate, collectstatic, check --deploy (no issues), create_staff_user --superuser"
 
-unit_cmd() {
-  python3 scripts/unit_command.py "deploy/systemd/$1" --replace "/opt/fleetportal/venv=$VENV" \
-    "${@:2}" >"$WORK/unit-cmd" || fail "reading deploy/systemd/$1"
-  mapfile -d '' UNIT_CMD <"$WORK/unit-cmd"
-}
 unit_cmd fleetportal-web.service --replace "127.0.0.1:8000=127.0.0.1:$PORT" \
   --replace "/run/fleetportal-web=$WORK"
 "${PROD[@]}" "${UNIT_CMD[@]}" >"$WORK/gunicorn.log" 2>&1 &
@@ -167,13 +161,8 @@ nginx_example "$WORK" "$HOST" "127.0.0.1:$PORT" "$HTTPS_PORT" "$HTTP_PORT" ||
   fail "the nginx example: $(cat "$WORK/nginx-t.log" 2>/dev/null)"
 nginx_run "$WORK" &
 PIDS+=("$!")
-status=""
-for _ in $(seq 1 90); do
-  status="$("${CURL[@]}" -o "$WORK/healthz.json" -w '%{http_code}' "$ORIGIN/healthz" 2>/dev/null || true)"
-  [ "$status" = 200 ] && break
-  sleep 1
-done
-[ "$status" = 200 ] || fail "$ORIGIN/healthz answered ${status:-nothing}: $(cat "$WORK/healthz.json" 2>/dev/null)"
+until_prints 200 90 "${CURL[@]}" -o "$WORK/healthz.json" -w '%{http_code}' "$ORIGIN/healthz" ||
+  fail "$ORIGIN/healthz answered ${GOT:-nothing}: $(cat "$WORK/healthz.json" 2>/dev/null)"
 grep -q '"rehearsal": true' "$WORK/healthz.json" || fail "/healthz does not report the rehearsal"
 grep -q "REHEARSAL: TESLA_REHEARSAL is on" "$WORK/gunicorn.log" || fail "gunicorn did not log the rehearsal at start"
 "${CURL[@]}" "$ORIGIN/accounts/login/" | grep -q "Rehearsal: this portal talks to the Tesla sandbox" ||
@@ -203,13 +192,9 @@ step "§10" "Link the first Tesla account: $STAFF_EMAIL links $TESLA_USER (Globa
   "$ORIGIN" "$CA" "$STAFF_EMAIL" "$TESLA_USER" >"$WORK/link.log" 2>&1 ||
   fail "linking $TESLA_USER: $(tail -n 1 "$WORK/link.log")"
 ok "signed in, consented at the sandbox, $(tail -n 1 "$WORK/link.log")"
-cars=0
-for _ in $(seq 1 60); do
-  cars="$(django "from vehicles.models import Vehicle; print(Vehicle.objects.count())" || echo 0)"
-  [ "$cars" -gt 0 ] && break
-  sleep 1
-done
-[ "$cars" -gt 0 ] || fail "the worker synced no vehicle for the new link"
+until_prints True 60 django "from vehicles.models import Vehicle; print(Vehicle.objects.exists())" ||
+  fail "the worker synced no vehicle for the new link"
+cars="$(django "from vehicles.models import Vehicle; print(Vehicle.objects.count())")"
 django "from accounts.models import TeslaLink; link = TeslaLink.objects.get(); print(link.email, link.region, link.health)" \
   >"$WORK/link-state.log" || fail "no Tesla link: $(cat "$WORK/link-state.log")"
 ok "link $(cat "$WORK/link-state.log"); the worker synced $cars vehicles"
@@ -222,13 +207,8 @@ VIN="$(django "from vehicles.models import Vehicle; print(Vehicle.objects.filter
 # "Sync now" (vehicles_sync_for_user), then the worker reads fleet_status.
 django "from accounts.models import User; from vehicles import services; services.vehicles_sync_for_user(user=User.objects.get(email='$STAFF_EMAIL'))" \
   >/dev/null || fail "Sync now"
-paired=""
-for _ in $(seq 1 60); do
-  paired="$(django "from vehicles.models import Vehicle; print(Vehicle.objects.get(vin='$VIN').key_paired)" || true)"
-  [ "$paired" = True ] && break
-  sleep 1
-done
-[ "$paired" = True ] || fail "$VIN never showed Key paired: Yes"
+until_prints True 60 django "from vehicles.models import Vehicle; print(Vehicle.objects.get(vin='$VIN').key_paired)" ||
+  fail "$VIN never showed Key paired: Yes (key_paired: ${GOT:-unknown})"
 ok "$VIN: Key paired: Yes"
 
 step "§11" "Telemetry configurations: build one, assign $VIN, push it (the builder's services)"
@@ -246,27 +226,15 @@ configs.telemetry_config_saved(config=config, user=staff, created=True)
 print(configs.telemetry_config_assign(config=config, vins=['$VIN'], user=staff))
 print(push.telemetry_push_start(config=config, user=staff))
 " >"$WORK/push.log" || fail "building and pushing the configuration: $(tail -n 3 "$WORK/push.log")"
-deployment() {
-  django "from telemetry.models import TelemetryDeployment; print(TelemetryDeployment.objects.get(vehicle__vin='$VIN').status)" || true
-}
-status=""
-for _ in $(seq 1 60); do
-  status="$(deployment)"
-  [ "$status" = updated ] && break
-  sleep 1
-done
-[ "$status" = updated ] || fail "the push did not reach Tesla: the deployment is '${status:-missing}'"
+DEPLOYMENT="from telemetry.models import TelemetryDeployment as D; print(D.objects.get(vehicle__vin='$VIN').status)"
+until_prints updated 60 django "$DEPLOYMENT" ||
+  fail "the push did not reach Tesla: the deployment is '${GOT:-missing}'"
 ok "pushed: Accepted, waiting for the car"
 
 step "§11" "The car picks the configuration up; beat's reconcile shows it synced"
 "${CURL[@]}" -f -H 'Content-Type: application/json' -d '{}' "$SANDBOX/control/vehicles/$VIN/telemetry_pickup" >/dev/null ||
   fail "telemetry_pickup in the sandbox"
-for _ in $(seq 1 60); do
-  status="$(deployment)"
-  [ "$status" = synced ] && break
-  sleep 1
-done
-[ "$status" = synced ] || fail "the deployment stayed '$status', never Synced"
+until_prints synced 60 django "$DEPLOYMENT" || fail "the deployment stayed '$GOT', never Synced"
 ok "$VIN: Synced"
 
 echo "rehearsal passed (${SECONDS}s): the operator guide's steps ran under production settings against the sandbox, over TLS through nginx"
