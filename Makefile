@@ -11,7 +11,7 @@ MQTT_PORT ?=
 DEV_ENV := $(BIN)/python scripts/dev_env.py --port $(PORT) \
 	$(if $(SANDBOX_PORT),--sandbox-port $(SANDBOX_PORT)) $(if $(MQTT_PORT),--mqtt-port $(MQTT_PORT))
 
-.PHONY: run test lint format deploy-check install migrate messages compile-messages clean bench e2e demo screenshots
+.PHONY: run test lint format deploy-check install migrate messages compile-messages clean bench e2e demo screenshots rehearsal
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ format: install
 
 # `check --deploy` with production settings and production-grade throwaway values made up on
 # the spot (PostgreSQL, Redis broker and cache: `check --deploy` connects to none of them).
+# The operator guide's steps under production settings against the sandbox, over TLS through
+# the nginx example (docs/rehearsal.md): needs PostgreSQL, Redis, nginx; prints "rehearsal passed".
+rehearsal:
+	bash scripts/rehearse.sh
+
 deploy-check: install
 	SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	FIELD_ENCRYPTION_KEYS="$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \

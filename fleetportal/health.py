@@ -160,6 +160,8 @@ def probe() -> tuple[bool, dict[str, Any]]:
         **details,
         **extra,
     }
+    if settings.TESLA_REHEARSAL:  # a monitor sees that this portal talks to the sandbox
+        body["rehearsal"] = True
     return healthy, body
 
 

@@ -69,9 +69,11 @@ def public_key_urls() -> list[str]:
     urls = [settings.PORTAL_PUBLIC_URL.rstrip("/") + PUBLIC_KEY_PATH]
     domain = partner_domain()
     if domain and hostnames.domain_problem(domain) is None:
-        # Tesla fetches https://<domain>/...; the sandbox uses http for loopback hosts.
+        # Tesla fetches https://<domain>/...; the sandbox uses http for loopback hosts, except
+        # in a rehearsal (its sandbox runs with --key-fetch-https, scripts/rehearse.sh).
         host = domain.partition(":")[0]
-        scheme = "http" if hostnames.loopback_allowed() and hostnames.is_loopback(host) else "https"
+        sandbox_http = hostnames.loopback_allowed() and not settings.TESLA_REHEARSAL
+        scheme = "http" if sandbox_http and hostnames.is_loopback(host) else "https"
         tesla_url = f"{scheme}://{domain}{PUBLIC_KEY_PATH}"
         if tesla_url != urls[0]:
             urls.append(tesla_url)

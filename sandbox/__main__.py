@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         "--tls-cert", default=None, help="serve HTTPS with this PEM certificate (needs --tls-key)"
     )
     parser.add_argument("--tls-key", default=None, help="the certificate's PEM private key")
+    parser.add_argument(
+        "--key-fetch-https",
+        action="store_true",
+        help="fetch a loopback partner domain's key over https too (a rehearsal behind a TLS "
+        "proxy; trust its CA with REQUESTS_CA_BUNDLE)",
+    )
     return parser
 
 
@@ -110,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print_env(world)
         return 0
     app = create_app(world=world)
+    app.config["SANDBOX_KEY_FETCH_HTTPS"] = args.key_fetch_https
     # Bind before printing, so --port 0 prints (and issues URLs with) the real port.
     server = make_server(
         app,

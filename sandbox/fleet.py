@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from flask import Blueprint, abort, g, request
+from flask import Blueprint, abort, current_app, g, request
 from flask.typing import ResponseReturnValue
 
 from sandbox import firmware, tokens
@@ -718,8 +718,10 @@ def _origin_host(origin: str) -> str:
 
 def fetch_public_key(domain: str) -> tuple[str | None, str | None]:
     host = domain.partition(":")[0]
-    # Real Tesla fetches over https only; loopback hosts use http (sandbox-only, README).
-    scheme = "http" if _is_loopback(host) else "https"
+    # Real Tesla fetches over https only; loopback hosts use http (sandbox-only, README),
+    # unless --key-fetch-https: a rehearsal's key comes through its TLS proxy, as Tesla's does.
+    https_only = current_app.config.get("SANDBOX_KEY_FETCH_HTTPS", False)
+    scheme = "http" if _is_loopback(host) and not https_only else "https"
     url = f"{scheme}://{domain}{PUBLIC_KEY_PATH}"
     try:
         # No redirects: the key "must be hosted directly" (§3.1).

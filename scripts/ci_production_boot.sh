@@ -30,18 +30,9 @@ MQTT_URL="${CI_PROD_MQTT_URL:-mqtt://127.0.0.1:1883}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/fleetportal-prod-boot.XXXXXX")"
 VENV="${CI_PROD_VENV:-$WORK/venv}"
 PROXY_HOST=portal.ci.test
-PIDS=()
-
-stop_all() {
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap stop_all EXIT
+# PIDS, stop_started, unit_cmd (the units' command lines)
+source scripts/lib/processes.sh
+trap 'stop_started; rm -rf "$WORK"' EXIT
 
 fail() {
   echo "ci_production_boot: FAILED: $*" >&2
@@ -59,14 +50,6 @@ echo "--- fresh virtualenv with requirements.txt only ($VENV)"
 
 echo "--- the systemd units (deploy/systemd/) against this virtualenv"
 bash scripts/ci_systemd_verify.sh "$VENV"
-
-# The command line of a unit in deploy/systemd/ as the array UNIT_CMD, its install path
-# replaced by this virtualenv: unit_cmd UNIT [unit_command.py options].
-unit_cmd() {
-  python3 scripts/unit_command.py "deploy/systemd/$1" --replace "/opt/fleetportal/venv=$VENV" \
-    "${@:2}" >"$WORK/unit-cmd" || fail "reading deploy/systemd/$1"
-  mapfile -d '' UNIT_CMD <"$WORK/unit-cmd"
-}
 
 echo "--- PostgreSQL database $DB_NAME (recreated)"
 psql -h 127.0.0.1 -U postgres -q -v ON_ERROR_STOP=1 \

@@ -19,7 +19,8 @@
 #     when the client sent a forged X-Forwarded-For of its own;
 #   - plain HTTP is redirected to the same URL over HTTPS.
 # nginx and Caddy run as root in the foreground, configs, pid files and logs in a temporary
-# folder, on free high ports; both are stopped on exit.
+# folder, on free high ports; both are stopped on exit. The certificate, the nginx example's
+# substitutions and its wrapper config are scripts/lib/proxy.sh's (shared with rehearse.sh).
 #
 # Needs (from the caller's environment):
 #   CI_PROXY_UPSTREAM   host:port of gunicorn (production settings, ALLOWED_HOSTS with the host)
@@ -28,6 +29,8 @@
 #   CI_PROXY_ACCESS_LOG gunicorn's access log (the unit's format)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# free_port, template, throwaway_tls, nginx_example, nginx_run
+source scripts/lib/proxy.sh
 UPSTREAM="${CI_PROXY_UPSTREAM:?}"
 HOST="${CI_PROXY_HOST:?}"
 EMAIL="${CI_PROXY_EMAIL:?}"
@@ -56,40 +59,12 @@ fail() {
   exit 1
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 HTTPS_PORT="$(free_port)"
 HTTP_PORT="$(free_port)"
 ORIGIN="https://$HOST:$HTTPS_PORT"
 
-# Literal replacements, each of which must occur: template FILE OUT OLD NEW [OLD NEW]...
-template() {
-  python3 - "$@" <<'EOF'
-import sys
-
-source, target, *pairs = sys.argv[1:]
-text = open(source).read()
-for old, new in zip(pairs[::2], pairs[1::2]):
-    if old not in text:
-        sys.exit(f"ci_proxies: {source} no longer contains {old!r}")
-    text = text.replace(old, new)
-open(target, "w").write(text)
-EOF
-}
-
 echo "--- a throwaway CA and a certificate for $HOST"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj "/CN=Fleet Portal CI throwaway CA" -keyout "$T/ca-key.pem" -out "$T/ca.pem" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
-  2>"$T/openssl.log" || fail "CA"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$HOST" \
-  -keyout "$T/server-key.pem" -out "$T/server.csr" 2>>"$T/openssl.log" || fail "server key"
-printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$HOST" \
-  >"$T/server.ext"
-openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca-key.pem" -CAcreateserial \
-  -days 2 -extfile "$T/server.ext" -out "$T/server.pem" 2>>"$T/openssl.log" || fail "server certificate"
-cat "$T/server.pem" "$T/ca.pem" >"$T/server-chain.pem"
+throwaway_tls "$T" "$HOST" "DNS:$HOST" || fail "the throwaway CA and certificate"
 
 CURL=(curl -sS --cacert "$T/ca.pem" --resolve "$HOST:$HTTPS_PORT:127.0.0.1"
   --resolve "$HOST:$HTTP_PORT:127.0.0.1" --max-time 20)
@@ -161,36 +136,9 @@ check_proxy() {
 
 NAME=nginx
 echo "--- nginx $(nginx -v 2>&1 | sed 's/.*\///') on https://$HOST:$HTTPS_PORT (deploy/nginx/fleetportal.conf)"
-mkdir -p "$T/nginx"
-chmod 755 "$T" "$T/nginx"
-template deploy/nginx/fleetportal.conf "$T/nginx/fleetportal.conf" \
-  "/etc/letsencrypt/live/portal.example.com/fullchain.pem" "$T/server-chain.pem" \
-  "/etc/letsencrypt/live/portal.example.com/privkey.pem" "$T/server-key.pem" \
-  "portal.example.com" "$HOST" \
-  "server 127.0.0.1:8000;" "server $UPSTREAM;" \
-  "listen 80;" "listen 127.0.0.1:$HTTP_PORT;" \
-  "listen [::]:80;" "" \
-  "listen 443 ssl http2;" "listen 127.0.0.1:$HTTPS_PORT ssl http2;" \
-  "listen [::]:443 ssl http2;" "" \
-  'https://$host$request_uri' "https://\$host:$HTTPS_PORT\$request_uri"
-cat >"$T/nginx/nginx.conf" <<EOF
-daemon off;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx-error.log;
-events {}
-http {
-    include /etc/nginx/mime.types;
-    access_log $T/nginx-access.log;
-    client_body_temp_path $T/nginx/body;
-    proxy_temp_path $T/nginx/proxy;
-    fastcgi_temp_path $T/nginx/fastcgi;
-    uwsgi_temp_path $T/nginx/uwsgi;
-    scgi_temp_path $T/nginx/scgi;
-    include $T/nginx/fleetportal.conf;
-}
-EOF
-nginx -t -q -c "$T/nginx/nginx.conf" -e "$T/nginx-error.log" 2>"$T/nginx-t.log" || fail "nginx -t: $(cat "$T/nginx-t.log")"
-nginx -c "$T/nginx/nginx.conf" -e "$T/nginx-error.log" >"$T/nginx-stdout.log" 2>&1 &
+nginx_example "$T" "$HOST" "$UPSTREAM" "$HTTPS_PORT" "$HTTP_PORT" ||
+  fail "nginx example: $(cat "$T/nginx-t.log" 2>/dev/null)"
+nginx_run "$T" &
 PROXY_PID=$!
 wait_ready
 check_proxy

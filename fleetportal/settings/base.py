@@ -83,6 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "fleetportal.context_processors.rehearsal",
             ],
         },
     },
@@ -160,6 +161,9 @@ SOCIALACCOUNT_QUERY_EMAIL = False
 # emulator at TESLA_SANDBOX_URL). Scopes default to what the portal uses.
 TESLA_ENV = env("TESLA_ENV", default="production")
 TESLA_SANDBOX_URL = env("TESLA_SANDBOX_URL", default="http://127.0.0.1:8001")
+# A rehearsal (docs/rehearsal.md): production settings talking to the sandbox over HTTPS, said
+# at start (log), on every page (banner) and by /healthz. Production refuses the sandbox without it.
+TESLA_REHEARSAL = env.bool("TESLA_REHEARSAL", default=False)
 TESLA_SCOPES = env.list(
     "TESLA_SCOPES",
     default=["openid", "offline_access", "user_data", "vehicle_device_data", "vehicle_location"],

@@ -96,6 +96,25 @@ def _mail_problems(from_email: str, public_url: str) -> list[str]:
     return problems
 
 
+def _tesla_env_problems(tesla_env: str, rehearsal: bool, sandbox_url: str) -> list[str]:
+    """Real Tesla, or the sandbox over HTTPS when TESLA_REHEARSAL says this is a rehearsal."""
+    if not rehearsal:
+        if tesla_env != "production":
+            return [
+                "TESLA_ENV must be 'production' in production, not the sandbox (to rehearse "
+                "against the sandbox, set TESLA_REHEARSAL=true: docs/rehearsal.md)."
+            ]
+        return []
+    if tesla_env != "sandbox":
+        return ["TESLA_REHEARSAL is on: set TESLA_ENV=sandbox, or turn TESLA_REHEARSAL off."]
+    if urlsplit(sandbox_url).scheme != "https":
+        return [
+            "TESLA_REHEARSAL is on: TESLA_SANDBOX_URL must be the sandbox's https:// address "
+            "(python -m sandbox --tls-cert ... --tls-key ...)."
+        ]
+    return []
+
+
 def production_problems() -> list[str]:
     """One sentence per refused setting, each naming the variable to change."""
     problems = _secret_key_problems(SECRET_KEY)
@@ -107,8 +126,7 @@ def production_problems() -> list[str]:
         problems.append("ALLOWED_HOSTS must list host names, not the wildcard '*'.")
     if DEBUG:
         problems.append("DEBUG must be off in production.")
-    if TESLA_ENV != "production":  # noqa: F405
-        problems.append("TESLA_ENV must be 'production' in production, not the sandbox.")
+    problems += _tesla_env_problems(TESLA_ENV, TESLA_REHEARSAL, TESLA_SANDBOX_URL)  # noqa: F405
     for name in (
         "TESLA_CLIENT_ID",
         "TESLA_CLIENT_SECRET",

@@ -66,6 +66,47 @@ def test_production_refuses_a_weak_or_development_value(variable, value):
     assert variable in line, line
 
 
+def test_production_refuses_the_sandbox_and_names_the_rehearsal_switch():
+    line = _refusal(run_production(TESLA_ENV="sandbox"))
+    assert "TESLA_ENV" in line, line
+    assert "TESLA_REHEARSAL" in line, line
+
+
+REHEARSAL = {
+    "TESLA_REHEARSAL": "true",
+    "TESLA_ENV": "sandbox",
+    "TESLA_SANDBOX_URL": "https://127.0.0.1:9443",
+}
+
+
+def test_a_rehearsal_starts_on_the_sandbox_over_https_and_says_so_at_start():
+    result = run_production(**REHEARSAL)
+    assert result.returncode == 0, result.stderr
+    assert "REHEARSAL" in result.stderr
+    assert "talks to the Tesla sandbox at https://127.0.0.1:9443, not Tesla" in result.stderr
+    assert production_settings("TESLA_REHEARSAL", "TESLA_ENV", **REHEARSAL) == [True, "sandbox"]
+
+
+def test_production_without_the_rehearsal_says_nothing_about_one():
+    result = run_production()
+    assert result.returncode == 0, result.stderr
+    assert "REHEARSAL" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"TESLA_SANDBOX_URL": "http://127.0.0.1:8001"}, "TESLA_SANDBOX_URL"),
+        ({"TESLA_SANDBOX_URL": None}, "TESLA_SANDBOX_URL"),  # the default is plain HTTP
+        ({"TESLA_ENV": "production"}, "TESLA_ENV"),  # a rehearsal never reaches real Tesla
+    ],
+)
+def test_a_rehearsal_refuses_plain_http_or_real_tesla(overrides, named):
+    line = _refusal(run_production(**{**REHEARSAL, **overrides}))
+    assert named in line, line
+    assert "TESLA_REHEARSAL" in line, line
+
+
 def test_production_mail_comes_from_the_configured_address_with_https_links():
     values = production_settings(
         "DEFAULT_FROM_EMAIL",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sandbox import fleet
+from sandbox.app import create_app
 from sandbox.tests.helpers import api, login, partner_token, register_partner
 
 
@@ -73,3 +77,23 @@ def test_partner_telemetry_errors_start_empty(sandbox, registered):
     resp = api(sandbox, "na", "GET", "/api/1/partner_accounts/fleet_telemetry_errors", token)
     assert resp.status_code == 200
     assert resp.json()["response"] == {"fleet_telemetry_errors": []}
+
+
+@pytest.mark.parametrize(("https_only", "scheme"), [(False, "http"), (True, "https")])
+def test_a_loopback_key_is_fetched_over_https_with_key_fetch_https(monkeypatch, https_only, scheme):
+    # `python -m sandbox --key-fetch-https` (scripts/rehearse.sh): the key comes through the
+    # rehearsal's TLS proxy on a loopback name, as Tesla fetches it (https only).
+    fetched = []
+
+    def get(url, **kwargs):
+        fetched.append((url, kwargs["allow_redirects"]))
+        raise requests.ConnectionError("nothing listens")
+
+    monkeypatch.setattr(fleet.requests, "get", get)
+    app = create_app()
+    app.config["SANDBOX_KEY_FETCH_HTTPS"] = https_only
+    with app.test_request_context():
+        _, problem = fleet.fetch_public_key("localhost:9443")
+    url = f"{scheme}://localhost:9443{fleet.PUBLIC_KEY_PATH}"
+    assert fetched == [(url, False)]
+    assert problem == f"could not fetch the public key from {url}: ConnectionError"
