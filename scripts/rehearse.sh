@@ -39,7 +39,7 @@ trap 'stop_started; rm -rf "$WORK"' EXIT
 SECTION="before section 7"
 fail() {
   echo "rehearsal FAILED at $SECTION: $*" >&2
-  echo "Read docs/operator-guide.md, section ${SECTION#§} (the logs follow)." >&2
+  echo "Read docs/operator-guide.md, ${SECTION} (the logs follow)." >&2
   for log in "$WORK"/*.log; do
     [ -e "$log" ] || continue
     echo "----- $(basename "$log") (last 25 lines)" >&2
@@ -66,7 +66,7 @@ until_prints() {
   return 1
 }
 
-step "§1" "What you need: a fresh virtualenv with requirements.txt ($VENV)"
+step "section 1" "What you need: a fresh virtualenv with requirements.txt ($VENV)"
 [ -n "${REHEARSAL_VENV:-}" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt >"$WORK/pip.log" 2>&1 ||
   fail "pip install -r requirements.txt"
@@ -83,7 +83,7 @@ CA="$WORK/ca.pem"
 throwaway_tls "$WORK" "$HOST" "DNS:$HOST" "IP:127.0.0.1" || fail "the throwaway CA"
 CURL=(curl -sS --cacert "$CA" --max-time 20)
 
-step "§2" "Try it first with the sandbox: the sandbox on $SANDBOX (TLS, throwaway CA)"
+step "section 2" "Try it first with the sandbox: the sandbox on $SANDBOX (TLS, throwaway CA)"
 # REQUESTS_CA_BUNDLE: the sandbox fetches the portal's key through nginx, over https.
 env REQUESTS_CA_BUNDLE="$CA" "$PY" -m sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" \
   --state-dir "$WORK/sandbox" --tls-cert "$WORK/server.pem" --tls-key "$WORK/server-key.pem" \
@@ -92,7 +92,7 @@ PIDS+=("$!")
 until_prints ok 30 "${CURL[@]}" "$SANDBOX/fleet/na/status" || fail "the sandbox never answered on $SANDBOX"
 ok "the sandbox answers over TLS"
 
-step "§4" "Create the Tesla developer application (global), §5 the China one: in the sandbox"
+step "section 4" "Create the Tesla developer application (global), section 5 the China one: in the sandbox"
 new_client() {
   "${CURL[@]}" -f -H 'Content-Type: application/json' "$SANDBOX/control/clients" -d \
     "{\"server\": \"$1\", \"name\": \"Fleet Portal rehearsal\", \"allowed_origins\": [\"$ORIGIN\"],
@@ -107,7 +107,7 @@ new_client cn
 CN_ID="$CLIENT_ID" CN_SECRET="$CLIENT_SECRET"
 ok "applications with origin $ORIGIN and callback $ORIGIN/accounts/tesla/login/callback/"
 
-step "§6" "Configure the portal: production settings, TESLA_REHEARSAL=true, database $DB_NAME"
+step "section 6" "Configure the portal: production settings, TESLA_REHEARSAL=true, database $DB_NAME"
 psql -h 127.0.0.1 -U postgres -q -v ON_ERROR_STOP=1 \
   -c "DROP DATABASE IF EXISTS $DB_NAME" -c "CREATE DATABASE $DB_NAME" postgres >"$WORK/psql.log" 2>&1 ||
   fail "recreating PostgreSQL database $DB_NAME"
@@ -137,7 +137,7 @@ django() { "${PROD[@]}" python manage.py shell -v 0 -c "$1" 2>>"$WORK/shell.log"
 grep -q TESLA_REHEARSAL "$WORK/refusal.log" || fail "the refusal does not name TESLA_REHEARSAL"
 ok "without TESLA_REHEARSAL production refuses the sandbox: $(tail -n 1 "$WORK/refusal.log" | cut -c1-100)…"
 
-step "§7" "Deploy and start the processes"
+step "section 7" "Deploy and start the processes"
 manage migrate >"$WORK/migrate.log" 2>&1 || fail "python manage.py migrate"
 manage collectstatic --no-input >"$WORK/collectstatic.log" 2>&1 || fail "collectstatic"
 manage check --deploy --fail-level WARNING >"$WORK/check.log" 2>&1 || fail "check --deploy"
@@ -169,7 +169,7 @@ grep -q "REHEARSAL: TESLA_REHEARSAL is on" "$WORK/gunicorn.log" || fail "gunicor
   fail "the sign-in page shows no rehearsal banner"
 ok "gunicorn, worker and beat (the units' command lines) behind nginx: $ORIGIN/healthz 200, \"rehearsal\": true, banner shown"
 
-step "§8" "The application key and its public URL"
+step "section 8" "The application key and its public URL"
 manage tesla_keygen >"$WORK/keygen.log" 2>&1 || fail "python manage.py tesla_keygen"
 headers="$("${CURL[@]}" -o "$WORK/key.pem" -w '%{http_code} %{redirect_url}' \
   "$ORIGIN/.well-known/appspecific/com.tesla.3p.public-key.pem")"
@@ -180,14 +180,14 @@ manage tesla_preflight >"$WORK/preflight.log" 2>>"$WORK/shell.log" || fail "pyth
 grep '^\[' "$WORK/preflight.log" | sed 's/^/    /'
 ok "every pre-flight check green"
 
-step "§9" "Register the portal in every region"
+step "section 9" "Register the portal in every region"
 manage tesla_register >"$WORK/register.log" 2>>"$WORK/shell.log" || fail "python manage.py tesla_register: $(cat "$WORK/register.log")"
 sed 's/^/    /' "$WORK/register.log"
 django "from partners import selectors as p; rows = {r.region: r.state for r in p.registrations()}; print(rows); assert rows == {'NA': 'registered', 'EU': 'registered', 'CN': 'registered'}, rows" \
   >"$WORK/registered.log" || fail "not every region is registered: $(cat "$WORK/registered.log")"
 ok "NA, EU and CN registered (the sandbox fetched the key from $ORIGIN)"
 
-step "§10" "Link the first Tesla account: $STAFF_EMAIL links $TESLA_USER (Global) over HTTPS"
+step "section 10" "Link the first Tesla account: $STAFF_EMAIL links $TESLA_USER (Global) over HTTPS"
 "${PROD[@]}" PYTHONPATH=. REHEARSAL_PASSWORD="$STAFF_PASSWORD" python scripts/rehearse_link.py \
   "$ORIGIN" "$CA" "$STAFF_EMAIL" "$TESLA_USER" >"$WORK/link.log" 2>&1 ||
   fail "linking $TESLA_USER: $(tail -n 1 "$WORK/link.log")"
@@ -199,7 +199,7 @@ django "from accounts.models import TeslaLink; link = TeslaLink.objects.get(); p
   >"$WORK/link-state.log" || fail "no Tesla link: $(cat "$WORK/link-state.log")"
 ok "link $(cat "$WORK/link-state.log"); the worker synced $cars vehicles"
 
-step "§11" "Pair the portal's key with a car (the sandbox's control API plays the Tesla app)"
+step "section 11" "Pair the portal's key with a car (the sandbox's control API plays the Tesla app)"
 VIN="$(django "from vehicles.models import Vehicle; print(Vehicle.objects.filter(vin='5YJ3E1EA7PF000001').values_list('vin', flat=True).get())")" ||
   fail "alice's Model 3 (5YJ3E1EA7PF000001) was not synced"
 "${CURL[@]}" -f -H 'Content-Type: application/json' -d "{\"domain\": \"$HOST:$HTTPS_PORT\"}" \
@@ -211,7 +211,7 @@ until_prints True 60 django "from vehicles.models import Vehicle; print(Vehicle.
   fail "$VIN never showed Key paired: Yes (key_paired: ${GOT:-unknown})"
 ok "$VIN: Key paired: Yes"
 
-step "§11" "Telemetry configurations: build one, assign $VIN, push it (the builder's services)"
+step "section 11" "Telemetry configurations: build one, assign $VIN, push it (the builder's services)"
 django "
 import datetime as dt
 from django.utils import timezone
@@ -231,7 +231,7 @@ until_prints updated 60 django "$DEPLOYMENT" ||
   fail "the push did not reach Tesla: the deployment is '${GOT:-missing}'"
 ok "pushed: Accepted, waiting for the car"
 
-step "§11" "The car picks the configuration up; beat's reconcile shows it synced"
+step "section 11" "The car picks the configuration up; beat's reconcile shows it synced"
 "${CURL[@]}" -f -H 'Content-Type: application/json' -d '{}' "$SANDBOX/control/vehicles/$VIN/telemetry_pickup" >/dev/null ||
   fail "telemetry_pickup in the sandbox"
 until_prints synced 60 django "$DEPLOYMENT" || fail "the deployment stayed '$GOT', never Synced"
