@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import forms
 from django.forms import BaseInlineFormSet, inlineformset_factory
@@ -18,6 +19,7 @@ from partners import selectors as partner_selectors
 from telemetry import catalogue, fleet, streaming, validation
 from telemetry.models import TelemetryConfig, TelemetryField
 from telemetry.selectors import revision_of
+from usage import services as usage_services
 from vehicles.forms import RosterForm
 from vehicles.models import Vehicle
 
@@ -458,10 +460,16 @@ class FleetAssignForm(forms.Form):
     all_matching = forms.BooleanField(required=False)
 
 
+COST_DAYS = 30
+
+
 def builder_catalogue_context(formset, preset_form: PresetForm) -> dict[str, object]:
     """What the builder shows beside the rows: each row's catalogue entry, the presets and the
     signals estimate (the same figures builder.js recomputes as rows change)."""
     intervals = formset_intervals(formset)
+    ceiling = catalogue.signals_per_day(intervals)
+    example = catalogue.signals_per_day(intervals, hours=catalogue.STREAMING_HOURS_EXAMPLE)
+    signal_rate = usage_services.rates()["signals"]
     return {
         "field_rows": [
             (form, catalogue.details_for(str(form["name"].value() or "").strip()))
@@ -479,15 +487,24 @@ def builder_catalogue_context(formset, preset_form: PresetForm) -> dict[str, obj
         },
         "details_json": catalogue.details_json(),
         "estimate": {
-            "ceiling": _grouped(catalogue.signals_per_day(intervals)),
-            "example": _grouped(
-                catalogue.signals_per_day(intervals, hours=catalogue.STREAMING_HOURS_EXAMPLE)
-            ),
+            "ceiling": _grouped(ceiling),
+            "example": _grouped(example),
             "fields": len(intervals),
             "hours": catalogue.STREAMING_HOURS_CEILING,
             "example_hours": catalogue.STREAMING_HOURS_EXAMPLE,
+            # The usage page's rate (USAGE_RATE_SIGNALS): what 30 such days cost per car.
+            "rate": signal_rate,
+            "ceiling_cost": signals_cost(ceiling, signal_rate),
+            "example_cost": signals_cost(example, signal_rate),
         },
     }
+
+
+def signals_cost(per_day: int, rate: Decimal) -> str:
+    """30 days of `per_day` signals at `rate` dollars a signal, to the cent (builder.js
+    computes the same as rows change)."""
+    cost = (Decimal(per_day) * COST_DAYS * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return number_format(cost, 2, force_grouping=True)
 
 
 def _grouped(number: int) -> str:

@@ -147,6 +147,13 @@ def test_builder_preset_and_estimate_follow_the_rows_without_csp_errors(
     example = catalogue.signals_per_day(periods, hours=catalogue.STREAMING_HOURS_EXAMPLE)
     expect(page.locator("#estimate-ceiling")).to_have_text(f"{ceiling:,}")
     expect(page.locator("#estimate-example")).to_have_text(f"{example:,}")
+    # The cost at the usage page's signal rate follows the rows, as the server computes it.
+    from telemetry.forms import signals_cost
+    from usage.services import rates
+
+    rate = rates()["signals"]
+    expect(page.locator("#estimate-ceiling-cost")).to_have_text(signals_cost(ceiling, rate))
+    expect(page.locator("#estimate-example-cost")).to_have_text(signals_cost(example, rate))
     page.screenshot(path="/tmp/builder-390-dark.png", full_page=True)
     page.locator("#estimate").screenshot(path="/tmp/builder-estimate-390-dark.png")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

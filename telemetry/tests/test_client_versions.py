@@ -120,3 +120,23 @@ def test_a_new_configuration_starts_with_an_expiry_a_year_ahead_and_service_aler
     ahead = when - timezone.localtime().replace(tzinfo=None)
     assert dt.timedelta(days=300) < ahead < dt.timedelta(days=400)
     assert re.search(r'name="alert_types" value="service"[^>]*checked', html)
+
+
+def test_the_builder_prices_its_signal_estimate_at_the_usage_pages_rate(manager_client, settings):
+    """Issue 18 item 5: the field catalogue's estimate uses the usage page's signal rate."""
+    from telemetry import catalogue
+    from telemetry.forms import signals_cost
+
+    settings.USAGE_RATES = {**settings.USAGE_RATES, "signals": "1/150000"}
+    html = manager_client.get("/telemetry/new/").content.decode()
+    rows = [(interval, None) for _name, interval in catalogue.DEFAULT_FIELDS]
+    ceiling = catalogue.signals_per_day(rows)
+    from decimal import Decimal
+
+    expected = (Decimal(ceiling) * 30 / 150000).quantize(Decimal("0.01"))
+    assert 'id="estimate-ceiling-cost"' in html
+    assert f">{expected}</span>" in html or f">{expected:,}</span>" in html
+    assert signals_cost(21888, Decimal(1) / 150000) == "4.38"
+    settings.USAGE_RATES = {**settings.USAGE_RATES, "signals": "1/10000"}
+    html = manager_client.get("/telemetry/new/").content.decode()
+    assert signals_cost(ceiling, Decimal(1) / 10000) in html

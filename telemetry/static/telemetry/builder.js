@@ -89,7 +89,17 @@
     var lang = document.documentElement.lang || undefined;
     ["estimate-ceiling", "estimate-example"].forEach(function (id) {
       var node = document.getElementById(id);
-      if (node) { node.textContent = signalsPerDay(p, Number(node.dataset.hours)).toLocaleString(lang); }
+      if (!node) { return; }
+      var perDay = signalsPerDay(p, Number(node.dataset.hours));
+      node.textContent = perDay.toLocaleString(lang);
+      // 30 days at the usage page's signal rate: mirrors telemetry.forms.signals_cost.
+      var cost = document.querySelector(".estimate-cost[data-of='" + id + "']");
+      if (cost) {
+        var cents = Math.round(perDay * 30 * Number(cost.dataset.rate) * 100 + 1e-9);
+        cost.textContent = (cents / 100).toLocaleString(lang, {
+          minimumFractionDigits: 2, maximumFractionDigits: 2
+        });
+      }
     });
   }
   body.addEventListener("input", function (event) {
