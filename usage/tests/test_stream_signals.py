@@ -68,8 +68,7 @@ def test_signals_match_the_sandbox_s_published_field_messages(cars):
             sb.control.install_telemetry_config(list(VINS), FIELDS, alert_types=["service"])
             wait_for(
                 lambda: all(
-                    sb.control.stream_status()["cars"].get(vin, {}).get("connected")
-                    for vin in VINS
+                    sb.control.stream_status()["cars"].get(vin, {}).get("connected") for vin in VINS
                 ),
                 "both cars streaming",
             )
