@@ -11,6 +11,7 @@ from telemetry.models import (
     StreamConsumer,
     StreamDrop,
     StreamEvent,
+    StreamFieldDay,
     StreamPoint,
     StreamSignalDay,
     StreamValue,
@@ -191,6 +192,13 @@ class StreamSignalDayAdmin(StreamRowsAdmin):
     list_display = ("vehicle", "day", "signals")
     date_hierarchy = "day"
     ordering = ("-day",)
+
+
+@admin.register(StreamFieldDay)
+class StreamFieldDayAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("day", "field", "signals")
+    date_hierarchy = "day"
+    ordering = ("-day", "-signals")
 
 
 @admin.register(StreamDrop)

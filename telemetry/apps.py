@@ -9,8 +9,9 @@ class TelemetryConfig(AppConfig):
     def ready(self) -> None:
         from fleetportal import health
         from telemetry.health import stream_report
-        from telemetry.selectors import signal_days
+        from telemetry.selectors import field_days, signal_days
         from usage import sources
 
         health.register("stream", stream_report)
         sources.register_signal_days(signal_days)
+        sources.register_field_days(field_days)

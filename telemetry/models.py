@@ -396,6 +396,25 @@ class StreamSignalDay(models.Model):
         return f"{self.vehicle_id} {self.day}: {self.signals}"
 
 
+class StreamFieldDay(models.Model):
+    """Signals (field messages) per field per UTC day, over all vehicles: the busiest fields
+    (usage). Global, not per vehicle, to keep the rows few; sums to StreamSignalDay's day."""
+
+    day = models.DateField(_("day"))
+    field = models.CharField(_("field"), max_length=64)
+    signals = models.PositiveBigIntegerField(_("signals"), default=0)
+
+    class Meta:
+        verbose_name = _("streamed signals per field per day")
+        verbose_name_plural = _("streamed signals per field per day")
+        constraints = [
+            models.UniqueConstraint(fields=["day", "field"], name="stream_field_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.day}: {self.signals}"
+
+
 class StreamDrop(models.Model):
     """Bad input the consumer set aside, counted per kind per UTC day, never stored as data."""
 

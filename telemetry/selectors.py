@@ -19,6 +19,7 @@ from telemetry.models import (
     StreamConsumer,
     StreamDrop,
     StreamEvent,
+    StreamFieldDay,
     StreamSignalDay,
     TelemetryAssignment,
     TelemetryAuditEntry,
@@ -401,3 +402,9 @@ def signal_days(first: dt.date, last: dt.date) -> list[tuple[dt.date, str, str, 
         "signals",
     )
     return [(day, region, vin, config or "", n) for day, region, vin, config, n in rows]
+
+
+def field_days(first: dt.date, last: dt.date) -> list[tuple[dt.date, str, int]]:
+    """Streamed signals per field per UTC day, over all vehicles (usage: the busiest fields)."""
+    rows = StreamFieldDay.objects.filter(day__gte=first, day__lte=last)
+    return list(rows.values_list("day", "field", "signals"))

@@ -60,6 +60,8 @@ class MonthUsage:
     cost_by_category: dict[str, Decimal] = field(default_factory=dict)
     calls_by_category: dict[str, int] = field(default_factory=dict)
     busiest: list[tuple[str, int]] = field(default_factory=list)  # (VIN, signals)
+    # the ten busiest fields: (field, signals, cost)
+    busiest_fields: list[tuple[str, int, Decimal]] = field(default_factory=list)
     # configuration name ("" for none) -> cost of its cars' streamed signals
     signal_cost_by_config: dict[str, Decimal] = field(default_factory=dict)
     month_to_date: Decimal = Decimal(0)
@@ -94,6 +96,13 @@ def usage_month(*, now: dt.datetime | None = None) -> MonthUsage:
         by_vehicle[vin] += signals
     usage.signal_cost_by_config = dict(sorted(by_config.items(), key=lambda item: -item[1]))
     usage.busiest = sorted(by_vehicle.items(), key=lambda item: -item[1])[:10]
+    by_field: dict[str, int] = defaultdict(int)
+    for _day, name, signals in sources.field_days(usage.month, today):
+        by_field[name] += signals
+    usage.busiest_fields = [
+        (name, n, n * price[SIGNALS])
+        for name, n in sorted(by_field.items(), key=lambda item: (-item[1], item[0]))[:10]
+    ]
     by_category: dict[str, Decimal] = defaultdict(Decimal)
     calls: dict[str, int] = defaultdict(int)
     for day, counts in sorted(days.items()):

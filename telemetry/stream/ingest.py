@@ -8,6 +8,7 @@ seen); ``Ingest.flush`` writes everything gathered since the last flush in ONE t
 - VehicleStream: first/last field message, the last connectivity event, the last CONNECTED;
   data arriving clears silent_notified_at (each silence is one incident);
 - StreamSignalDay: field messages per vehicle per UTC day (each is a billed signal, §10.1);
+- StreamFieldDay: the same messages per field per UTC day, over all vehicles (usage);
 - StreamDrop: input set aside, per kind per UTC day;
 - StreamEvent: the errors and alerts cars report.
 
@@ -35,6 +36,7 @@ from telemetry import catalogue
 from telemetry.models import (
     StreamDrop,
     StreamEvent,
+    StreamFieldDay,
     StreamPoint,
     StreamSignalDay,
     StreamValue,
@@ -60,13 +62,24 @@ def _day(moment: datetime) -> date:
 class Batch:
     """What ``Ingest.add`` gathered since the last detach: written by ``Ingest.write``."""
 
-    __slots__ = ("pending", "values", "points", "signals", "drops", "streams", "events", "alerts")
+    __slots__ = (
+        "pending",
+        "values",
+        "points",
+        "signals",
+        "fields",
+        "drops",
+        "streams",
+        "events",
+        "alerts",
+    )
 
     def __init__(self) -> None:
         self.pending = 0
         self.values: dict[tuple[int, str], tuple[Any, datetime]] = {}
         self.points: dict[tuple[int, str, datetime], Any] = {}
         self.signals: dict[tuple[int, date], int] = {}
+        self.fields: dict[tuple[date, str], int] = {}
         self.drops: dict[tuple[str, date], list] = {}
         self.streams: dict[int, dict[str, Any]] = {}
         self.events: list[StreamEvent] = []
@@ -242,9 +255,13 @@ class Ingest:
             stamp = int(received_at.timestamp())
             bucket = datetime.fromtimestamp(stamp - stamp % self.bucket_seconds, tz=UTC)
             batch.points[(vehicle_id, name, bucket)] = decoded.value
-        day_key = (vehicle_id, self._utc_day(received_at))
+        day = self._utc_day(received_at)
+        day_key = (vehicle_id, day)
         signals = batch.signals
         signals[day_key] = signals.get(day_key, 0) + 1
+        field_key = (day, name)
+        fields = batch.fields
+        fields[field_key] = fields.get(field_key, 0) + 1
         stream = self._stream(vehicle_id)
         if stream["first"] is None or received_at < stream["first"]:
             stream["first"] = received_at
@@ -323,6 +340,7 @@ class Ingest:
             self._write_points()
             self._write_streams()
             self._write_signals()
+            self._write_fields()
             self._write_drops()
             self._write_events()
         return batch.pending
@@ -430,6 +448,16 @@ class Ingest:
         updates = f"{q('signals')} = {table}.{q('signals')} + EXCLUDED.{q('signals')}"
         columns = [("vehicle_id", "bigint"), ("day", "date"), ("signals", "bigint")]
         _upsert(table, columns, ["vehicle_id", "day"], updates, rows)
+
+    def _write_fields(self) -> None:
+        if not self._out.fields:
+            return
+        q = connection.ops.quote_name
+        table = q(StreamFieldDay._meta.db_table)
+        rows = [(day, name, count) for (day, name), count in sorted(self._out.fields.items())]
+        updates = f"{q('signals')} = {table}.{q('signals')} + EXCLUDED.{q('signals')}"
+        columns = [("day", "date"), ("field", "text"), ("signals", "bigint")]
+        _upsert(table, columns, ["day", "field"], updates, rows)
 
     def _write_drops(self) -> None:
         if not self._out.drops:
