@@ -42,6 +42,9 @@ Key = tuple[dt.date, str, str, bool]  # day (UTC), region, category, billed
 
 _lock = threading.Lock()
 _counts: dict[Key, int] = {}
+# Counts a flush has taken and is writing now: still "pending" until committed (a reader that
+# waits for pending() to empty then finds them in the database).
+_writing: list[dict[Key, int]] = []
 # (when, Tesla's words) while this process must not call the Fleet API; None otherwise.
 _stop: tuple[dt.datetime, str] | None = None
 # A stop this process saw and has not written to UsageState yet.
@@ -94,9 +97,14 @@ class PortalObserver(FleetObserver):
 
 
 def pending() -> dict[Key, int]:
-    """What this process counted and has not flushed yet (a copy)."""
+    """What this process counted and has not written yet, a flush in progress included (a
+    copy)."""
     with _lock:
-        return dict(_counts)
+        out = dict(_counts)
+        for batch in _writing:
+            for key, calls in batch.items():
+                out[key] = out.get(key, 0) + calls
+        return out
 
 
 def discard() -> None:
@@ -126,22 +134,27 @@ def flush(*, read_stop: bool = False, **_signal_kwargs: object) -> int:
     with _lock:
         counts, _counts = _counts, {}
         stop, _stop_unsaved = _stop_unsaved, None
-    if not counts and stop is None and _stop is None and not read_stop:
-        return 0  # nothing to write, and no stop to lift: no query at all
+        _writing.append(counts)
     try:
-        _write(counts, stop)
-        _read_stop()
-    except DatabaseError:
-        logger.exception(
-            "usage: flush failed; %d calls kept for the next one", sum(counts.values())
-        )
+        if not counts and stop is None and _stop is None and not read_stop:
+            return 0  # nothing to write, and no stop to lift: no query at all
+        try:
+            _write(counts, stop)
+            _read_stop()
+        except DatabaseError:
+            logger.exception(
+                "usage: flush failed; %d calls kept for the next one", sum(counts.values())
+            )
+            with _lock:
+                for key, calls in counts.items():
+                    _counts[key] = _counts.get(key, 0) + calls
+                if _stop_unsaved is None:
+                    _stop_unsaved = stop
+            return 0
+        return sum(counts.values())
+    finally:
         with _lock:
-            for key, calls in counts.items():
-                _counts[key] = _counts.get(key, 0) + calls
-            if _stop_unsaved is None:
-                _stop_unsaved = stop
-        return 0
-    return sum(counts.values())
+            _writing.remove(counts)
 
 
 def _write(counts: dict[Key, int], stop: tuple[dt.datetime, str] | None) -> None:
