@@ -72,3 +72,29 @@ def test_a_token_column_that_no_key_opens_fails_loudly_on_read(owner, settings):
     with pytest.raises(ImproperlyConfigured) as caught:
         TeslaLink.objects.get(pk=link.pk)
     assert SECRET not in str(caught.value)
+
+
+def test_rotate_moves_a_value_to_the_newest_key_and_keeps_it(settings):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [old]
+    sealed = crypto.encrypt(SECRET)
+    settings.FIELD_ENCRYPTION_KEYS = [new, old]
+    rotated = crypto.rotate(sealed)
+    assert rotated != sealed and SECRET not in rotated
+    # Only the newest key is needed now: the old one can leave the ring.
+    assert Fernet(new.encode()).decrypt(rotated.encode()).decode() == SECRET
+    settings.FIELD_ENCRYPTION_KEYS = [new]
+    assert crypto.decrypt(rotated) == SECRET
+
+
+def test_the_field_leaves_empty_and_null_columns_as_they_are_and_seals_the_rest():
+    """An empty or NULL column (a link without a refresh token, a key kept in a file) is
+    stored and read back as it is: no ciphertext of "" and no attempt to open one."""
+    field = crypto.EncryptedTextField()
+    assert field.get_prep_value(None) is None
+    assert field.get_prep_value("") == ""
+    sealed = field.get_prep_value(SECRET)
+    assert sealed != SECRET and crypto.decrypt(sealed) == SECRET
+    assert field.from_db_value(None, None, None) is None
+    assert field.from_db_value("", None, None) == ""
+    assert field.from_db_value(sealed, None, None) == SECRET

@@ -1,0 +1,249 @@
+"""`make mutation`: how many wrong versions of the security-critical modules the tests catch.
+
+Not part of `make test` or CI: a full run takes about an hour on 2 cores. For each module
+below, in a throwaway copy of the tracked tree (the work tree is never touched):
+
+1. mutmut (pinned in requirements-dev.txt) makes its mutants (operators, constants, strings,
+   `x = f()` -> `x = None`, ...) and runs only the module's tests against each;
+2. a small driver adds the kinds mutmut lacks, one at a time, each run against the same
+   tests: every `if`/`while`/`assert` condition forced to True and to False, each side of an
+   `and`/`or` on its own, and each statement that is a bare call deleted.
+
+It prints `mutation: <module>=<killed>/<total>` per module (a timeout counts as killed), then
+each survivor: those listed in scripts/mutation_equivalent.json with the reason they are
+equivalent, the others as survivors to kill. `--only jws,crypto` runs some modules;
+`--kinds mutmut` or `--kinds driver` one half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EQUIVALENT_FILE = ROOT / "scripts" / "mutation_equivalent.json"
+# The copies run the tests on the embedded defaults (SQLite); the lock tests that need
+# PostgreSQL run when DATABASE_URL & co. are set in the environment, as for `make test`.
+PYTEST_ARGS = ["-p", "no:cacheprovider", "-q", "-x", "-p", "no:randomly"]
+
+
+@dataclass(frozen=True)
+class Module:
+    short: str
+    path: str
+    tests: tuple[str, ...]
+
+
+MODULES = (
+    Module("jws", "teslafleet/jws.py", ("teslafleet/tests/test_jws.py",)),
+    Module("crypto", "fleetportal/crypto.py", ("fleetportal/tests/test_crypto.py",)),
+    Module("fleet", "teslafleet/fleet.py", ("teslafleet/tests/test_fleet.py",)),
+    Module(
+        "services",
+        "accounts/services.py",
+        (
+            "accounts/tests/test_linking.py",
+            "accounts/tests/test_refresh.py",
+            "accounts/tests/test_refresh_batch.py",
+            "accounts/tests/test_refresh_lease.py",
+            "accounts/tests/test_token_pair.py",
+        ),
+    ),
+    Module(
+        "callback",
+        "accounts/providers/tesla/views.py",
+        ("accounts/tests/test_linking.py", "accounts/tests/test_linking_policy.py"),
+    ),
+)
+
+
+@dataclass
+class Outcome:
+    killed: int = 0
+    total: int = 0
+    survivors: list[str] = field(default_factory=list)
+
+
+def _copy_tree(dest: Path) -> None:
+    """The tracked files (and untracked, not ignored ones) as they are in the work tree."""
+    listed = subprocess.run(  # noqa: S603 - git with fixed arguments
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],  # noqa: S607
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for raw in filter(None, listed):
+        name = raw.decode()
+        source = ROOT / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def _write_mutmut_config(copy: Path, module: Module) -> None:
+    top_level = sorted({p.split("/")[0] for p in os.listdir(copy) if p != "mutants"})
+    config = (
+        "\n[tool.mutmut]\n"
+        f"source_paths = [{json.dumps(module.path)}]\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(list(module.tests))}\n"
+        f"pytest_add_cli_args = {json.dumps(PYTEST_ARGS[:3])}\n"
+        f"also_copy = {json.dumps(top_level)}\n"
+    )
+    with (copy / "pyproject.toml").open("a", encoding="utf-8") as fh:
+        fh.write(config)
+
+
+def run_mutmut(copy: Path, module: Module, log) -> Outcome:
+    _write_mutmut_config(copy, module)
+    mutmut = [sys.executable, "-m", "mutmut"]
+    # Our own interpreter's mutmut, fixed arguments.
+    subprocess.run(  # noqa: S603
+        [*mutmut, "run"], cwd=copy, stdout=log, stderr=subprocess.STDOUT, check=False
+    )
+    listed = subprocess.run(  # noqa: S603
+        [*mutmut, "results", "--all", "true"], cwd=copy, capture_output=True, text=True
+    ).stdout
+    outcome = Outcome()
+    for line in listed.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if not name:
+            continue
+        outcome.total += 1
+        if status in ("killed", "timeout"):
+            outcome.killed += 1
+        else:
+            outcome.survivors.append(f"{name} ({status})")
+    return outcome
+
+
+# --- the driver's kinds ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    """One mutation: the node at (lineno, col) of `kind`, variant `variant`."""
+
+    kind: str
+    lineno: int
+    col: int
+    variant: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}@{self.lineno}:{self.col}#{self.variant}"
+
+
+def driver_sites(tree: ast.AST) -> list[Site]:
+    sites = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.If, ast.While, ast.Assert, ast.IfExp)):
+            sites += [Site("force", node.test.lineno, node.test.col_offset, v) for v in (0, 1)]
+        elif isinstance(node, ast.BoolOp):
+            sides = range(len(node.values))
+            sites += [Site("side", node.lineno, node.col_offset, v) for v in sides]
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            sites.append(Site("delete", node.lineno, node.col_offset, 0))
+    return sites
+
+
+class _Apply(ast.NodeTransformer):
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.applied = False
+
+    def _at(self, node: ast.AST) -> bool:
+        return (node.lineno, node.col_offset) == (self.site.lineno, self.site.col)
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        node = super().generic_visit(node)
+        kind = self.site.kind
+        if kind == "force" and isinstance(node, (ast.If, ast.While, ast.Assert, ast.IfExp)):
+            if self._at(node.test):
+                node.test = ast.copy_location(ast.Constant(bool(self.site.variant)), node.test)
+                self.applied = True
+        elif kind == "side" and isinstance(node, ast.BoolOp) and self._at(node):
+            self.applied = True
+            return ast.copy_location(node.values[self.site.variant], node)
+        elif kind == "delete" and isinstance(node, ast.Expr) and self._at(node):
+            self.applied = True
+            return ast.copy_location(ast.Pass(), node)
+        return node
+
+
+def run_driver(copy: Path, module: Module, log) -> Outcome:
+    target = copy / module.path
+    original = target.read_text(encoding="utf-8")
+    outcome = Outcome()
+    try:
+        for site in driver_sites(ast.parse(original)):
+            applier = _Apply(site)
+            mutated = applier.visit(ast.parse(original))
+            if not applier.applied:
+                continue
+            target.write_text(ast.unparse(ast.fix_missing_locations(mutated)), encoding="utf-8")
+            outcome.total += 1
+            result = subprocess.run(  # noqa: S603 - our own interpreter's pytest
+                [sys.executable, "-m", "pytest", *PYTEST_ARGS, *module.tests],
+                cwd=copy,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=1800,
+            )
+            if result.returncode != 0:
+                outcome.killed += 1
+            else:
+                outcome.survivors.append(f"{module.path}:{site.name} (survived)")
+    finally:
+        target.write_text(original, encoding="utf-8")
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated short names: jws,crypto,…")
+    parser.add_argument("--kinds", choices=("all", "mutmut", "driver"), default="all")
+    args = parser.parse_args(argv)
+    wanted = {name for name in args.only.split(",") if name}
+    modules = [m for m in MODULES if not wanted or m.short in wanted]
+    if wanted - {m.short for m in modules}:
+        parser.error(f"unknown module: {', '.join(sorted(wanted - {m.short for m in MODULES}))}")
+    equivalent = json.loads(EQUIVALENT_FILE.read_text(encoding="utf-8"))
+    results = {}
+    for module in modules:
+        with tempfile.TemporaryDirectory(prefix="fleetportal-mutation-") as tmp:
+            copy = Path(tmp)
+            _copy_tree(copy)
+            with (copy / "mutation.log").open("w", encoding="utf-8") as log:
+                parts = []
+                if args.kinds in ("all", "mutmut"):
+                    parts.append(run_mutmut(copy, module, log))
+                if args.kinds in ("all", "driver"):
+                    parts.append(run_driver(copy, module, log))
+            results[module.path] = Outcome(
+                killed=sum(p.killed for p in parts),
+                total=sum(p.total for p in parts),
+                survivors=[s for p in parts for s in p.survivors],
+            )
+        outcome = results[module.path]
+        print(f"mutation: {module.path}={outcome.killed}/{outcome.total}", flush=True)
+    for path, outcome in results.items():
+        for survivor in outcome.survivors:
+            key = survivor.rsplit(" (", 1)[0]
+            reason = equivalent.get(key)
+            label = f"equivalent: {reason}" if reason else "SURVIVED: a test should kill it"
+            print(f"  {path}: {survivor} -- {label}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
