@@ -440,24 +440,12 @@ class Ingest:
         _upsert(table, columns, ["vehicle_id"], updates, rows)
 
     def _write_signals(self) -> None:
-        if not self._out.signals:
-            return
-        q = connection.ops.quote_name
-        table = q(StreamSignalDay._meta.db_table)
-        rows = [(vid, day, count) for (vid, day), count in sorted(self._out.signals.items())]
-        updates = f"{q('signals')} = {table}.{q('signals')} + EXCLUDED.{q('signals')}"
         columns = [("vehicle_id", "bigint"), ("day", "date"), ("signals", "bigint")]
-        _upsert(table, columns, ["vehicle_id", "day"], updates, rows)
+        _add_signals(StreamSignalDay, columns, self._out.signals)
 
     def _write_fields(self) -> None:
-        if not self._out.fields:
-            return
-        q = connection.ops.quote_name
-        table = q(StreamFieldDay._meta.db_table)
-        rows = [(day, name, count) for (day, name), count in sorted(self._out.fields.items())]
-        updates = f"{q('signals')} = {table}.{q('signals')} + EXCLUDED.{q('signals')}"
         columns = [("day", "date"), ("field", "text"), ("signals", "bigint")]
-        _upsert(table, columns, ["day", "field"], updates, rows)
+        _add_signals(StreamFieldDay, columns, self._out.fields)
 
     def _write_drops(self) -> None:
         if not self._out.drops:
@@ -530,6 +518,17 @@ def _sqlite_params(columns: Sequence[tuple[str, str]]) -> list[Callable[[Any], A
         "date": ops.adapt_datefield_value,
     }
     return [by_kind.get(kind, lambda value: value) for _, kind in columns]
+
+
+def _add_signals(model, columns: list[tuple[str, str]], counts: dict[tuple, int]) -> None:
+    """Add per-key signal counts to `model`'s rows (key columns first, `signals` last)."""
+    if not counts:
+        return
+    q = connection.ops.quote_name
+    table = q(model._meta.db_table)
+    rows = [(*key, count) for key, count in sorted(counts.items())]
+    updates = f"{q('signals')} = {table}.{q('signals')} + EXCLUDED.{q('signals')}"
+    _upsert(table, columns, [name for name, _type in columns[:-1]], updates, rows)
 
 
 def _upsert(
