@@ -15,8 +15,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -190,3 +192,31 @@ class ConsumerProcess:
     def __exit__(self, *exc) -> None:
         if self.process is not None:
             self.kill()
+
+
+@contextmanager
+def consumer_thread(url: str, client_id: str, topic_base: str) -> Iterator[object]:
+    """The stream consumer in a thread of this process (its own database connection),
+    connected before the body runs; on exit it is stopped, which drains it (it writes what it
+    still holds), and it must end within 30 s."""
+    from django.db import connection
+
+    from telemetry.stream.client import Consumer, Options
+
+    consumer = Consumer(Options(url=url, client_id=client_id, topic_base=topic_base))
+
+    def run() -> None:
+        try:
+            consumer.run()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: consumer.connected, "the consumer's connection")
+        yield consumer
+    finally:
+        consumer.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive(), "the consumer did not stop within 30 s"

@@ -4,19 +4,17 @@ other writes."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from accounts.tests.factories import UserFactory
 from fleetportal.tests.queue_helpers import wait_for
 from telemetry.models import StreamFieldDay, StreamSignalDay
-from telemetry.stream.client import Consumer, Options
 from telemetry.tests.stream_helpers import (
     SYSTEM_MOSQUITTO,
+    consumer_thread,
     publish,
     require_system_mosquitto,
     unique,
@@ -51,25 +49,10 @@ def test_the_consumer_counts_signals_per_field_exactly(cars):
         (f"{base}/{cars[0].vin}/errors/nats", b'{"Body": "x"}'),
         (f"{base}/{cars[1].vin}/alerts/Alarm/current", b'{"StartedAt": "2026-11-30T10:00:00Z"}'),
     ]
-    consumer = Consumer(Options(url=SYSTEM_MOSQUITTO, client_id=client_id, topic_base=base))
-
-    def run():
-        try:
-            consumer.run()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: consumer.connected, "the consumer's connection")
+    with consumer_thread(SYSTEM_MOSQUITTO, client_id, base):
         sent = publish(SYSTEM_MOSQUITTO, messages + others)
         assert sent == len(messages) + len(others)
         wait_for(lambda: _signals() == len(messages), "every field message counted")
-    finally:
-        consumer.stop()
-        thread.join(timeout=30)
-    assert not thread.is_alive()
     per_field = Counter()
     for name, signals in StreamFieldDay.objects.values_list("field", "signals"):
         per_field[name] += signals

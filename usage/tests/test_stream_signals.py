@@ -6,19 +6,21 @@ messages are published too and are not counted as signals (docs/usage.md)."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from accounts.tests.factories import UserFactory
 from fleetportal.tests.queue_helpers import wait_for
 from sandbox.testing import running_sandbox
 from telemetry.models import StreamEvent, StreamFieldDay, StreamSignalDay, VehicleStream
-from telemetry.stream.client import Consumer, Options
-from telemetry.tests.stream_helpers import SYSTEM_MOSQUITTO, require_system_mosquitto, unique
+from telemetry.tests.stream_helpers import (
+    SYSTEM_MOSQUITTO,
+    consumer_thread,
+    require_system_mosquitto,
+    unique,
+)
 from vehicles.models import Vehicle
 from vehicles.tests.factories import make_link, make_vehicles
 
@@ -51,18 +53,7 @@ def _signals() -> int:
 def test_signals_match_the_sandbox_s_published_field_messages(cars):
     require_system_mosquitto()
     base = unique("fp-signals")
-    consumer = Consumer(Options(url=SYSTEM_MOSQUITTO, client_id=unique("fp-c"), topic_base=base))
-
-    def run():
-        try:
-            consumer.run()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: consumer.connected, "the consumer's connection")
+    with consumer_thread(SYSTEM_MOSQUITTO, unique("fp-c"), base):
         with running_sandbox(mqtt_url=SYSTEM_MOSQUITTO, topic_base=base, time_scale=120) as sb:
             sb.control.settings(stream_sleep_after=0)  # awake: no sleep cycle mid-test
             sb.control.install_telemetry_config(list(VINS), FIELDS, alert_types=["service"])
@@ -87,10 +78,7 @@ def test_signals_match_the_sandbox_s_published_field_messages(cars):
         assert published["connectivity"] >= 2 and published["error"] >= 2
         assert published["alert"] >= 1
         wait_for(lambda: _signals() >= published["field"], "the consumer counting them all")
-    finally:
-        consumer.stop()  # drains: writes what it still holds
-        thread.join(timeout=30)
-    assert not thread.is_alive()
+    # Leaving the block stopped the consumer, which wrote what it still held.
     # Exactly the sandbox's count: no field message lost, none counted twice, and neither
     # the connectivity, error nor alert messages counted as signals.
     assert _signals() == published["field"]
