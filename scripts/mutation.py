@@ -130,29 +130,66 @@ def run_mutmut(copy: Path, module: Module, log) -> Outcome:
 
 @dataclass(frozen=True)
 class Site:
-    """One mutation: the node at (lineno, col) of `kind`, variant `variant`."""
+    """One mutation: the node at (lineno, col) of `kind`, variant `variant`, inside the
+    function mutmut names `function` (None at module level)."""
 
     kind: str
     lineno: int
     col: int
     variant: int
+    function: str | None = None
 
     @property
     def name(self) -> str:
         return f"{self.kind}@{self.lineno}:{self.col}#{self.variant}"
 
 
-def driver_sites(tree: ast.AST) -> list[Site]:
+def _functions(tree: ast.Module) -> list[tuple[int, int, str]]:
+    """(first line, last line, mutmut's name) of each top-level function and method, the
+    unit mutmut records tests for: `x_name`, or `xǁClassǁname` for a method."""
+    found = []
+    for node in tree.body:
+        defs = [(node, None)] if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else []
+        if isinstance(node, ast.ClassDef):
+            defs = [
+                (item, node.name)
+                for item in node.body
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+            ]
+        for func, owner in defs:
+            name = f"x_{func.name}" if owner is None else f"x\u01c1{owner}\u01c1{func.name}"
+            found.append((func.lineno, func.end_lineno or func.lineno, name))
+    return found
+
+
+def driver_sites(tree: ast.Module) -> list[Site]:
+    functions = _functions(tree)
+
+    def site(kind: str, node: ast.AST, variant: int) -> Site:
+        line = node.lineno
+        owner = next((name for first, last, name in functions if first <= line <= last), None)
+        return Site(kind, line, node.col_offset, variant, owner)
+
     sites = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.If, ast.While, ast.Assert, ast.IfExp)):
-            sites += [Site("force", node.test.lineno, node.test.col_offset, v) for v in (0, 1)]
+            sites += [site("force", node.test, v) for v in (0, 1)]
         elif isinstance(node, ast.BoolOp):
-            sides = range(len(node.values))
-            sites += [Site("side", node.lineno, node.col_offset, v) for v in sides]
+            sites += [site("side", node, v) for v in range(len(node.values))]
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            sites.append(Site("delete", node.lineno, node.col_offset, 0))
+            sites.append(site("delete", node, 0))
     return sites
+
+
+def _covering_tests(copy: Path, module: Module) -> dict[str, list[str]] | None:
+    """mutmut's record of which tests run each function of the module (written by its `run`),
+    keyed by the short name (`x_verify`); None when mutmut has not run here."""
+    stats = copy / "mutants" / "mutmut-stats.json"
+    if not stats.is_file():
+        return None
+    recorded = json.loads(stats.read_text(encoding="utf-8"))["tests_by_mangled_function_name"]
+    prefix = module.path.removesuffix(".py").replace("/", ".") + "."
+    return {k.removeprefix(prefix): sorted(v) for k, v in recorded.items() if k.startswith(prefix)}
 
 
 class _Apply(ast.NodeTransformer):
@@ -183,16 +220,26 @@ def run_driver(copy: Path, module: Module, log) -> Outcome:
     target = copy / module.path
     original = target.read_text(encoding="utf-8")
     outcome = Outcome()
+    # Like mutmut, run only the tests that execute the mutated function when it has recorded
+    # them (after `--kinds all`); a function no test runs is a survivor with nothing run.
+    covering = _covering_tests(copy, module)
     try:
         for site in driver_sites(ast.parse(original)):
             applier = _Apply(site)
             mutated = applier.visit(ast.parse(original))
             if not applier.applied:
                 continue
-            target.write_text(ast.unparse(ast.fix_missing_locations(mutated)), encoding="utf-8")
             outcome.total += 1
+            tests = list(module.tests)
+            # A function mutmut does not mutate (a decorated one) has no record: run them all.
+            if covering is not None and site.function in covering:
+                tests = covering[site.function]
+                if not tests:
+                    outcome.survivors.append(f"{module.path}:{site.name} (no tests)")
+                    continue
+            target.write_text(ast.unparse(ast.fix_missing_locations(mutated)), encoding="utf-8")
             result = subprocess.run(  # noqa: S603 - our own interpreter's pytest
-                [sys.executable, "-m", "pytest", *PYTEST_ARGS, *module.tests],
+                [sys.executable, "-m", "pytest", *PYTEST_ARGS, *tests],
                 cwd=copy,
                 stdout=log,
                 stderr=subprocess.STDOUT,
