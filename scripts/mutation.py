@@ -70,6 +70,7 @@ class Outcome:
     killed: int = 0
     total: int = 0
     survivors: list[str] = field(default_factory=list)
+    diffs: dict[str, str] = field(default_factory=dict)
 
 
 def _copy_tree(dest: Path) -> None:
@@ -102,7 +103,7 @@ def _write_mutmut_config(copy: Path, module: Module) -> None:
         fh.write(config)
 
 
-def run_mutmut(copy: Path, module: Module, log) -> Outcome:
+def run_mutmut(copy: Path, module: Module, log, diffs: bool = False) -> Outcome:
     _write_mutmut_config(copy, module)
     mutmut = [sys.executable, "-m", "mutmut"]
     # Our own interpreter's mutmut, fixed arguments.
@@ -122,6 +123,11 @@ def run_mutmut(copy: Path, module: Module, log) -> Outcome:
             outcome.killed += 1
         else:
             outcome.survivors.append(f"{name} ({status})")
+            if diffs:
+                shown = subprocess.run(  # noqa: S603
+                    [*mutmut, "show", name], cwd=copy, capture_output=True, text=True
+                ).stdout
+                outcome.diffs[name] = shown
     return outcome
 
 
@@ -259,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated short names: jws,crypto,…")
     parser.add_argument("--kinds", choices=("all", "mutmut", "driver"), default="all")
+    parser.add_argument("--diffs", action="store_true", help="print each mutmut survivor's diff")
     args = parser.parse_args(argv)
     wanted = {name for name in args.only.split(",") if name}
     modules = [m for m in MODULES if not wanted or m.short in wanted]
@@ -273,13 +280,14 @@ def main(argv: list[str] | None = None) -> int:
             with (copy / "mutation.log").open("w", encoding="utf-8") as log:
                 parts = []
                 if args.kinds in ("all", "mutmut"):
-                    parts.append(run_mutmut(copy, module, log))
+                    parts.append(run_mutmut(copy, module, log, args.diffs))
                 if args.kinds in ("all", "driver"):
                     parts.append(run_driver(copy, module, log))
             results[module.path] = Outcome(
                 killed=sum(p.killed for p in parts),
                 total=sum(p.total for p in parts),
                 survivors=[s for p in parts for s in p.survivors],
+                diffs={k: v for p in parts for k, v in p.diffs.items()},
             )
         outcome = results[module.path]
         print(f"mutation: {module.path}={outcome.killed}/{outcome.total}", flush=True)
@@ -289,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             reason = equivalent.get(key)
             label = f"equivalent: {reason}" if reason else "SURVIVED: a test should kill it"
             print(f"  {path}: {survivor} -- {label}")
+            if not reason and key in outcome.diffs:
+                print(outcome.diffs[key])
     return 0
 
 
