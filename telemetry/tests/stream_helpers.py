@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -182,7 +183,17 @@ class ConsumerProcess:
             os.killpg(self.process.pid, sig)
         # Longer than SQLite's busy timeout (30 s): a SIGTERM that finds the consumer waiting
         # for the database's write lock still gets its clean stop (seen once in CI).
-        code = self.process.wait(timeout=90)
+        try:
+            code = self.process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            # Not stopped: its threads' stacks (SIGUSR1, faulthandler) say what it waits for.
+            os.killpg(self.process.pid, signal.SIGUSR1)
+            time.sleep(2)
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+            stacks = self.log()
+            raise AssertionError(f"the consumer did not stop on signal {sig}:\n{stacks}") from None
         self.process = None
         return code
 

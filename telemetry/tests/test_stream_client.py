@@ -4,6 +4,7 @@ restart a broker. Consumers run as their own processes where a process dies."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import threading
@@ -256,6 +257,19 @@ def test_sigterm_stores_and_acknowledges_what_was_received(cars, tmp_path):
         wait_for(lambda: latest()[(cars[0].id, "Soc")] == 99, "the new message")
         wait_for(lambda: re.search(r"stored=1\b", again.log()), "its heartbeat")
     assert signals() == sent + 1
+
+
+def test_sigusr1_writes_every_threads_stack_and_the_consumer_goes_on(cars, tmp_path):
+    require_system_mosquitto()
+    base = unique()
+    with ConsumerProcess(tmp_path / "c.log", SYSTEM_MOSQUITTO, base, unique("fp-c")) as consumer:
+        wait_for(lambda: "connected=True" in consumer.log(), "the consumer's connection", 60)
+        os.killpg(consumer.process.pid, signal.SIGUSR1)
+        wait_for(lambda: "in _write_loop" in consumer.log(), "the writer thread's stack")
+        assert "in run" in consumer.log()  # the main loop's frame
+        publish(SYSTEM_MOSQUITTO, [(f"{base}/{cars[0].vin}/v/Soc", b"42")])
+        wait_for(lambda: latest().get((cars[0].id, "Soc")) == 42, "a message after the dump")
+        assert consumer.kill(signal.SIGTERM) == 0
 
 
 @pytest.fixture(params=["mosquitto", "amqtt"])

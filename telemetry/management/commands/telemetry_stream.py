@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import signal
 
 from django.core.management.base import BaseCommand
 
@@ -43,4 +45,7 @@ class Command(BaseCommand):
             )
         )
         consumer.install_signal_handlers()
+        # `kill -USR1 <pid>` writes every thread's stack to stderr (the journal): what a
+        # consumer that does not stop is waiting for.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         consumer.run()
