@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,6 +223,22 @@ class _Apply(ast.NodeTransformer):
         return node
 
 
+def _passes(copy: Path, tests: list[str], log, timeout: float | None) -> bool:
+    """Whether the tests pass on the copy as it is; running past the timeout is a failure."""
+    try:
+        result = subprocess.run(  # noqa: S603 - our own interpreter's pytest
+            [sys.executable, "-m", "pytest", *PYTEST_ARGS, *tests],
+            cwd=copy,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return result.returncode == 0
+
+
 def run_driver(copy: Path, module: Module, log) -> Outcome:
     target = copy / module.path
     original = target.read_text(encoding="utf-8")
@@ -229,6 +246,12 @@ def run_driver(copy: Path, module: Module, log) -> Outcome:
     # Like mutmut, run only the tests that execute the mutated function when it has recorded
     # them (after `--kinds all`); a function no test runs is a survivor with nothing run.
     covering = _covering_tests(copy, module)
+    started = time.monotonic()
+    if not _passes(copy, list(module.tests), log, None):
+        raise SystemExit(f"{module.path}: its tests fail without any mutation (see the log)")
+    # A mutant that makes a test loop forever (a `while` forced True) counts as killed once it
+    # runs five times as long as the whole unmutated set, as mutmut's own timeouts do.
+    timeout = max(60.0, 5 * (time.monotonic() - started))
     try:
         for site in driver_sites(ast.parse(original)):
             applier = _Apply(site)
@@ -244,15 +267,7 @@ def run_driver(copy: Path, module: Module, log) -> Outcome:
                     outcome.survivors.append(f"{module.path}:{site.name} (no tests)")
                     continue
             target.write_text(ast.unparse(ast.fix_missing_locations(mutated)), encoding="utf-8")
-            result = subprocess.run(  # noqa: S603 - our own interpreter's pytest
-                [sys.executable, "-m", "pytest", *PYTEST_ARGS, *tests],
-                cwd=copy,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-                timeout=1800,
-            )
-            if result.returncode != 0:
+            if not _passes(copy, tests, log, timeout):
                 outcome.killed += 1
             else:
                 outcome.survivors.append(f"{module.path}:{site.name} (survived)")
