@@ -108,8 +108,15 @@ def run_mutmut(copy: Path, module: Module, log, diffs: bool = False) -> Outcome:
     _write_mutmut_config(copy, module)
     mutmut = [sys.executable, "-m", "mutmut"]
     # Our own interpreter's mutmut, fixed arguments.
+    # One mutant at a time: mutmut forks its workers from a process that has already read the
+    # test settings, so parallel workers would share one SQLite test file and one broker
+    # folder and fail each other's tests, which would count as kills.
     subprocess.run(  # noqa: S603
-        [*mutmut, "run"], cwd=copy, stdout=log, stderr=subprocess.STDOUT, check=False
+        [*mutmut, "run", "--max-children", "1"],
+        cwd=copy,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        check=False,
     )
     listed = subprocess.run(  # noqa: S603
         [*mutmut, "results", "--all", "true"], cwd=copy, capture_output=True, text=True
