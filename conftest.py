@@ -13,6 +13,35 @@ from accounts.tests.factories import UserFactory
 PASSWORD = "correct-horse-battery-staple"
 
 
+def pytest_configure(config):
+    """A test session in a fork of a process that already read the test settings (mutmut's
+    workers run pytest in forks of one process) gets its own SQLite file and broker folder:
+    parallel forks would otherwise create, empty and delete each other's database and take
+    each other's tasks."""
+    import tempfile
+
+    from django.conf import settings
+
+    if getattr(settings, "TEST_FOLDERS_PID", os.getpid()) == os.getpid():
+        return
+    settings.TEST_FOLDERS_PID = os.getpid()
+    test_db = settings.DATABASES["default"].get("TEST", {})
+    if test_db.get("NAME"):
+        # In place: the connection holds this same dict.
+        folder = Path(tempfile.mkdtemp(prefix="fleetportal-test-db-"))
+        test_db["NAME"] = str(folder / "test.sqlite3")
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        from fleetportal.settings.base import filesystem_broker_options
+
+        folder = Path(tempfile.mkdtemp(prefix="fleetportal-test-broker-"))
+        # In place: the Celery app's configuration holds this same dict.
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS.update(filesystem_broker_options(folder))
+    from fleetportal.celery import app
+
+    # Celery resets its connection pools only in multiprocessing's forks, not os.fork()'s.
+    app._after_fork()
+
+
 @pytest.fixture
 def owner(db):
     """A verified user who owns things."""

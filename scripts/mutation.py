@@ -31,8 +31,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EQUIVALENT_FILE = ROOT / "scripts" / "mutation_equivalent.json"
-# The copies run the tests on the embedded defaults (SQLite); the lock tests that need
-# PostgreSQL run when DATABASE_URL & co. are set in the environment, as for `make test`.
+# The copies run the tests on the embedded defaults (SQLite, filesystem broker) whatever the
+# environment says: forks of one process cannot share a PostgreSQL test database or a Redis
+# queue. Mutants only PostgreSQL can kill (row locks) are listed with the test that kills them.
+ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE")
+}
 PYTEST_ARGS = ["-p", "no:cacheprovider", "-q", "-x", "-p", "no:randomly"]
 
 
@@ -108,15 +114,10 @@ def run_mutmut(copy: Path, module: Module, log, diffs: bool = False) -> Outcome:
     _write_mutmut_config(copy, module)
     mutmut = [sys.executable, "-m", "mutmut"]
     # Our own interpreter's mutmut, fixed arguments.
-    # One mutant at a time: mutmut forks its workers from a process that has already read the
-    # test settings, so parallel workers would share one SQLite test file and one broker
-    # folder and fail each other's tests, which would count as kills.
+    # mutmut's workers are forks of one process that has read the test settings: conftest.py
+    # gives each its own SQLite file and broker folder (else they fail each other's tests).
     subprocess.run(  # noqa: S603
-        [*mutmut, "run", "--max-children", "1"],
-        cwd=copy,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        check=False,
+        [*mutmut, "run"], cwd=copy, stdout=log, stderr=subprocess.STDOUT, check=False, env=ENV
     )
     listed = subprocess.run(  # noqa: S603
         [*mutmut, "results", "--all", "true"], cwd=copy, capture_output=True, text=True
@@ -240,6 +241,7 @@ def _passes(copy: Path, tests: list[str], log, timeout: float | None) -> bool:
             stderr=subprocess.STDOUT,
             check=False,
             timeout=timeout,
+            env=ENV,
         )
     except subprocess.TimeoutExpired:
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -31,6 +32,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(Path(tempfile.mkdtemp(prefix="fleetportal-test-db-")) / "test.sqlite3")
     }
+# The process that made the folders above: a test session in a fork of it (mutmut's workers)
+# takes folders of its own (conftest.py, pytest_configure), or forks would share them.
+TEST_FOLDERS_PID = os.getpid()
 # No background flush thread in tests: counts reach the database at the end of each task and
 # request, or when a test flushes (usage/tests).
 USAGE_FLUSH_SECONDS = 0
