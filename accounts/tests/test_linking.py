@@ -248,8 +248,10 @@ def test_missing_scopes_ask_for_a_relink_with_prompt_missing_scopes(
     row = TeslaLink.objects.get(user=owner)
     assert row.health == TeslaLink.Health.NEEDS_RELINK
     assert "offline_access" in row.health_reason
+    # No offline_access, no refresh token: none is made up.
+    assert row.refresh_token == ""
     html = response.content.decode()
-    assert "needs to be linked again" in html
+    assert "needs to be linked again" in html and "offline_access" in html
     assert reverse("link_relink", args=[row.pk]) in html
     relink_url = start_relink(owner_client, row.pk)
     assert _query(relink_url)["prompt_missing_scopes"] == "true"
@@ -357,6 +359,6 @@ def test_another_users_region_failure_says_the_region_could_not_be_told(
     )
     response = finish(owner_client, callback)
     said = " ".join(messages_of(response))
-    assert "could not tell the account's region" in said
+    assert "could not tell the account's region (internal error)" in said
     assert "not yet registered" not in said
     assert not TeslaLink.objects.exists()

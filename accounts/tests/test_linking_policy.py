@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from allauth.socialaccount.models import SocialAccount
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import TeslaLink
+from accounts.providers.tesla.views import (
+    IssuerMismatch,
+    IssuerMissing,
+    ProfileLookupFailed,
+    TeslaOAuth2Adapter,
+    TokenExchangeFailed,
+)
 from accounts.tests.tesla_flow import (
     consent,
     finish,
@@ -19,6 +29,10 @@ from accounts.tests.tesla_flow import (
     start_relink,
     token_calls,
 )
+from conftest import EXTERNAL_CALLBACK
+from sandbox import tokens as sandbox_tokens
+from teslafleet import oauth
+from teslafleet.errors import TeslaError
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +164,119 @@ def test_relink_is_a_post(owner_client, owner, tesla_apps):
     link(owner_client, "alice@example.com")
     row = TeslaLink.objects.get(user=owner)
     assert owner_client.get(reverse("link_relink", args=[row.pk])).status_code == 405
+
+
+# --- each authorization server with its own URLs --------------------------------------------
+
+
+def test_each_server_uses_its_own_configured_redirect_uri(
+    owner_client, owner, tesla_apps, settings
+):
+    # Only the China application names an external callback: the global one keeps the
+    # portal's own, and the China exchange names the same URI its authorize request did.
+    settings.TESLA_CN_REDIRECT_URI = EXTERNAL_CALLBACK
+    global_url = start_link(owner_client)
+    assert _query(global_url)["redirect_uri"] == "http://testserver/accounts/tesla/login/callback/"
+    cn_url = start_link(owner_client, "tesla_cn")
+    assert _query(cn_url)["redirect_uri"] == EXTERNAL_CALLBACK
+    callback = consent(cn_url, "wei@example.cn")
+    response = owner_client.post(reverse("link_paste"), {"callback_url": callback}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("dashboard")
+    assert TeslaLink.objects.get(user=owner).auth_server == "cn"
+
+
+def test_a_china_link_spends_its_code_at_the_china_token_endpoint(
+    owner_client, tesla_apps, tesla_sandbox
+):
+    link(owner_client, "wei@example.cn", provider="tesla_cn")
+    token_paths = [
+        r["path"] for r in tesla_sandbox.control.requests() if r["path"].endswith("/token")
+    ]
+    assert token_paths == ["/auth/cn/oauth2/v3/token"]
+
+
+# --- what the code exchange keeps -----------------------------------------------------------
+
+
+def test_the_lifetime_tesla_gives_the_access_token_is_the_links_expiry(
+    owner_client, owner, tesla_apps, monkeypatch
+):
+    # Tesla says 8 h, which is also the portal's fallback when it says nothing: a shorter
+    # lifetime shows the answer's `expires_in` is the one kept.
+    monkeypatch.setattr(sandbox_tokens, "ACCESS_TTL", 3600)
+    before = timezone.now()
+    link(owner_client, "alice@example.com")
+    expires = TeslaLink.objects.get(user=owner).access_token_expires_at
+    assert before + dt.timedelta(hours=1) <= expires <= timezone.now() + dt.timedelta(hours=1)
+
+
+def test_the_profile_is_never_looked_up_without_an_exchanged_token_pair(rf, tesla_apps):
+    adapter = TeslaOAuth2Adapter(rf.get("/accounts/tesla/login/callback/"))
+    with pytest.raises(AssertionError):
+        adapter.complete_login(adapter.request, app=None, token=None)
+
+
+# --- what the user is told when the exchange fails ------------------------------------------
+
+
+def test_wrong_client_credentials_are_explained_to_ask_the_operator(
+    owner_client, tesla_apps, settings
+):
+    callback = consent(start_link(owner_client), "alice@example.com")
+    settings.TESLA_CLIENT_SECRET = "sbx_not-the-registered-secret"
+    response = finish(owner_client, callback)
+    said = " ".join(messages_of(response))
+    assert "Tesla refused this portal's client credentials" in said
+    assert "check the Tesla client id and secret" in said
+    assert not TeslaLink.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [({"error": "invalid_scope", "error_description": "no"}, "invalid_scope"), ({}, "400")],
+)
+def test_another_refusal_of_the_code_names_teslas_error(
+    owner_client, tesla_apps, tesla_sandbox, body, named
+):
+    callback = consent(start_link(owner_client), "alice@example.com")
+    tesla_sandbox.control.fault("/oauth2/v3/token", status=400, body=body)
+    response = finish(owner_client, callback)
+    assert f"Tesla refused the sign-in ({named}). Nothing was linked." in messages_of(response)
+    assert not TeslaLink.objects.exists()
+
+
+# --- the errors the callback raises: what they carry and say --------------------------------
+# allauth hands them to SocialAccountAdapter.on_authentication_error, which picks the user's
+# message by class and by the Tesla error they carry; their own text is what a traceback or
+# a debugger shows.
+
+
+def test_a_refused_exchange_carries_teslas_error_and_is_named_after_it():
+    refused = oauth.PermanentOAuthError("refused", status=400, error="invalid_auth_code")
+    wrapped = TokenExchangeFailed(refused)
+    assert wrapped.error is refused
+    assert wrapped.args == ("invalid_auth_code",)
+    unnamed = oauth.TransientOAuthError("no answer", status=503)
+    assert TokenExchangeFailed(unnamed).args == ("token_exchange_failed",)
+
+
+def test_a_failed_profile_lookup_carries_the_fleet_error_and_its_text():
+    failure = TeslaError("users/region answered 500", status=500, error="internal error")
+    wrapped = ProfileLookupFailed(failure)
+    assert wrapped.error is failure
+    assert wrapped.args == ("users/region answered 500",)
+
+
+def test_the_issuer_checks_refuse_before_the_code_is_spent(rf, tesla_apps, tesla_sandbox):
+    path = reverse("tesla_callback")
+    adapter = TeslaOAuth2Adapter(rf.get(path))
+    app = SimpleNamespace(client_id=tesla_apps["global"]["client_id"], secret="unused")
+    answer = {"code": "a-code", "state": "a-state"}
+    with pytest.raises(IssuerMissing) as missing:
+        adapter.get_access_token_data(rf.get(path, answer), app, client=None)
+    assert missing.value.args == ("issuer missing",)
+    foreign = answer | {"issuer": tesla_sandbox.issuer("cn")}
+    with pytest.raises(IssuerMismatch) as mismatch:
+        adapter.get_access_token_data(rf.get(path, foreign), app, client=None)
+    assert mismatch.value.args == ("issuer mismatch",)
+    assert token_calls(tesla_sandbox) == 0

@@ -85,7 +85,9 @@ class TeslaOAuth2Adapter(OAuth2Adapter):
                 server,
                 client_id=app.client_id,
                 client_secret=app.secret,
-                code=request.GET.get("code", ""),
+                # allauth's callback view answers a callback without `code` as an error
+                # before it calls this method.
+                code=request.GET["code"],
                 redirect_uri=self.get_callback_url(request, app),
                 audience=tesla.default_audience(self.auth_server_key),
                 code_verifier=pkce_code_verifier or "",
