@@ -23,6 +23,7 @@ from accounts import services
 from accounts.providers.tesla.views import (
     IssuerMismatch,
     IssuerMissing,
+    PkceMissing,
     ProfileLookupFailed,
     TokenExchangeFailed,
 )
@@ -168,6 +169,11 @@ def link_error_message(error: Any, exception: Any, context: dict[str, Any]) -> s
         return _(
             "The answer came from a different Tesla sign-in server than the one this link was "
             "started with. Nothing was linked; please start again."
+        )
+    if isinstance(exception, PkceMissing):
+        return _(
+            "This sign-in could not be checked (its PKCE verifier is missing). Nothing was "
+            "linked; please start again."
         )
     if isinstance(exception, TokenExchangeFailed):
         failure = exception.error

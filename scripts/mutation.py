@@ -11,8 +11,10 @@ below, in a throwaway copy of the tracked tree (the work tree is never touched):
 
 It prints `mutation: <module>=<killed>/<total>` per module (a timeout counts as killed), then
 each survivor: those listed in scripts/mutation_equivalent.json with the reason they are
-equivalent, the others as survivors to kill. `--only jws,crypto` runs some modules;
-`--kinds mutmut` or `--kinds driver` one half.
+equivalent, the others as survivors to kill (with `--diffs`, mutmut's diff of each). The
+driver names a mutant `<path>:<kind>@<function>:<source text>#<variant>`: `force` #0 makes the
+condition False, #1 True; `side` #i keeps the i-th operand alone; `delete` removes the call.
+`--only jws,crypto` runs some modules; `--kinds mutmut` or `--kinds driver` one half.
 """
 
 from __future__ import annotations
@@ -146,17 +148,19 @@ def run_mutmut(copy: Path, module: Module, log, diffs: bool = False) -> Outcome:
 @dataclass(frozen=True)
 class Site:
     """One mutation: the node at (lineno, col) of `kind`, variant `variant`, inside the
-    function mutmut names `function` (None at module level)."""
+    function mutmut names `function` (None at module level). `label` names it by function and
+    source text, not line, so a listed equivalent survives edits elsewhere in the module."""
 
     kind: str
     lineno: int
     col: int
     variant: int
     function: str | None = None
+    label: str = ""
 
     @property
     def name(self) -> str:
-        return f"{self.kind}@{self.lineno}:{self.col}#{self.variant}"
+        return f"{self.kind}@{self.label}#{self.variant}"
 
 
 def _functions(tree: ast.Module) -> list[tuple[int, int, str]]:
@@ -180,13 +184,26 @@ def _functions(tree: ast.Module) -> list[tuple[int, int, str]]:
 def driver_sites(tree: ast.Module) -> list[Site]:
     functions = _functions(tree)
 
+    seen: dict[str, int] = {}
+
     def site(kind: str, node: ast.AST, variant: int) -> Site:
         line = node.lineno
         owner = next((name for first, last, name in functions if first <= line <= last), None)
-        return Site(kind, line, node.col_offset, variant, owner)
+        text = " ".join(ast.unparse(node).split())
+        where = (owner or "module").removeprefix("x_").removeprefix("x\u01c1")
+        label = f"{where.replace(chr(0x1C1), '.')}:{text[:80]}"
+        # The same text twice in one function: the second is `~2`, and so on.
+        seen[f"{kind}{label}#{variant}"] = count = seen.get(f"{kind}{label}#{variant}", 0) + 1
+        if count > 1:
+            label += f"~{count}"
+        return Site(kind, line, node.col_offset, variant, owner, label)
 
     sites = []
-    for node in ast.walk(tree):
+    # In source order, so `~2` means the later one.
+    nodes = sorted(
+        (n for n in ast.walk(tree) if hasattr(n, "lineno")), key=lambda n: (n.lineno, n.col_offset)
+    )
+    for node in nodes:
         if isinstance(node, (ast.If, ast.While, ast.Assert, ast.IfExp)):
             sites += [site("force", node.test, v) for v in (0, 1)]
         elif isinstance(node, ast.BoolOp):

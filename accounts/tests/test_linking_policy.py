@@ -10,12 +10,14 @@ import pytest
 from allauth.socialaccount.models import SocialAccount
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from accounts.adapters import link_error_message
 from accounts.models import TeslaLink
 from accounts.providers.tesla.views import (
     IssuerMismatch,
     IssuerMissing,
+    PkceMissing,
     ProfileLookupFailed,
     TeslaOAuth2Adapter,
     TokenExchangeFailed,
@@ -280,3 +282,23 @@ def test_the_issuer_checks_refuse_before_the_code_is_spent(rf, tesla_apps, tesla
         adapter.get_access_token_data(rf.get(path, foreign), app, client=None)
     assert mismatch.value.args == ("issuer mismatch",)
     assert token_calls(tesla_sandbox) == 0
+
+
+def test_a_flow_without_a_pkce_verifier_is_refused_before_the_code_is_spent(
+    rf, tesla_apps, tesla_sandbox
+):
+    path = reverse("tesla_callback")
+    adapter = TeslaOAuth2Adapter(rf.get(path))
+    app = SimpleNamespace(client_id=tesla_apps["global"]["client_id"], secret="unused")
+    answer = {"code": "a-code", "state": "a-state", "issuer": tesla_sandbox.issuer("global")}
+    for verifier in (None, ""):
+        with pytest.raises(PkceMissing) as missing:
+            adapter.get_access_token_data(rf.get(path, answer), app, None, verifier)
+        assert missing.value.args == ("pkce code verifier missing",)
+    assert token_calls(tesla_sandbox) == 0
+    message = link_error_message(None, missing.value, {})
+    assert "PKCE verifier is missing" in message
+    with translation.override("zh-hans"):
+        chinese = link_error_message(None, missing.value, {})
+    assert "PKCE" in chinese
+    assert chinese != message

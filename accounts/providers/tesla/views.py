@@ -29,6 +29,10 @@ class IssuerMissing(OAuth2Error):
     """The callback has no `issuer`, which Tesla always sends."""
 
 
+class PkceMissing(OAuth2Error):
+    """The flow's state holds no PKCE code verifier: the portal always sends a challenge."""
+
+
 class TokenExchangeFailed(OAuth2Error):
     """Tesla's token endpoint refused the code or did not answer; carries the OAuthError."""
 
@@ -80,6 +84,10 @@ class TeslaOAuth2Adapter(OAuth2Adapter):
             raise IssuerMissing("issuer missing")
         if normalise_base_url(issuer) != normalise_base_url(server.issuer):
             raise IssuerMismatch("issuer mismatch")
+        # allauth keeps the verifier in the flow's state when PKCE is on, as it always is here
+        # (pkce_enabled_default); without one the code is not spent.
+        if not pkce_code_verifier:
+            raise PkceMissing("pkce code verifier missing")
         try:
             tokens = oauth.exchange_code(
                 server,
@@ -90,7 +98,7 @@ class TeslaOAuth2Adapter(OAuth2Adapter):
                 code=request.GET["code"],
                 redirect_uri=self.get_callback_url(request, app),
                 audience=tesla.default_audience(self.auth_server_key),
-                code_verifier=pkce_code_verifier or "",
+                code_verifier=pkce_code_verifier,
                 session=tesla.http_session(),
             )
         except oauth.OAuthError as exc:
