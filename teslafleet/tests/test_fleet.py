@@ -1325,7 +1325,10 @@ def test_a_boolean_text_field_reads_as_not_sent():
 
 
 def test_mentions_a_vin_that_only_has_vehicle_info():
-    assert FleetStatus.from_json({"vehicle_info": {VIN: {}}}).mentions(VIN) is True
+    status = FleetStatus.from_json({"vehicle_info": {VIN: {}}})
+
+    assert status.mentions(VIN) is True
+    assert status.unreadable_vins == frozenset()
 
 
 def test_a_borrowed_session_is_the_one_that_sends(mocked):
@@ -1362,3 +1365,21 @@ def test_status_is_heard_by_the_observer_and_loses_only_its_quotes(mocked):
         ("before", "GET", "/status", NA),
         ("response", "GET", "/status", 200, NA),
     ]
+
+
+@pytest.mark.parametrize("body", [7, {"fleet_telemetry_errors": 5}, True])
+def test_telemetry_errors_of_a_non_list_shape_are_none(body):
+    assert TelemetryError.list_from_json(body) == []
+
+
+def test_a_numeric_next_page_is_followed_as_sent():
+    # JSON numbers are already ints: the nine-digit cap only guards int() on text.
+    asked = []
+
+    def fetch(page: int, per_page: int) -> VehiclePage:
+        asked.append(page)
+        return VehiclePage([vehicle(1)], None, {"next": 10**12 if page == 1 else None})
+
+    list(vehicle_pages(fetch))
+
+    assert asked == [1, 10**12]
