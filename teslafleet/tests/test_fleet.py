@@ -8,8 +8,10 @@ import requests
 import responses
 from responses import matchers
 
+from teslafleet import fleet as fleet_module
 from teslafleet.errors import TransientError
 from teslafleet.fleet import (
+    AccountDisabled,
     BaseURLNotAllowed,
     DeviceError,
     FleetClient,
@@ -30,6 +32,8 @@ from teslafleet.fleet import (
     VehiclePage,
     VehicleUnavailable,
     WrongRegion,
+    error_for_response,
+    suggested_base_urls,
     vehicle_pages,
 )
 from teslafleet.http import DEFAULT_USER_AGENT, TimeoutSession, make_session
@@ -277,7 +281,21 @@ def test_vehicle_pages_fetches_each_page_through_the_callers_function(mocked):
 
 
 @pytest.mark.parametrize(
-    "bad_next", ["two", "\u0000", "", "1", 1, 0, {"page": 2}, [2], "²", "9" * 5000, 2.5]
+    "bad_next",
+    [
+        "two",
+        "\u0000",
+        "",
+        "1",
+        1,
+        0,
+        {"page": 2},
+        [2],
+        "²",
+        "9" * 5000,
+        2.5,
+        f"{NA}/api/1/vehicles?page=two",
+    ],
 )
 def test_an_unusable_next_raises_instead_of_ending_the_list(mocked, bad_next):
     # Stopping would look like a complete list and hide every later page.
@@ -875,3 +893,493 @@ def test_connection_errors_and_timeouts_become_transient_transport_errors():
         assert TOKEN not in str(caught.value)
     finally:
         silent.close()
+
+
+# --- what each call says when it fails: the messages reach logs and a run's stored error ---
+
+
+class RecordingObserver(fleet_module.FleetObserver):
+    def __init__(self) -> None:
+        self.heard: list[tuple] = []
+
+    def before_request(self, method: str, path: str, base_url: str) -> None:
+        self.heard.append(("before", method, path, base_url))
+
+    def on_response(self, method: str, path: str, status: int, base_url: str) -> None:
+        self.heard.append(("response", method, path, status, base_url))
+
+    def on_account_disabled(self, base_url: str, error: AccountDisabled) -> None:
+        self.heard.append(("disabled", base_url, error))
+
+
+def answer(status: int, body: object = None, *, text: str = "", headers=None) -> requests.Response:
+    """A requests.Response as the session returns it, for the helpers that read one."""
+    response = requests.Response()
+    response.status_code = status
+    response._content = (json.dumps(body) if body is not None else text).encode()
+    response.encoding = "utf-8"
+    response.headers.update(headers or {})
+    return response
+
+
+ENDPOINTS = [
+    ("GET", "/api/1/users/region", lambda api: api.user_region()),
+    ("GET", "/api/1/users/me", lambda api: api.me()),
+    ("GET", "/api/1/vehicles", lambda api: api.vehicles_page(1, 2)),
+    ("GET", f"/api/1/vehicles/{VIN}", lambda api: api.vehicle(VIN)),
+    ("GET", f"/api/1/vehicles/{VIN}/vehicle_data", lambda api: api.vehicle_data(VIN)),
+    ("POST", f"/api/1/vehicles/{VIN}/wake_up", lambda api: api.wake_up(VIN)),
+    ("POST", "/api/1/vehicles/fleet_status", lambda api: api.fleet_status([VIN])),
+    (
+        "POST",
+        "/api/1/vehicles/fleet_telemetry_config_jws",
+        lambda api: api.fleet_telemetry_config_jws([VIN], "t"),
+    ),
+    (
+        "GET",
+        f"/api/1/vehicles/{VIN}/fleet_telemetry_config",
+        lambda api: api.fleet_telemetry_config(VIN),
+    ),
+    (
+        "DELETE",
+        f"/api/1/vehicles/{VIN}/fleet_telemetry_config",
+        lambda api: api.fleet_telemetry_config_delete(VIN),
+    ),
+    (
+        "GET",
+        f"/api/1/vehicles/{VIN}/fleet_telemetry_errors",
+        lambda api: api.fleet_telemetry_errors(VIN),
+    ),
+    ("POST", "/api/1/partner_accounts", lambda api: api.partner_register("d.example")),
+    (
+        "GET",
+        "/api/1/partner_accounts/public_key",
+        lambda api: api.partner_public_key("d.example"),
+    ),
+    (
+        "GET",
+        "/api/1/partner_accounts/fleet_telemetry_errors",
+        lambda api: api.partner_fleet_telemetry_errors(),
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "call"), ENDPOINTS)
+def test_each_call_names_its_method_and_path_to_the_observer_and_in_its_error(
+    mocked, method, path, call
+):
+    mocked.add(method, f"{NA}{path}", json={"response": None, "error": "not_found"}, status=404)
+    observer = RecordingObserver()
+    api = FleetClient(NA, TOKEN, allowed_base_urls=GLOBAL_ALLOWLIST, observer=observer)
+
+    with pytest.raises(NotFound) as caught:
+        call(api)
+
+    assert str(caught.value) == f"Fleet API {method} {path} -> 404 not_found"
+    assert observer.heard == [("before", method, path, NA), ("response", method, path, 404, NA)]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (401, "", "Fleet API GET /api/1/vehicles/x -> 401"),
+        (
+            403,
+            {"error": "Unauthorized missing scopes", "error_description": "vehicle_location"},
+            "Fleet API GET /api/1/vehicles/x -> 403 Unauthorized missing scopes: vehicle_location",
+        ),
+        (404, {"response": None}, "Fleet API GET /api/1/vehicles/x -> 404"),
+        (408, {"error": "asleep"}, "Fleet API GET /api/1/vehicles/x -> 408 asleep"),
+        (412, {"error": "not registered"}, "Fleet API GET /api/1/vehicles/x -> 412 not registered"),
+        (429, {"error": "slow down"}, "Fleet API GET /api/1/vehicles/x -> 429 slow down"),
+        (540, {"error": "device"}, "Fleet API GET /api/1/vehicles/x -> 540 device"),
+        (
+            503,
+            {"error": "vehicle is offline"},
+            "Fleet API GET /api/1/vehicles/x -> 503 vehicle is offline",
+        ),
+        (500, {"error": "boom"}, "Fleet API GET /api/1/vehicles/x -> 500 boom"),
+        (418, {"error": "teapot"}, "Fleet API GET /api/1/vehicles/x -> 418 teapot"),
+        (300, {"error": "choices"}, "Fleet API GET /api/1/vehicles/x -> 300 choices"),
+        # A 2xx that reached here was unusable (not Tesla's envelope).
+        (200, "not json", "Fleet API GET /api/1/vehicles/x -> 200 not json"),
+        (299, "not json", "Fleet API GET /api/1/vehicles/x -> 299 not json"),
+    ],
+)
+def test_error_for_response_messages_carry_status_error_and_description(status, body, message):
+    response = answer(status, body) if isinstance(body, dict) else answer(status, text=body)
+
+    error = error_for_response(response, "GET /api/1/vehicles/x")
+
+    assert str(error) == message
+    assert error.status == status
+    assert isinstance(error, TransportError) is (200 <= status < 300)
+    assert (error.description or "") == (
+        body.get("error_description", "") if isinstance(body, dict) else ""
+    )
+    if isinstance(body, dict) and "error" not in body:
+        assert error.error == ""
+
+
+def test_a_403_exceeded_limit_is_account_disabled_and_the_observer_hears_it(mocked):
+    body = {"response": None, "error": "account disabled: EXCEEDED_LIMIT"}
+    mocked.get(f"{NA}/api/1/users/me", json=body, status=403)
+    observer = RecordingObserver()
+    api = FleetClient(NA, TOKEN, allowed_base_urls=GLOBAL_ALLOWLIST, observer=observer)
+
+    with pytest.raises(AccountDisabled) as caught:
+        api.me()
+
+    error = caught.value
+    assert str(error) == "Fleet API GET /api/1/users/me -> 403 account disabled: EXCEEDED_LIMIT"
+    assert (error.status, error.error) == (403, "account disabled: EXCEEDED_LIMIT")
+    assert error.transient is False
+    assert observer.heard[-1] == ("disabled", NA, error)
+    # The same words on another status are that status's error.
+    assert type(error_for_response(answer(404, body), "GET /x")) is NotFound
+
+
+def test_error_for_response_on_a_421_names_the_suggested_region():
+    response = answer(421, out_of_region(EU), headers={"Alt-Svc": f"h2={NA}"})
+
+    error = error_for_response(response, "GET /status", redact=TOKEN)
+
+    assert type(error) is WrongRegion
+    assert error.suggested_base_url == EU
+    assert (error.status, error.error) == (421, out_of_region(EU)["error"])
+    assert str(error) == f"Fleet API GET /status -> 421 {out_of_region(EU)['error']}"
+    assert error_for_response(answer(421, {"error": "x"}), "GET /x").suggested_base_url is None
+
+
+def test_status_reports_a_421_with_its_suggestion_and_strips_quotes(mocked):
+    mocked.get(f"{NA}/status", json=out_of_region(EU), status=421)
+
+    with pytest.raises(WrongRegion) as caught:
+        client().status()
+    assert caught.value.suggested_base_url == EU
+    assert str(caught.value).startswith("Fleet API GET /status -> 421 user out of region")
+
+    mocked.replace(responses.GET, f"{NA}/status", body='"ok"\n', content_type="text/plain")
+    assert client().status() == "ok"
+
+
+def test_status_and_calls_refuse_a_300(mocked):
+    mocked.get(f"{NA}/status", body="moved", status=300)
+    mocked.get(f"{NA}/api/1/users/me", json={"response": {}}, status=300)
+
+    with pytest.raises(FleetError, match=r"^Fleet API GET /status -> 300 moved$"):
+        client().status()
+    with pytest.raises(FleetError, match=r"^Fleet API GET /api/1/users/me -> 300$"):
+        client().me()
+
+
+def test_error_texts_from_plain_bodies_are_one_short_line_and_html_is_dropped():
+    long_text = "x" * 300
+    error = error_for_response(answer(502, text=long_text), "GET /x")
+    assert (error.error, error.description) == ("x" * 200, "")
+
+    page = error_for_response(answer(502, text="<html><body>Bad gateway</body></html>"), "GET /x")
+    assert (page.error, page.description, str(page)) == ("", "", "Fleet API GET /x -> 502")
+
+
+def test_an_echoed_token_is_replaced_by_redacted_exactly(mocked):
+    body = {"error": f"wrong region for {TOKEN}", "error_description": f"user of {TOKEN}"}
+    mocked.get(f"{NA}/api/1/vehicles/{VIN}", json=body, status=421)
+
+    with pytest.raises(WrongRegion) as caught:
+        client().vehicle(VIN)
+
+    assert caught.value.error == "wrong region for [redacted]"
+    assert caught.value.description == "user of [redacted]"
+    assert str(caught.value) == (
+        f"Fleet API GET /api/1/vehicles/{VIN} -> 421 and no allowlisted base URL was suggested"
+    )
+
+
+def test_a_body_that_is_not_an_envelope_says_so(mocked):
+    mocked.get(f"{NA}/api/1/users/me", json={"data": 1}, status=200)
+
+    with pytest.raises(TransportError) as caught:
+        client().me()
+
+    assert str(caught.value) == "Fleet API GET /api/1/users/me -> 200: not a JSON envelope"
+    assert (caught.value.status, caught.value.error) == (200, "invalid_response")
+
+
+def test_transport_failures_name_the_call_and_the_exception(mocked):
+    mocked.get(f"{NA}/api/1/users/me", body=requests.ConnectionError("refused"))
+    mocked.get(f"{NA}/api/1/users/region", body=requests.ReadTimeout("slow"))
+
+    with pytest.raises(TransportError) as caught:
+        client().me()
+    assert str(caught.value) == "Fleet API GET /api/1/users/me: ConnectionError"
+    with pytest.raises(TransportError) as caught:
+        client().user_region()
+    assert str(caught.value) == "Fleet API GET /api/1/users/region: timed out"
+
+
+def test_client_refusing_its_base_url_names_it():
+    with pytest.raises(BaseURLNotAllowed, match=rf"^Fleet API base URL {CN} is not allowlisted$"):
+        FleetClient(f"{CN}/", TOKEN, allowed_base_urls=GLOBAL_ALLOWLIST)
+
+
+# --- 421 details ---------------------------------------------------------------------------
+
+
+def test_421_reroute_keeps_the_query_logs_the_move_and_says_when_it_is_421_again(mocked, caplog):
+    mocked.get(f"{NA}/api/1/vehicles/{VIN}/vehicle_data", json=out_of_region(EU), status=421)
+    mocked.get(
+        f"{EU}/api/1/vehicles/{VIN}/vehicle_data",
+        json={"response": None, "error": "still wrong", "error_description": "try again"},
+        status=421,
+        match=[matchers.query_param_matcher({"endpoints": "charge_state"})],
+    )
+    caplog.set_level("INFO", logger="teslafleet.fleet")
+
+    with pytest.raises(WrongRegion) as caught:
+        client(NA).vehicle_data(VIN, ["charge_state"])
+
+    path = f"/api/1/vehicles/{VIN}/vehicle_data"
+    assert str(caught.value) == f"Fleet API GET {path} -> 421 again after rerouting"
+    assert (caught.value.error, caught.value.description) == ("still wrong", "try again")
+    assert f"Fleet API 421 on GET {path}: rerouting {NA} -> {EU}" in caplog.messages
+
+
+def test_a_suggested_base_url_loses_a_sentence_full_stop():
+    body = {"error": f"user out of region, use base URL: {EU}."}
+    assert suggested_base_urls(answer(421, body)) == [EU]
+    sandbox = "http://127.0.0.1:8001/fleet/X"
+    assert suggested_base_urls(answer(421, text=f"use base URL: {sandbox}.")) == [sandbox]
+
+
+# --- typed answers and defaults --------------------------------------------------------------
+
+
+def test_error_subclasses_keep_their_message():
+    assert str(WrongRegion("moved", suggested_base_url=EU)) == "moved"
+    assert str(RateLimited("slow")) == "slow"
+
+
+def test_rate_limit_headers_fall_back_to_a_named_variant_when_the_plain_one_is_unreadable():
+    error = RateLimited("slow", ratelimit={"ratelimit-limit": "n/a", "ratelimit-fleet-limit": "5"})
+
+    assert error.ratelimit_limit == 5
+
+
+def test_mentions_a_vin_that_is_only_key_paired():
+    assert FleetStatus.from_json({"key_paired_vins": [VIN]}).mentions(VIN) is True
+    assert FleetStatus.from_json({"unpaired_vins": [VIN]}).mentions(VIN) is True
+
+
+def test_a_telemetry_error_without_fields_reads_empty():
+    assert TelemetryError.from_json({}) == TelemetryError(vin="", error="")
+
+
+def test_user_region_without_fields_reads_empty(mocked):
+    mocked.get(f"{NA}/api/1/users/region", json={"response": {}})
+
+    region = client().user_region()
+
+    assert region.region == ""
+    assert region.fleet_api_base_url == "://"  # normalise_base_url(""): in no allowlist
+
+
+def test_vehicles_asks_for_100_per_page_by_default(mocked):
+    mocked.get(
+        f"{NA}/api/1/vehicles",
+        json={"response": [vehicle(1)]},
+        match=[matchers.query_param_matcher({"page": "1", "per_page": "100"})],
+    )
+
+    assert client().vehicles() == [vehicle(1)]
+    assert [p.vehicles for p in vehicle_pages(client().vehicles_page)] == [[vehicle(1)]]
+
+
+def test_a_vehicle_list_that_is_not_a_list_or_has_odd_pagination(mocked):
+    mocked.get(f"{NA}/api/1/vehicles", json={"response": {"id": 1}})
+    with pytest.raises(TransportError, match=r"^vehicle list response is not a list$"):
+        client().vehicles_page(1, 2)
+
+    mocked.replace(
+        responses.GET, f"{NA}/api/1/vehicles", json={"response": [], "pagination": "next"}
+    )
+    assert client().vehicles_page(1, 2).pagination is None
+
+
+def test_the_list_continues_until_the_total_count_is_seen(mocked):
+    for page, items in {1: [vehicle(1), vehicle(2)], 2: [vehicle(3)]}.items():
+        mocked.get(
+            f"{NA}/api/1/vehicles",
+            json={"response": items, "count": 3},
+            match=[matchers.query_param_matcher({"page": str(page), "per_page": "2"})],
+        )
+
+    assert [v["id"] for v in client().vehicles(per_page=2)] == [1, 2, 3]
+
+
+def test_a_list_that_never_ends_stops_after_max_pages(monkeypatch):
+    monkeypatch.setattr(fleet_module, "MAX_PAGES", 3)
+
+    def fetch(page: int, per_page: int) -> VehiclePage:
+        return VehiclePage([vehicle(page)], None, {"next": page + 1})
+
+    with pytest.raises(TransportError, match=r"^vehicle list did not end after 3 pages$"):
+        list(vehicle_pages(fetch))
+
+
+def test_an_unusable_next_is_quoted_shortened_in_the_message():
+    def fetch(page: int, per_page: int) -> VehiclePage:
+        return VehiclePage([vehicle(1)], None, {"next": "n" * 50})
+
+    with pytest.raises(TransportError) as caught:
+        list(vehicle_pages(fetch))
+    assert str(caught.value) == f"vehicle list page 1: unusable pagination.next {'n' * 40!r}"
+
+
+@pytest.mark.parametrize(("next_page", "usable"), [("123456789", True), ("1234567890", False)])
+def test_a_page_number_has_at_most_nine_digits(next_page, usable):
+    asked = []
+
+    def fetch(page: int, per_page: int) -> VehiclePage:
+        asked.append(page)
+        return VehiclePage([vehicle(1)], None, {"next": next_page if page == 1 else None})
+
+    if usable:
+        list(vehicle_pages(fetch))
+        assert asked == [1, 123456789]
+    else:
+        with pytest.raises(TransportError):
+            list(vehicle_pages(fetch))
+
+
+def test_partner_telemetry_errors_send_the_lower_case_domain(mocked):
+    mocked.get(
+        f"{EU}/api/1/partner_accounts/fleet_telemetry_errors",
+        json={"response": [{"vin": VIN, "error": "e"}]},
+        match=[matchers.query_param_matcher({"domain": "portal.example.com"})],
+    )
+
+    errors = client(EU).partner_fleet_telemetry_errors("Portal.Example.COM")
+
+    assert errors == [TelemetryError(vin=VIN, error="e")]
+
+
+def test_close_closes_only_a_session_the_client_made(monkeypatch):
+    closed = []
+
+    class Session(TimeoutSession):
+        def close(self) -> None:
+            closed.append(self)
+            super().close()
+
+    own = Session()
+    monkeypatch.setattr(fleet_module, "make_session", lambda: own)
+    with FleetClient(NA, TOKEN, allowed_base_urls=GLOBAL_ALLOWLIST):
+        pass
+    assert closed == [own]
+
+    borrowed = Session()
+    FleetClient(NA, TOKEN, allowed_base_urls=GLOBAL_ALLOWLIST, session=borrowed).close()
+    assert closed == [own]
+
+
+@pytest.mark.parametrize("status", [502, 422])
+def test_offline_words_make_a_vehicle_unavailable_only_on_500_and_503(status):
+    error = error_for_response(answer(status, {"error": "vehicle is offline"}), "GET /x")
+
+    assert not isinstance(error, VehicleUnavailable)
+    assert type(error) is (ServerError if status >= 500 else FleetError)
+
+
+def test_a_pagination_without_next_falls_back_to_page_sizes(mocked):
+    for page, items in {1: [vehicle(1), vehicle(2)], 2: []}.items():
+        mocked.get(
+            f"{NA}/api/1/vehicles",
+            json={"response": items, "pagination": {"current": page}},
+            match=[matchers.query_param_matcher({"page": str(page), "per_page": "2"})],
+        )
+
+    assert [v["id"] for v in client().vehicles(per_page=2)] == [1, 2]
+    assert len(mocked.calls) == 2
+
+
+def test_an_empty_page_ends_the_list_whatever_the_page_size():
+    asked = []
+
+    def fetch(page: int, per_page: int) -> VehiclePage:
+        asked.append(page)
+        return VehiclePage([], None, None)
+
+    assert list(vehicle_pages(fetch, per_page=0)) == [VehiclePage([], None, None)]
+    assert asked == [1]
+
+
+def test_a_null_vehicle_list_is_empty(mocked):
+    mocked.get(f"{NA}/api/1/vehicles", json={"response": None})
+
+    assert client().vehicles_page(1, 2).vehicles == []
+
+
+def test_a_boolean_text_field_reads_as_not_sent():
+    assert VehicleInfo.from_json({"firmware_version": True}).firmware_version is None
+
+
+def test_mentions_a_vin_that_only_has_vehicle_info():
+    status = FleetStatus.from_json({"vehicle_info": {VIN: {}}})
+
+    assert status.mentions(VIN) is True
+    assert status.unreadable_vins == frozenset()
+
+
+def test_a_borrowed_session_is_the_one_that_sends(mocked):
+    mocked.get(f"{NA}/api/1/users/me", json={"response": {}})
+    borrowed = make_session(user_agent="Borrowed/1")
+
+    FleetClient(NA, TOKEN, allowed_base_urls=GLOBAL_ALLOWLIST, session=borrowed).me()
+
+    assert mocked.calls[0].request.headers["User-Agent"] == "Borrowed/1"
+
+
+def test_421_suggesting_the_current_region_is_not_retried(mocked):
+    mocked.get(f"{NA}/api/1/users/me", json=out_of_region(NA), status=421)
+
+    with pytest.raises(WrongRegion, match="and no allowlisted base URL was suggested"):
+        client(NA).me()
+
+    assert len(mocked.calls) == 1
+
+
+def test_a_region_named_in_body_and_alt_svc_is_suggested_once():
+    response = answer(421, out_of_region(EU), headers={"Alt-Svc": f'h2="{EU}"'})
+
+    assert suggested_base_urls(response) == [EU]
+
+
+def test_status_is_heard_by_the_observer_and_loses_only_its_quotes(mocked):
+    mocked.get(f"{NA}/status", body='"READY-BOX"', content_type="text/plain")
+    observer = RecordingObserver()
+    api = FleetClient(NA, TOKEN, allowed_base_urls=GLOBAL_ALLOWLIST, observer=observer)
+
+    assert api.status() == "READY-BOX"
+    assert observer.heard == [
+        ("before", "GET", "/status", NA),
+        ("response", "GET", "/status", 200, NA),
+    ]
+
+
+@pytest.mark.parametrize("body", [7, {"fleet_telemetry_errors": 5}, True])
+def test_telemetry_errors_of_a_non_list_shape_are_none(body):
+    assert TelemetryError.list_from_json(body) == []
+
+
+def test_a_numeric_next_page_is_followed_as_sent():
+    # JSON numbers are already ints: the nine-digit cap only guards int() on text.
+    asked = []
+
+    def fetch(page: int, per_page: int) -> VehiclePage:
+        asked.append(page)
+        return VehiclePage([vehicle(1)], None, {"next": 10**12 if page == 1 else None})
+
+    list(vehicle_pages(fetch))
+
+    assert asked == [1, 10**12]
