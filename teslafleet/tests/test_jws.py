@@ -708,3 +708,14 @@ def test_a_signature_rebuilding_the_point_at_infinity_does_not_verify(key) -> No
     r = (-scalar * c) % P256_ORDER
     signature = nonce_point[1:] + r.to_bytes(32, "big")
     assert not jws.schnorr_verify(_point(key), b"m", signature)
+
+
+def test_only_padding_is_stripped_from_a_segment_ending_in_x() -> None:
+    # Signing is deterministic: with Tesla's vector key and port 85 the signature's base64url
+    # ends in "X", which must stay (a looser strip would leave 95 bytes).
+    private_key = ec.derive_private_key(int(SIGN_VECTOR["private_scalar_hex"], 16), ec.SECP256R1())
+    token = jws.sign(private_key, {"port": 85})
+    signature = _segments(token)[2]
+    assert signature.endswith("X")
+    assert len(signature) == 128
+    assert jws.verify(token, private_key.public_key())["port"] == 85
