@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -462,9 +463,9 @@ def test_a_97_byte_signature_does_not_verify(key) -> None:
 
 @pytest.mark.parametrize("token", [None, b"a.b.c", 42, ["a", "b", "c"]])
 def test_a_token_that_is_not_a_string_is_an_invalid_token(token) -> None:
-    with pytest.raises(jws.InvalidToken, match="must be a string"):
+    with pytest.raises(jws.InvalidToken, match=_exactly("token must be a string")):
         jws.verify(token)  # type: ignore[arg-type]
-    with pytest.raises(jws.InvalidToken, match="must be a string"):
+    with pytest.raises(jws.InvalidToken, match=_exactly("token must be a string")):
         jws.read_unverified(token)  # type: ignore[arg-type]
 
 
@@ -479,3 +480,242 @@ def test_signing_writes_non_ascii_claims_as_utf8(key) -> None:
 def test_signing_refuses_nan(key) -> None:
     with pytest.raises(ValueError):
         jws.sign(key, {**CONFIG, "exp": float("nan")})
+
+
+# --- read_unverified: Tesla's RS256 access tokens are carried, never trusted ----------------
+
+
+def _exactly(message: str) -> str:
+    """A `match` pattern for exactly this error message (they reach staff and logs)."""
+    return "^" + re.escape(message) + "$"
+
+
+RS256_HEADER = {"alg": "RS256", "kid": "tesla-key-1", "typ": "JWT"}
+RS256_CLAIMS = {"aud": ["https://fleet-api.prd.na.vn.cloud.tesla.com"], "exp": 1704067200}
+RS256_TOKEN = (
+    f"{_b64url_json(RS256_HEADER)}.{_b64url_json(RS256_CLAIMS)}.{_b64url(bytes(range(256)))}"
+)
+
+
+def test_read_unverified_returns_the_header_and_claims_of_an_rs256_token() -> None:
+    assert jws.read_unverified(RS256_TOKEN) == (RS256_HEADER, RS256_CLAIMS)
+
+
+def test_read_unverified_returns_the_header_and_claims_of_teslas_ss256_token() -> None:
+    header, claims = jws.read_unverified(JWS_VECTOR["token"])
+    assert header == jws.HEADER
+    assert claims == jws.verify(JWS_VECTOR["token"])
+
+
+def test_read_unverified_does_not_check_the_signature(key) -> None:
+    header, payload, _ = _segments(jws.sign(key, CONFIG))
+    assert jws.read_unverified(f"{header}.{payload}.")[1]["port"] == CONFIG["port"]
+
+
+@pytest.mark.parametrize("token", ["", "a.b", "a.b.c.d", RS256_TOKEN + ".e30"])
+def test_read_unverified_needs_three_segments(token) -> None:
+    with pytest.raises(
+        jws.InvalidToken, match=_exactly("token must have three dot-separated segments")
+    ):
+        jws.read_unverified(token)
+
+
+@pytest.mark.parametrize(("index", "what"), [(0, "header"), (1, "payload"), (2, "signature")])
+@pytest.mark.parametrize("bad", ["e30=", "e3+0", "e30!", "e30AA"])
+def test_read_unverified_rejects_bad_base64url_in_each_segment(index, what, bad) -> None:
+    segments = RS256_TOKEN.split(".")
+    segments[index] = bad
+    with pytest.raises(jws.InvalidToken, match=_exactly(f"{what} is not unpadded base64url")):
+        jws.read_unverified(".".join(segments))
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (b"[1]", "must be a JSON object"),
+        (b'"RS256"', "must be a JSON object"),
+        (b"not json", "is not valid JSON"),
+        (b"\xff\xfe", "is not valid JSON"),
+    ],
+)
+@pytest.mark.parametrize(("index", "what"), [(0, "header"), (1, "payload")])
+def test_read_unverified_rejects_a_segment_that_is_not_a_json_object(
+    index, what, raw, problem
+) -> None:
+    segments = RS256_TOKEN.split(".")
+    segments[index] = _b64url(raw)
+    with pytest.raises(jws.InvalidToken, match=_exactly(f"{what} {problem}")):
+        jws.read_unverified(".".join(segments))
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("index", [0, 1])
+def test_read_unverified_refuses_json_constants(index, constant) -> None:
+    segments = RS256_TOKEN.split(".")
+    segments[index] = _b64url(f'{{"exp":{constant}}}'.encode())
+    with pytest.raises(
+        jws.InvalidToken, match=_exactly(f"JSON constant {constant} is not allowed")
+    ):
+        jws.read_unverified(".".join(segments))
+
+
+# --- verify's error messages, exactly ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("a.b", "token must have three dot-separated segments"),
+        ("!!!.e30.AAAA", "header is not unpadded base64url"),
+        (f"{_b64url(b'not json')}.e30.AAAA", "header is not valid JSON"),
+        (f"{_b64url(b'[1]')}.e30.AAAA", "header must be a JSON object"),
+        (
+            f"{_b64url_json({'alg': 'ES256'})}.e30.AAAA",
+            "unsupported alg 'ES256', expected 'Tesla.SS256'",
+        ),
+        (
+            f"{_b64url_json({'typ': 'JWT'})}.e30.AAAA",
+            "unsupported alg None, expected 'Tesla.SS256'",
+        ),
+        (f"{_b64url_json({'alg': 'Tesla.SS256', 'typ': 'JWE'})}.e30.AAAA", "unsupported typ 'JWE'"),
+        (f"{_b64url_json(jws.HEADER)}.{_b64url(b'nope')}.AAAA", "payload is not valid JSON"),
+        (f"{_b64url_json(jws.HEADER)}.{_b64url(b'[]')}.AAAA", "payload must be a JSON object"),
+        (f"{_b64url_json(jws.HEADER)}.e30.AA+A", "signature is not unpadded base64url"),
+        (f"{_b64url_json(jws.HEADER)}.e30.AAAA", "signature must be 96 bytes, got 3"),
+        (f"{_b64url_json(jws.HEADER)}.e30.{_b64url(bytes(96))}", "token has no iss claim"),
+    ],
+)
+def test_malformed_token_is_rejected_with_its_message(token, message) -> None:
+    with pytest.raises(jws.InvalidToken, match=_exactly(message)):
+        jws.verify(token)
+
+
+def test_a_header_without_typ_is_accepted(key) -> None:
+    token = _forge(key, {"alg": jws.ALGORITHM}, _claims(key))
+    assert jws.verify(token, key.public_key()) == _claims(key)
+
+
+def test_a_bad_signature_is_rejected_with_its_message(key, other_key) -> None:
+    token = jws.sign(key, CONFIG)
+    with pytest.raises(jws.InvalidToken, match=_exactly("signature does not verify")):
+        jws.verify(token, other_key.public_key())
+    forged = _forge(key, jws.HEADER, {**CONFIG, "iss": jws.issuer_for(other_key.public_key())})
+    with pytest.raises(
+        jws.InvalidToken, match=_exactly("iss does not match the expected public key")
+    ):
+        jws.verify(forged, key.public_key())
+
+
+@pytest.mark.parametrize(
+    ("iss", "message"),
+    [
+        (42, "iss must be a string"),
+        ("not base64!", "iss is not standard base64"),
+        ("é", "iss is not standard base64"),
+        (
+            base64.b64encode(bytes.fromhex(SIGN_VECTOR["public_key_hex"])[:33]).decode(),
+            "iss must be a 65-byte uncompressed P-256 point",
+        ),
+        (
+            base64.b64encode(b"\x05" + bytes.fromhex(SIGN_VECTOR["public_key_hex"])[1:]).decode(),
+            "iss must be a 65-byte uncompressed P-256 point",
+        ),
+        (base64.b64encode(b"\x04" + bytes(64)).decode(), "iss is not a point on P-256"),
+    ],
+)
+def test_malformed_issuer_is_rejected_with_its_message(key, iss, message) -> None:
+    with pytest.raises(jws.InvalidToken, match=_exactly(message)):
+        jws.verify(_forge(key, jws.HEADER, {**CONFIG, "iss": iss}))
+    if isinstance(iss, str):
+        with pytest.raises(jws.InvalidToken, match=_exactly(message)):
+            jws.public_key_from_issuer(iss)
+
+
+@pytest.mark.parametrize(
+    ("public_key", "message"),
+    [
+        (bytes(65), "public key must be a 65-byte uncompressed P-256 point"),
+        (
+            bytes.fromhex(SIGN_VECTOR["public_key_hex"])[:33],
+            "public key must be a 65-byte uncompressed P-256 point",
+        ),
+        (b"\x04" + bytes(64), "public key is not a point on P-256"),
+        (
+            ec.generate_private_key(ec.SECP384R1()).public_key(),
+            "public key must be a NIST P-256 elliptic-curve public key",
+        ),
+        ("04" * 65, "public key must be a NIST P-256 elliptic-curve public key"),
+    ],
+)
+def test_verify_refuses_a_bad_public_key_with_its_message(key, public_key, message) -> None:
+    token = jws.sign(key, CONFIG)
+    with pytest.raises(ValueError, match=_exactly(message)) as raised:
+        jws.verify(token, public_key)
+    # A caller's misconfigured key is a ValueError, not a bad token.
+    assert not isinstance(raised.value, jws.InvalidToken)
+
+
+@pytest.mark.parametrize("private_key", [ec.generate_private_key(ec.SECP384R1()), "key"])
+def test_sign_refuses_a_non_p256_key_with_its_message(private_key) -> None:
+    message = "Tesla.SS256 needs a NIST P-256 (secp256r1) elliptic-curve private key"
+    with pytest.raises(ValueError, match=_exactly(message)):
+        jws.sign(private_key, CONFIG)
+
+
+@pytest.mark.parametrize("scalar", [0, P256_ORDER, "1", 1.0])
+def test_bad_scalar_is_refused_with_its_message(scalar) -> None:
+    message = "private scalar must be an integer in [1, n-1] for P-256"
+    with pytest.raises(ValueError, match=_exactly(message)):
+        jws.schnorr_sign(scalar, b"m")
+    with pytest.raises(ValueError, match=_exactly(message)):
+        jws.deterministic_nonce(scalar, bytes(32))
+
+
+def test_short_digest_is_refused_with_its_message() -> None:
+    with pytest.raises(
+        ValueError, match=_exactly("digest must be the 32-byte SHA-256 of the message")
+    ):
+        jws.deterministic_nonce(3, bytes(31))
+
+
+# --- the edges of the group -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scalar", [1, 2, P256_ORDER - 1])
+def test_the_smallest_and_largest_scalars_sign_and_verify(scalar) -> None:
+    private_key = ec.derive_private_key(scalar, ec.SECP256R1())
+    signature = jws.schnorr_sign(scalar, b"m")
+    assert jws.schnorr_verify(_point(private_key), b"m", signature)
+    assert not jws.schnorr_verify(_point(private_key), b"n", signature)
+    assert 1 <= jws.deterministic_nonce(scalar, bytes(32)) < P256_ORDER
+
+
+def test_a_signature_with_r_padded_to_33_bytes_does_not_verify(key) -> None:
+    # Same r value, one more byte: only the length check tells it from a valid signature.
+    signature = jws.schnorr_sign(key.private_numbers().private_value, b"m")
+    padded = signature[:64] + b"\x00" + signature[64:]
+    assert not jws.schnorr_verify(_point(key), b"m", padded)
+
+
+def test_a_signature_rebuilding_the_point_at_infinity_does_not_verify(key) -> None:
+    # r*G + c*A is infinity when r = -a*c: no nonce point V can match it.
+    scalar = key.private_numbers().private_value
+    nonce_point = _point(ec.derive_private_key(7, ec.SECP256R1()))
+    challenge = hashlib.sha256()
+    for field in (jws._G_BYTES, nonce_point, _point(key), b"m"):
+        challenge.update(len(field).to_bytes(4, "big") + field)
+    c = int.from_bytes(challenge.digest(), "big")
+    r = (-scalar * c) % P256_ORDER
+    signature = nonce_point[1:] + r.to_bytes(32, "big")
+    assert not jws.schnorr_verify(_point(key), b"m", signature)
+
+
+def test_only_padding_is_stripped_from_a_segment_ending_in_x() -> None:
+    # Signing is deterministic: with Tesla's vector key and port 85 the signature's base64url
+    # ends in "X", which must stay (a looser strip would leave 95 bytes).
+    private_key = ec.derive_private_key(int(SIGN_VECTOR["private_scalar_hex"], 16), ec.SECP256R1())
+    token = jws.sign(private_key, {"port": 85})
+    signature = _segments(token)[2]
+    assert signature.endswith("X")
+    assert len(signature) == 128
+    assert jws.verify(token, private_key.public_key())["port"] == 85
