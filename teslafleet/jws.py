@@ -67,18 +67,18 @@ def deterministic_nonce(private_scalar: int, digest: bytes) -> int:
     h1 = (int.from_bytes(digest, "big") % _N).to_bytes(SCALAR_LENGTH, "big")
     k = b"\x00" * 32
     v = b"\x01" * 32
-    k = hmac.digest(k, v + b"\x00" + x + h1, "sha256")
-    v = hmac.digest(k, v, "sha256")
-    k = hmac.digest(k, v + b"\x01" + x + h1, "sha256")
-    v = hmac.digest(k, v, "sha256")
+    k = hmac.digest(k, v + b"\x00" + x + h1, hashlib.sha256)
+    v = hmac.digest(k, v, hashlib.sha256)
+    k = hmac.digest(k, v + b"\x01" + x + h1, hashlib.sha256)
+    v = hmac.digest(k, v, hashlib.sha256)
     while True:
         # hlen == qlen == 256, so the candidate T is exactly one fresh V (RFC 6979 3.2 h).
-        v = hmac.digest(k, v, "sha256")
+        v = hmac.digest(k, v, hashlib.sha256)
         nonce = int.from_bytes(v, "big")
         if 1 <= nonce < _N:
             return nonce
-        k = hmac.digest(k, v + b"\x00", "sha256")
-        v = hmac.digest(k, v, "sha256")
+        k = hmac.digest(k, v + b"\x00", hashlib.sha256)
+        v = hmac.digest(k, v, hashlib.sha256)
 
 
 def schnorr_sign(private_scalar: int, message: bytes) -> bytes:
