@@ -126,3 +126,96 @@ def test_linking_with_missing_scopes_sends_no_email(owner, monkeypatch):
     link = _store(owner, profile=_profile(scopes=["openid"]))
     assert link.health == TeslaLink.Health.NEEDS_RELINK
     assert queued == []
+
+
+@pytest.mark.django_db
+def test_a_stored_link_keeps_the_profile_and_the_given_expiry(owner):
+    expires_at = timezone.now() + dt.timedelta(minutes=17)
+    link = services.link_store(
+        user=owner,
+        profile=_profile(region="EU", fleet_api_base_url="http://127.0.0.1:8001/fleet/eu"),
+        access_token="a1",
+        refresh_token="r1",
+        expires_at=expires_at,
+    )
+    stored = TeslaLink.objects.get(pk=link.pk)
+    assert (stored.user_id, stored.auth_server, stored.subject) == (
+        owner.pk,
+        "global",
+        "tesla-user-1",
+    )
+    assert (stored.region, stored.fleet_api_base_url) == ("EU", "http://127.0.0.1:8001/fleet/eu")
+    assert (stored.email, stored.full_name) == ("alice@example.com", "Alice")
+    assert (stored.access_token, stored.refresh_token) == ("a1", "r1")
+    assert stored.access_token_expires_at == expires_at
+    assert stored.scopes == REQUIRED and stored.health == TeslaLink.Health.OK
+
+
+@pytest.mark.django_db
+def test_a_pair_without_an_expiry_is_taken_to_last_eight_hours(owner):
+    before = timezone.now()
+    link = _store(owner)
+    eight_hours = dt.timedelta(hours=8)
+    stored = TeslaLink.objects.get(pk=link.pk)
+    assert before + eight_hours <= stored.access_token_expires_at <= timezone.now() + eight_hours
+    assert before <= stored.last_refreshed_at <= timezone.now()
+    assert stored.refresh_token_issued_at == stored.last_refreshed_at
+
+
+@pytest.mark.django_db
+def test_a_profile_without_email_or_name_stores_them_empty(owner):
+    profile = _profile()
+    del profile["email"], profile["full_name"]
+    link = _store(owner, profile=profile)
+    stored = TeslaLink.objects.get(pk=link.pk)
+    assert (stored.email, stored.full_name) == ("", "")
+
+
+@pytest.mark.django_db
+def test_unlinking_deletes_only_that_links_allauth_record(owner):
+    from allauth.socialaccount.models import SocialAccount
+
+    link = _store(owner)
+    other_account = _store(owner, profile=_profile(sub="tesla-user-2"))
+    provider = link.provider_id
+    SocialAccount.objects.create(user=owner, provider=provider, uid="tesla-user-1")
+    SocialAccount.objects.create(user=owner, provider=provider, uid="tesla-user-2")
+    # The same subject under another provider (the China server's) is another account.
+    SocialAccount.objects.create(user=owner, provider="tesla-china-other", uid="tesla-user-1")
+    services.link_unlink(link=link)
+    assert not TeslaLink.objects.filter(pk=link.pk).exists()
+    assert TeslaLink.objects.filter(pk=other_account.pk).exists()
+    kept = set(SocialAccount.objects.values_list("user_id", "provider", "uid"))
+    assert kept == {
+        (owner.pk, provider, "tesla-user-2"),
+        (owner.pk, "tesla-china-other", "tesla-user-1"),
+    }
+
+
+@pytest.mark.django_db
+def test_unlinking_never_deletes_another_users_allauth_record(owner, other_user):
+    from allauth.socialaccount.models import SocialAccount
+
+    link = _store(owner)
+    # A record of the same Tesla account held by another user (left over, or made by allauth
+    # itself): it is theirs, not part of the owner's link.
+    SocialAccount.objects.create(user=other_user, provider=link.provider_id, uid=link.subject)
+    services.link_unlink(link=link)
+    assert not TeslaLink.objects.filter(pk=link.pk).exists()
+    assert SocialAccount.objects.filter(user=other_user, uid=link.subject).exists()
+
+
+@pytest.mark.django_db
+def test_a_language_the_portal_offers_is_kept_on_the_profile_alone(owner):
+    owner.first_name = "unsaved edit"
+    assert services.user_language_set(user=owner, language="zh-hans") is True
+    stored = type(owner).objects.get(pk=owner.pk)
+    assert stored.language == "zh-hans"
+    assert stored.first_name != "unsaved edit"  # only the language column is written
+
+
+@pytest.mark.django_db
+def test_a_language_the_portal_does_not_offer_is_refused_and_not_stored(owner):
+    before = type(owner).objects.get(pk=owner.pk).language
+    assert services.user_language_set(user=owner, language="xx") is False
+    assert type(owner).objects.get(pk=owner.pk).language == before
