@@ -219,3 +219,91 @@ def test_a_language_the_portal_does_not_offer_is_refused_and_not_stored(owner):
     before = type(owner).objects.get(pk=owner.pk).language
     assert services.user_language_set(user=owner, language="xx") is False
     assert type(owner).objects.get(pk=owner.pk).language == before
+
+
+def _sandbox_tokens(owner_client, owner, email="alice@example.com"):
+    """A real token set the sandbox issued to a linked user (global server, user_data)."""
+    from accounts.tests.tesla_flow import link as link_through_tesla
+    from teslafleet import oauth
+
+    link_through_tesla(owner_client, email)
+    access = TeslaLink.objects.get(user=owner, email=email).access_token
+    claims = oauth.decode_claims(access)
+    assert "user_data" in claims.scp
+    return oauth.TokenSet(
+        access_token=access,
+        refresh_token=None,
+        id_token=None,
+        expires_in=28800,
+        token_type="Bearer",
+        scope=None,
+        claims=claims,
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("named", ["cn", "https://fleet-api.example.net"])
+def test_a_profile_refuses_a_fleet_url_outside_the_servers_regions(
+    owner_client, owner, tesla_apps, tesla_sandbox, named
+):
+    from teslafleet.fleet import BaseURLNotAllowed
+
+    tokens = _sandbox_tokens(owner_client, owner)
+    # Another server's region (China, for a global token), or no region of Tesla's at all.
+    url = tesla_sandbox.fleet(named) if "://" not in named else named
+    tesla_sandbox.control.fault(
+        "/api/1/users/region",
+        status=200,
+        body={"response": {"region": named, "fleet_api_base_url": url}},
+        count=1,
+    )
+    tesla_sandbox.control.clear_requests()
+    with pytest.raises(BaseURLNotAllowed):
+        services.tesla_profile(auth_server_key="global", tokens=tokens)
+    # The token went nowhere else: /users/me is never asked.
+    assert [r["path"] for r in tesla_sandbox.control.requests()] == ["/fleet/na/api/1/users/region"]
+
+
+@pytest.mark.django_db
+def test_a_profile_asks_the_region_the_token_names_first(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    tokens = _sandbox_tokens(owner_client, owner, "erika@example.de")
+    assert tokens.claims.ou_code.upper() == "EU"
+    tesla_sandbox.control.clear_requests()
+    profile = services.tesla_profile(auth_server_key="global", tokens=tokens)
+    assert [r["path"] for r in tesla_sandbox.control.requests()] == [
+        "/fleet/eu/api/1/users/region",
+        "/fleet/eu/api/1/users/me",
+    ]
+    assert (profile["region"], profile["fleet_api_base_url"]) == ("EU", tesla_sandbox.fleet("eu"))
+    assert (profile["sub"], profile["auth_server"]) == (tokens.claims.sub, "global")
+    assert profile["email"] == "erika@example.de" and profile["scopes"] == list(tokens.claims.scp)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("ou_code", "region"),
+    [("eu", "EU"), (None, "NA"), ("CN", "NA")],  # another server's region: this server's first
+)
+def test_a_profile_without_user_data_is_the_tokens_region_asked_of_no_one(
+    owner_client, owner, tesla_apps, tesla_sandbox, ou_code, region
+):
+    import dataclasses
+
+    tokens = _sandbox_tokens(owner_client, owner)
+    claims = dataclasses.replace(tokens.claims, scp=("openid", "offline_access"), ou_code=ou_code)
+    tesla_sandbox.control.clear_requests()
+    profile = services.tesla_profile(
+        auth_server_key="global", tokens=dataclasses.replace(tokens, claims=claims)
+    )
+    assert tesla_sandbox.control.requests() == []
+    assert profile == {
+        "sub": claims.sub,
+        "auth_server": "global",
+        "scopes": ["openid", "offline_access"],
+        "region": region,
+        "fleet_api_base_url": tesla_sandbox.fleet(region),
+        "email": "",
+        "full_name": "",
+    }
