@@ -34,12 +34,12 @@ def _store(user, **kwargs) -> TeslaLink:
 
 
 @pytest.fixture
-def heard(monkeypatch) -> list[int]:
+def heard(monkeypatch) -> list[tuple[type, int]]:
     """The links link_connected announces; vehicles' own receiver (it queues a sync, tested in
     vehicles) is out of the way."""
     calls: list[int] = []
     monkeypatch.setattr(link_connected, "receivers", [])
-    link_connected.connect(lambda sender, link, **kw: calls.append(link.pk), weak=False)
+    link_connected.connect(lambda sender, link, **kw: calls.append((sender, link.pk)), weak=False)
     return calls
 
 
@@ -50,7 +50,7 @@ def test_a_stored_link_sends_link_connected_once_committed(
     with django_capture_on_commit_callbacks(execute=True):
         link = _store(owner)
         assert heard == []  # not before the link is committed: a worker could not read it
-    assert heard == [link.pk]
+    assert heard == [(TeslaLink, link.pk)]  # sent by the model, for receivers that filter on it
 
 
 @pytest.mark.django_db
@@ -163,12 +163,25 @@ def test_a_pair_without_an_expiry_is_taken_to_last_eight_hours(owner):
 
 
 @pytest.mark.django_db
-def test_a_profile_without_email_or_name_stores_them_empty(owner):
+def test_a_profile_without_email_name_or_scopes_stores_them_empty(owner):
     profile = _profile()
-    del profile["email"], profile["full_name"]
+    del profile["email"], profile["full_name"], profile["scopes"]
     link = _store(owner, profile=profile)
     stored = TeslaLink.objects.get(pk=link.pk)
-    assert (stored.email, stored.full_name) == ("", "")
+    assert (stored.email, stored.full_name, stored.scopes) == ("", "", [])
+    assert stored.health_reason == "missing_scopes:" + ",".join(REQUIRED)
+
+
+@pytest.mark.django_db
+def test_the_same_subject_at_another_auth_server_is_another_link(owner, other_user):
+    china = _store(owner, profile=_profile(auth_server="cn", region="CN"))
+    global_link = _store(owner)
+    assert global_link.pk != china.pk
+    assert TeslaLink.objects.get(pk=china.pk).region == "CN"
+    # Nor does another user's link at another server block this one.
+    theirs = _store(other_user, profile=_profile(sub="tesla-user-9", auth_server="cn"))
+    mine = _store(owner, profile=_profile(sub="tesla-user-9"))
+    assert (theirs.user_id, mine.user_id) == (other_user.pk, owner.pk)
 
 
 @pytest.mark.django_db
@@ -181,14 +194,14 @@ def test_unlinking_deletes_only_that_links_allauth_record(owner):
     SocialAccount.objects.create(user=owner, provider=provider, uid="tesla-user-1")
     SocialAccount.objects.create(user=owner, provider=provider, uid="tesla-user-2")
     # The same subject under another provider (the China server's) is another account.
-    SocialAccount.objects.create(user=owner, provider="tesla-china-other", uid="tesla-user-1")
+    SocialAccount.objects.create(user=owner, provider="tesla_cn", uid="tesla-user-1")
     services.link_unlink(link=link)
     assert not TeslaLink.objects.filter(pk=link.pk).exists()
     assert TeslaLink.objects.filter(pk=other_account.pk).exists()
     kept = set(SocialAccount.objects.values_list("user_id", "provider", "uid"))
     assert kept == {
         (owner.pk, provider, "tesla-user-2"),
-        (owner.pk, "tesla-china-other", "tesla-user-1"),
+        (owner.pk, "tesla_cn", "tesla-user-1"),
     }
 
 
