@@ -266,3 +266,21 @@ def test_the_locked_path_takes_a_lease_like_the_fast_path(
     assert len(lease.token) == 32  # fits its column
     # Held: a second refresher is told when it runs out.
     assert services._refresh_claim(link_id=row.pk, expected_version=None, force=True) == lease.until
+
+
+@pytest.mark.django_db
+def test_a_forced_refresh_of_a_fresh_link_leased_elsewhere_waits_then_refreshes(
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch
+):
+    row = _linked(owner_client, owner)
+    TeslaLink.objects.filter(pk=row.pk).update(
+        refresh_lease_token="someone-else",
+        refresh_lease_until=timezone.now() + dt.timedelta(minutes=1),
+    )
+
+    def nap(seconds):
+        TeslaLink.objects.filter(pk=row.pk).update(refresh_lease_token="", refresh_lease_until=None)
+
+    monkeypatch.setattr(services.time, "sleep", nap)
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "refreshed"
+    assert TeslaLink.objects.get(pk=row.pk).token_version == row.token_version + 1

@@ -320,3 +320,33 @@ def test_a_profile_without_user_data_is_the_tokens_region_asked_of_no_one(
         "email": "",
         "full_name": "",
     }
+
+
+@pytest.mark.django_db
+def test_only_entering_needs_relink_notifies_and_moves_the_health_date(owner, monkeypatch):
+    link = _store(owner)
+    queued = []
+    monkeypatch.setattr(
+        "accounts.tasks.link_notify_needs_relink.delay_on_commit", lambda pk: queued.append(pk)
+    )
+    long_ago = timezone.now() - dt.timedelta(days=3)
+    link.health_changed_at = long_ago
+
+    def refresh(scopes):
+        services._pair_store(
+            link,
+            access_token="a2",
+            refresh_token="r2",
+            expires_at=None,
+            scopes=scopes,
+            now=timezone.now(),
+            new_chain=False,
+        )
+
+    refresh(REQUIRED)  # healthy stays healthy: no news
+    assert (link.health, link.health_changed_at, queued) == (TeslaLink.Health.OK, long_ago, [])
+    services._set_health(link, TeslaLink.Health.RETRYING, "unavailable:503")
+    assert link.health_changed_at > long_ago and queued == []
+    refresh(["openid"])  # retrying -> needs relink: the owner is told, once
+    refresh(["openid"])
+    assert link.health == TeslaLink.Health.NEEDS_RELINK and queued == [link.pk]
