@@ -431,14 +431,25 @@ def test_an_answer_without_a_refresh_token_keeps_the_stored_one(owner_client, ow
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("expires_in", [600, 3600, 28800])
-def test_the_answers_lifetime_is_the_stored_expiry(owner_client, owner, tesla_apps, expires_in):
+@pytest.mark.parametrize("refresh_token", ["NA_new", None])  # one-statement path, locked path
+def test_the_answers_lifetime_is_the_stored_expiry(
+    owner_client, owner, tesla_apps, expires_in, refresh_token
+):
     row = _linked(owner_client, owner)
+    kept = TeslaLink.objects.get(pk=row.pk).refresh_token
     before = timezone.now()
-    assert _store(row, _answer(row, refresh_token="NA_new", expires_in=expires_in)) == "refreshed"
+    answer = _answer(row, refresh_token=refresh_token, expires_in=expires_in)
+    assert _store(row, answer) == "refreshed"
     stored = TeslaLink.objects.get(pk=row.pk)
     lifetime = dt.timedelta(seconds=expires_in)
     assert before + lifetime <= stored.access_token_expires_at <= timezone.now() + lifetime
-    assert stored.refresh_token == "NA_new"
+    assert stored.refresh_token == (refresh_token or kept)
+    attempt = RefreshAttempt.objects.get()
+    assert (attempt.outcome, attempt.error, attempt.duration_ms) == (
+        RefreshAttempt.Outcome.OK,
+        "",
+        1,
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -589,3 +600,282 @@ def test_a_relink_during_a_refresh_waits_for_it_and_starts_after_it(
     final = TeslaLink.objects.get(pk=row.pk)
     assert (final.access_token, final.refresh_token) == ("relinked-access", "relinked-refresh")
     assert final.token_version == relinked.token_version == start.token_version + 2
+
+
+@pytest.mark.django_db
+def test_a_broken_links_error_words_its_stored_reason(owner_client, owner, tesla_apps):
+    row = _linked(owner_client, owner)
+    TeslaLink.objects.filter(pk=row.pk).update(
+        health=TeslaLink.Health.NEEDS_RELINK, health_reason="missing_scopes:vehicle_device_data"
+    )
+    row.refresh_from_db()
+    with pytest.raises(services.LinkBroken) as raised:
+        services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert raised.value.reason == "missing_scopes:vehicle_device_data"
+    assert "(missing: vehicle_device_data)" in str(raised.value)
+
+
+# --- the other writes of accounts.services ---------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_clearing_sessions_deletes_only_the_expired_ones():
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    now = timezone.now()
+    for key, expires in (("expired1", -60), ("expired2", -1), ("live", 60)):
+        Session.objects.create(
+            session_key=f"{key}".ljust(32, "x"),
+            session_data=SessionStore().encode({}),
+            expire_date=now + dt.timedelta(seconds=expires),
+        )
+    assert services.sessions_clear_expired() == 2
+    assert list(Session.objects.values_list("session_key", flat=True)) == ["live".ljust(32, "x")]
+
+
+def test_a_broken_links_error_survives_a_round_trip_through_pickle():
+    # Celery carries a task's exception to its caller pickled: the reason must come through.
+    import pickle
+
+    error = pickle.loads(pickle.dumps(services.LinkBroken("missing_scopes:openid")))  # noqa: S301
+    assert error.reason == "missing_scopes:openid"
+    assert error.args == ("missing_scopes:openid",)
+
+
+@pytest.mark.django_db
+def test_a_sweep_claims_a_link_again_once_its_queued_mark_is_stale(owner_client, owner, tesla_apps):
+    lost = _linked(owner_client, owner, "alice@example.com")
+    recent = _linked(owner_client, owner, "erika@example.de")
+    for row in (lost, recent):
+        _make_due(row)
+    now = timezone.now()
+    # The lost task's mark is past the 15 minute window; the other task may still run.
+    TeslaLink.objects.filter(pk=lost.pk).update(refresh_queued_at=now - dt.timedelta(minutes=15.5))
+    TeslaLink.objects.filter(pk=recent.pk).update(
+        refresh_queued_at=now - dt.timedelta(minutes=14.5)
+    )
+    assert services.links_claim_due() == [lost.pk]
+    assert TeslaLink.objects.get(pk=lost.pk).refresh_queued_at >= now
+
+
+@pytest.mark.django_db
+def test_a_sweep_leaves_a_link_without_a_refresh_token(owner_client, owner, tesla_apps):
+    row = _linked(owner_client, owner)
+    _make_due(row)
+    TeslaLink.objects.filter(pk=row.pk).update(refresh_token="")
+    assert services.links_claim_due() == []
+    assert TeslaLink.objects.get(pk=row.pk).refresh_queued_at is None
+
+
+@pytest.mark.django_db
+def test_a_re_routed_link_sends_its_next_call_to_the_new_region(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    row = _linked(owner_client, owner)
+    TeslaLink.objects.filter(pk=row.pk).update(
+        fleet_api_base_url=tesla_sandbox.fleet("eu"), region="EU"
+    )
+    row.refresh_from_db()
+    services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert row.fleet_api_base_url == tesla_sandbox.fleet("na")
+    tesla_sandbox.control.clear_requests()
+    services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert [r["path"] for r in tesla_sandbox.control.requests()] == ["/fleet/na/api/1/users/me"]
+
+
+@pytest.mark.django_db
+def test_a_fleet_call_on_a_link_refreshed_meanwhile_uses_that_pair_without_refreshing_again(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    stale = _linked(owner_client, owner)
+    assert services.link_refresh_tokens(link_id=stale.pk, force=True) == "refreshed"
+    # This copy was read before that refresh and says its token is expiring.
+    stale.access_token_expires_at = timezone.now()
+    me = services.link_fleet_call(link=stale, call=lambda client: client.me())
+    assert me["email"] == "alice@example.com"
+    assert _refresh_calls(tesla_sandbox) == 1
+    assert stale.token_version == TeslaLink.objects.get(pk=stale.pk).token_version
+
+
+@pytest.mark.django_db
+def test_a_401_on_a_link_refreshed_meanwhile_retries_with_that_pair_without_refreshing_again(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    stale = _linked(owner_client, owner)
+    assert services.link_refresh_tokens(link_id=stale.pk, force=True) == "refreshed"
+    tesla_sandbox.control.fault("/api/1/users/me", status=401, body={"error": "x"}, count=1)
+    me = services.link_fleet_call(link=stale, call=lambda client: client.me())
+    assert me["email"] == "alice@example.com"
+    assert _refresh_calls(tesla_sandbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_fleet_call_refreshes_a_token_expiring_within_a_minute_whatever_the_sweeps_margin(
+    owner_client, owner, tesla_apps, tesla_sandbox, settings
+):
+    settings.TESLA_REFRESH_MARGIN_SECONDS = 10
+    row = _linked(owner_client, owner)
+    TeslaLink.objects.filter(pk=row.pk).update(
+        access_token_expires_at=timezone.now() + dt.timedelta(seconds=30)
+    )
+    row.refresh_from_db()
+    services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert _refresh_calls(tesla_sandbox) == 1
+    assert row.access_token_expires_at > timezone.now() + dt.timedelta(hours=7)
+
+
+@pytest.mark.django_db
+def test_a_401_whose_refresh_is_refused_says_why_the_link_broke(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    row = _linked(owner_client, owner)
+    tesla_sandbox.control.revoke_consent("alice@example.com", tesla_apps["global"]["client_id"])
+    tesla_sandbox.control.fault("/api/1/users/me", status=401, body={"error": "x"}, count=1)
+    with pytest.raises(services.LinkBroken) as raised:
+        services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert raised.value.reason == TeslaLink.objects.get(pk=row.pk).health_reason
+    assert raised.value.reason.startswith("refused:")
+
+
+@pytest.mark.django_db
+def test_a_sweep_claims_at_most_its_batch_the_soonest_expiring_first(
+    owner_client, owner, tesla_apps, settings
+):
+    later = _linked(owner_client, owner, "alice@example.com")
+    sooner = _linked(owner_client, owner, "erika@example.de")
+    _make_due(later, minutes=20)
+    _make_due(sooner, minutes=5)
+    settings.TESLA_REFRESH_BATCH = 1
+    assert services.links_claim_due() == [sooner.pk]
+    settings.TESLA_REFRESH_BATCH = 500
+    TeslaLink.objects.update(refresh_queued_at=None)
+    assert services.links_claim_due(limit=1) == [sooner.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("left", "refreshed"), [(60, 1), (60.5, 0)])
+def test_a_fleet_call_refreshes_first_when_a_minute_or_less_is_left(
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch, left, refreshed
+):
+    from types import SimpleNamespace
+
+    row = _linked(owner_client, owner)
+    now = timezone.now()
+    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: now))  # a still clock
+    TeslaLink.objects.filter(pk=row.pk).update(
+        access_token_expires_at=now + dt.timedelta(seconds=left)
+    )
+    row.refresh_from_db()
+    services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert _refresh_calls(tesla_sandbox) == refreshed
+
+
+@pytest.mark.django_db
+def test_a_queued_link_found_fresh_loses_its_queued_mark(owner_client, owner, tesla_apps):
+    row = _linked(owner_client, owner)
+    TeslaLink.objects.filter(pk=row.pk).update(refresh_queued_at=timezone.now())
+    assert services.link_refresh_tokens(link_id=row.pk) == "fresh"
+    assert TeslaLink.objects.get(pk=row.pk).refresh_queued_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("refresh_token", ["NA_new", None])
+def test_an_answer_without_a_lifetime_is_taken_to_last_eight_hours(
+    owner_client, owner, tesla_apps, monkeypatch, refresh_token
+):
+    from types import SimpleNamespace
+
+    row = _linked(owner_client, owner)
+    now = timezone.now()
+    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: now))  # a still clock
+    # With a new refresh token the one-statement path stores it; without, the locked one.
+    answer = _answer(row, refresh_token=refresh_token, expires_in=0)
+    assert _store(row, answer) == "refreshed"
+    stored = TeslaLink.objects.get(pk=row.pk)
+    assert stored.access_token_expires_at == now + dt.timedelta(hours=8)
+    assert stored.last_refreshed_at == now
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "reason", "recorded"),
+    [
+        ({}, "refused:400", "400"),  # no error code: the status says what went wrong
+        ({"error": "e" * 150}, "refused:" + "e" * 150, "e" * 100),  # the record keeps 100
+    ],
+)
+def test_a_refused_refresh_records_tesla_s_error_or_its_status(
+    owner_client, owner, tesla_apps, tesla_sandbox, body, reason, recorded
+):
+    row = _linked(owner_client, owner)
+    tesla_sandbox.control.fault("token", status=400, body=body, count=1)
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "broken"
+    stored = TeslaLink.objects.get(pk=row.pk)
+    assert (stored.health, stored.health_reason) == (TeslaLink.Health.NEEDS_RELINK, reason)
+    attempt = RefreshAttempt.objects.get()
+    assert (attempt.outcome, attempt.error) == (RefreshAttempt.Outcome.FAILED, recorded)
+
+
+@pytest.mark.django_db
+def test_a_transient_failure_records_what_tesla_answered(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    row = _linked(owner_client, owner)
+    tesla_sandbox.control.fault("token", status=503, body={"error": "server_error"}, count=1)
+    with pytest.raises(TransientOAuthError):
+        services.link_refresh_tokens(link_id=row.pk, force=True)
+    stored = TeslaLink.objects.get(pk=row.pk)
+    assert stored.health_reason.startswith("unavailable:Tesla token endpoint answered 503")
+    attempt = RefreshAttempt.objects.get()
+    assert (attempt.outcome, attempt.error) == (RefreshAttempt.Outcome.RETRIED, "server_error")
+
+
+@pytest.mark.django_db
+def test_an_answer_for_a_link_unlinked_meanwhile_is_dropped(
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch
+):
+    from teslafleet import oauth
+
+    row = _linked(owner_client, owner)
+    real = oauth.refresh
+
+    def unlinked_during_the_call(*args, **kwargs):
+        services.link_unlink(link=TeslaLink.objects.get(pk=row.pk))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(oauth, "refresh", unlinked_during_the_call)
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "superseded"
+    assert not TeslaLink.objects.filter(pk=row.pk).exists()
+    assert not RefreshAttempt.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_expired_link_whose_refresh_is_refused_makes_no_fleet_call(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    row = _linked(owner_client, owner)
+    tesla_sandbox.control.revoke_consent("alice@example.com", tesla_apps["global"]["client_id"])
+    TeslaLink.objects.filter(pk=row.pk).update(access_token_expires_at=timezone.now())
+    row.refresh_from_db()
+    tesla_sandbox.control.clear_requests()
+    with pytest.raises(services.LinkBroken) as raised:
+        services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert raised.value.reason.startswith("refused:")
+    assert tesla_sandbox.control.requests("/fleet/na/api/1/users/me") == []
+
+
+@pytest.mark.django_db
+def test_a_fleet_calls_client_is_closed_even_when_the_call_fails(
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch
+):
+    from teslafleet.fleet import FleetClient
+
+    row = _linked(owner_client, owner)
+    closed = []
+    real_close = FleetClient.close
+    monkeypatch.setattr(FleetClient, "close", lambda self: (closed.append(1), real_close(self)))
+    tesla_sandbox.control.fault("/api/1/users/me", status=401, body={"error": "x"})
+    with pytest.raises(Unauthorized):
+        services.link_fleet_call(link=row, call=lambda client: client.me())
+    assert len(closed) == 2  # the call and its one retry

@@ -234,7 +234,7 @@ def test_an_unexpected_error_releases_the_lease_and_goes_to_the_one_link_path(
     [result] = services.links_refresh_batch(link_ids=[row.pk])
     assert (result.outcome, result.retry_after) == ("retry", None)
     stored = TeslaLink.objects.get(pk=row.pk)
-    assert stored.refresh_lease_until is None
+    assert (stored.refresh_lease_token, stored.refresh_lease_until) == ("", None)
     assert stored.health == TeslaLink.Health.OK
 
 
@@ -450,3 +450,40 @@ def certifi_where() -> str:
     import certifi
 
     return certifi.where()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_turn_whose_lease_just_outlasts_a_token_call_keeps_it(
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch
+):
+    from types import SimpleNamespace
+
+    [row] = _due_links(owner_client, owner, emails=EMAILS[:1])
+    now = timezone.now()
+    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: now))  # a still clock
+    monkeypatch.setattr(services, "_lease_duration", services._token_call_budget)
+    monkeypatch.setattr(services, "_lease_release", lambda **kw: pytest.fail("gave it up"))
+    [result] = services.links_refresh_batch(link_ids=[row.pk])
+    assert result.outcome == "refreshed"
+    assert _refresh_calls(tesla_sandbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("threads", "links", "turns"), [(2, 3, 2), (1, 2, 2), (8, 1, 1)])
+def test_a_chunks_lease_lasts_one_token_call_per_turn_of_its_threads(
+    owner_client, owner, tesla_apps, settings, monkeypatch, threads, links, turns
+):
+    from types import SimpleNamespace
+
+    settings.TESLA_REFRESH_THREADS = threads
+    rows = _due_links(owner_client, owner, emails=EMAILS[:links])
+    now = timezone.now()
+    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: now))  # a still clock
+    leases = services._refresh_claim_at_once(link_ids=[r.pk for r in rows])
+    assert sorted(leases) == [r.pk for r in rows]
+    [token] = {lease.token for lease in leases.values()}
+    assert len(token) == 32  # fits its column
+    for row in rows:
+        stored = TeslaLink.objects.get(pk=row.pk)
+        assert stored.refresh_lease_token == token
+        assert stored.refresh_lease_until == now + services._lease_duration() * turns

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.models import RefreshAttempt, TeslaLink, User
-from accounts.tests.tesla_flow import link
+from accounts.tests.tesla_flow import link, token_calls
 from conftest import PASSWORD
 from teslafleet import oauth
 
@@ -127,3 +127,160 @@ def test_an_answer_for_a_link_relinked_meanwhile_is_dropped(
     assert relinked_pair.refresh_lease_token == ""
     assert relinked_pair.health == TeslaLink.Health.OK
     assert RefreshAttempt.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_releasing_a_lease_frees_only_that_link_and_only_while_it_is_ours(
+    owner_client, owner, tesla_apps
+):
+    link(owner_client, "alice@example.com")
+    link(owner_client, "erika@example.de")
+    first, second = TeslaLink.objects.filter(user=owner).order_by("pk")
+    # One lease token for both links, as a chunk claims them.
+    leases = services._refresh_claim_at_once(link_ids=[first.pk, second.pk], force=True)
+    services._lease_release(link_id=first.pk, lease=leases[first.pk])
+    freed, still_held = TeslaLink.objects.get(pk=first.pk), TeslaLink.objects.get(pk=second.pk)
+    assert (freed.refresh_lease_token, freed.refresh_lease_until) == ("", None)
+    assert still_held.refresh_lease_token == leases[second.pk].token
+    assert still_held.refresh_lease_until is not None
+    # A lease that lapsed and was taken over is the new holder's: releasing ours leaves it.
+    taken_over = timezone.now() + dt.timedelta(minutes=1)
+    TeslaLink.objects.filter(pk=second.pk).update(
+        refresh_lease_token="someone-else", refresh_lease_until=taken_over
+    )
+    services._lease_release(link_id=second.pk, lease=leases[second.pk])
+    theirs = TeslaLink.objects.get(pk=second.pk)
+    assert (theirs.refresh_lease_token, theirs.refresh_lease_until) == ("someone-else", taken_over)
+
+
+@pytest.mark.django_db
+def test_a_waiting_refresher_polls_its_own_links_lease_until_it_is_released(
+    owner_client, owner, tesla_apps, monkeypatch
+):
+    link(owner_client, "alice@example.com")
+    link(owner_client, "erika@example.de")
+    ours, other = TeslaLink.objects.filter(user=owner).order_by("pk")
+    until = timezone.now() + dt.timedelta(minutes=1)
+    TeslaLink.objects.filter(pk__in=[ours.pk, other.pk]).update(
+        refresh_lease_token="someone-else", refresh_lease_until=until
+    )
+    naps = []
+
+    def nap(seconds):
+        # The other refresher finishes while this one sleeps.
+        naps.append(seconds)
+        assert len(naps) == 1, "still waiting after our link's lease was released"
+        TeslaLink.objects.filter(pk=ours.pk).update(
+            refresh_lease_token="", refresh_lease_until=None
+        )
+
+    monkeypatch.setattr(services.time, "sleep", nap)
+    services._lease_wait(link_id=ours.pk, until=until)
+    # One look, one nap, one look: another link's lease (still held) is not waited for.
+    assert naps == [services.LEASE_POLL_SECONDS]
+
+
+@pytest.mark.django_db
+def test_a_wait_ends_at_the_time_it_was_given(owner_client, owner, tesla_apps, monkeypatch):
+    from types import SimpleNamespace
+
+    row = _linked(owner_client, owner)
+    now = timezone.now()
+    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: now))  # a still clock
+    # The lease was renewed past the time this refresher was told: it claims again instead.
+    TeslaLink.objects.filter(pk=row.pk).update(
+        refresh_lease_token="someone-else", refresh_lease_until=now + dt.timedelta(minutes=1)
+    )
+    monkeypatch.setattr(services.time, "sleep", lambda s: pytest.fail("waited past its time"))
+    services._lease_wait(link_id=row.pk, until=now)
+
+
+@pytest.mark.django_db
+def test_a_due_link_leased_elsewhere_is_waited_for_then_refreshed_if_still_due(
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch, settings
+):
+    from types import SimpleNamespace
+
+    row = _linked(owner_client, owner)
+    now = timezone.now()
+    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: now))  # a still clock
+    # Due at the very edge of the margin, and held by another refresher.
+    TeslaLink.objects.filter(pk=row.pk).update(
+        access_token_expires_at=now + dt.timedelta(seconds=settings.TESLA_REFRESH_MARGIN_SECONDS),
+        refresh_lease_token="someone-else",
+        refresh_lease_until=now + dt.timedelta(minutes=1),
+    )
+    naps = []
+
+    def nap(seconds):
+        # The other refresher gives up (a transient failure): the link is still due.
+        naps.append(seconds)
+        assert len(naps) == 1, "still waiting after the lease was released"
+        TeslaLink.objects.filter(pk=row.pk).update(refresh_lease_token="", refresh_lease_until=None)
+
+    monkeypatch.setattr(services.time, "sleep", nap)
+    assert services.link_refresh_tokens(link_id=row.pk) == "refreshed"
+    assert naps == [services.LEASE_POLL_SECONDS]
+    assert TeslaLink.objects.get(pk=row.pk).token_version == row.token_version + 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lease_ends", [None, -1, 0])
+def test_a_link_without_a_refresh_token_needs_a_relink_naming_offline_access(
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch, lease_ends
+):
+    from types import SimpleNamespace
+
+    row = _linked(owner_client, owner)
+    now = timezone.now()
+    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: now))  # a still clock
+    # No lease, one that lapsed, one that ends right now: none is held.
+    until = None if lease_ends is None else now + dt.timedelta(seconds=lease_ends)
+    TeslaLink.objects.filter(pk=row.pk).update(
+        refresh_token="", refresh_lease_token="dead" if until else "", refresh_lease_until=until
+    )
+    monkeypatch.setattr(services, "_lease_wait", lambda **kw: pytest.fail("waited, none held"))
+    calls = token_calls(tesla_sandbox)
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "broken"
+    stored = TeslaLink.objects.get(pk=row.pk)
+    assert stored.health == TeslaLink.Health.NEEDS_RELINK
+    assert stored.health_reason == "missing_scopes:offline_access"
+    assert stored.health_changed_at == now
+    assert token_calls(tesla_sandbox) == calls
+
+
+@pytest.mark.django_db
+def test_the_locked_path_takes_a_lease_like_the_fast_path(
+    owner_client, owner, tesla_apps, monkeypatch
+):
+    from types import SimpleNamespace
+
+    row = _linked(owner_client, owner)
+    now = timezone.now()
+    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: now))  # a still clock
+    lease = services._refresh_claim(link_id=row.pk, expected_version=None, force=True)
+    stored = TeslaLink.objects.get(pk=row.pk)
+    assert (lease.refresh_token, lease.auth_server) == (stored.refresh_token, "global")
+    assert lease.until == now + services._lease_duration() > now
+    assert (stored.refresh_lease_token, stored.refresh_lease_until) == (lease.token, lease.until)
+    assert len(lease.token) == 32  # fits its column
+    # Held: a second refresher is told when it runs out.
+    assert services._refresh_claim(link_id=row.pk, expected_version=None, force=True) == lease.until
+
+
+@pytest.mark.django_db
+def test_a_forced_refresh_of_a_fresh_link_leased_elsewhere_waits_then_refreshes(
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch
+):
+    row = _linked(owner_client, owner)
+    TeslaLink.objects.filter(pk=row.pk).update(
+        refresh_lease_token="someone-else",
+        refresh_lease_until=timezone.now() + dt.timedelta(minutes=1),
+    )
+
+    def nap(seconds):
+        TeslaLink.objects.filter(pk=row.pk).update(refresh_lease_token="", refresh_lease_until=None)
+
+    monkeypatch.setattr(services.time, "sleep", nap)
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "refreshed"
+    assert TeslaLink.objects.get(pk=row.pk).token_version == row.token_version + 1
