@@ -62,9 +62,9 @@ def deterministic_nonce(private_scalar: int, digest: bytes) -> int:
     _check_scalar(private_scalar)
     if len(digest) != hashlib.sha256().digest_size:
         raise ValueError("digest must be the 32-byte SHA-256 of the message")
-    x = private_scalar.to_bytes(SCALAR_LENGTH, "big")
+    x = _scalar_bytes(private_scalar)
     # bits2octets: the SDK reduces the digest mod n and keeps it at 32 bytes (sign.go).
-    h1 = (int.from_bytes(digest, "big") % _N).to_bytes(SCALAR_LENGTH, "big")
+    h1 = _scalar_bytes(_int(digest) % _N)
     k = b"\x00" * 32
     v = b"\x01" * 32
     k = hmac.digest(k, v + b"\x00" + x + h1, hashlib.sha256)
@@ -74,7 +74,7 @@ def deterministic_nonce(private_scalar: int, digest: bytes) -> int:
     while True:
         # hlen == qlen == 256, so the candidate T is exactly one fresh V (RFC 6979 3.2 h).
         v = hmac.digest(k, v, hashlib.sha256)
-        nonce = int.from_bytes(v, "big")
+        nonce = _int(v)
         if 1 <= nonce < _N:
             return nonce
         k = hmac.digest(k, v + b"\x00", hashlib.sha256)
@@ -87,9 +87,9 @@ def schnorr_sign(private_scalar: int, message: bytes) -> bytes:
     public = _point_bytes(ec.derive_private_key(private_scalar, ec.SECP256R1()).public_key())
     k = deterministic_nonce(private_scalar, hashlib.sha256(message).digest())
     public_nonce = _point_bytes(ec.derive_private_key(k, ec.SECP256R1()).public_key())
-    c = int.from_bytes(_challenge(public_nonce, public, message), "big")
+    c = _int(_challenge(public_nonce, public, message))
     r = (k - private_scalar * c) % _N
-    return public_nonce[1:] + r.to_bytes(SCALAR_LENGTH, "big")
+    return public_nonce[1:] + _scalar_bytes(r)
 
 
 def schnorr_verify(public_point: bytes, message: bytes, signature: bytes) -> bool:
@@ -107,17 +107,13 @@ def schnorr_verify(public_point: bytes, message: bytes, signature: bytes) -> boo
     a_point = PointJacobi(_CURVE, numbers.x, numbers.y, 1, _N)
     # Like schnorr.Verify, c is hashed over the transmitted V and r is reduced mod n by the
     # scalar multiplication, so a non-canonical r >= n verifies as it does on Tesla's side.
-    c = int.from_bytes(
-        _challenge(b"\x04" + signature[: 2 * SCALAR_LENGTH], bytes(public_point), message), "big"
-    )
-    r = int.from_bytes(signature[2 * SCALAR_LENGTH :], "big")
+    c = _int(_challenge(b"\x04" + signature[: 2 * SCALAR_LENGTH], bytes(public_point), message))
+    r = _int(signature[2 * SCALAR_LENGTH :])
     rebuilt = _G.mul_add(r % _N, a_point, c % _N)
     if rebuilt == INFINITY:
         return False
     rebuilt = rebuilt.to_affine()
-    expected = rebuilt.x().to_bytes(SCALAR_LENGTH, "big") + rebuilt.y().to_bytes(
-        SCALAR_LENGTH, "big"
-    )
+    expected = _scalar_bytes(rebuilt.x()) + _scalar_bytes(rebuilt.y())
     return hmac.compare_digest(expected, bytes(signature[: 2 * SCALAR_LENGTH]))
 
 
@@ -217,6 +213,15 @@ def _segments(token: str) -> list[str]:
 def _check_scalar(private_scalar: int) -> None:
     if not isinstance(private_scalar, int) or not 1 <= private_scalar < _N:
         raise ValueError("private scalar must be an integer in [1, n-1] for P-256")
+
+
+def _int(data: bytes) -> int:
+    # Big-endian, as SEC 1 and RFC 6979 read octet strings.
+    return int.from_bytes(data, "big")
+
+
+def _scalar_bytes(value: int) -> bytes:
+    return value.to_bytes(SCALAR_LENGTH, "big")
 
 
 def _challenge(public_nonce: bytes, public_key: bytes, message: bytes) -> bytes:
