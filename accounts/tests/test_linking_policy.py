@@ -197,6 +197,24 @@ def test_a_china_link_spends_its_code_at_the_china_token_endpoint(
     assert token_paths == ["/auth/cn/oauth2/v3/token"]
 
 
+def test_the_adapter_reports_that_it_fetched_the_token_itself(
+    owner_client, tesla_apps, tesla_sandbox, monkeypatch
+):
+    # allauth's OAuth2Adapter contract: after the code exchange `did_fetch_access_token` is
+    # True (the token came straight from the token endpoint over TLS, not from the browser).
+    seen = []
+    complete_login = TeslaOAuth2Adapter.complete_login
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.did_fetch_access_token)
+        return complete_login(self, *args, **kwargs)
+
+    monkeypatch.setattr(TeslaOAuth2Adapter, "complete_login", spy)
+    link(owner_client, "alice@example.com")
+    assert seen == [True]
+    assert TeslaLink.objects.filter(user__email="owner@example.com").count() == 1
+
+
 # --- what the code exchange keeps -----------------------------------------------------------
 
 
