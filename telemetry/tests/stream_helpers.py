@@ -205,16 +205,9 @@ class ConsumerProcess:
             self.kill()
 
 
-@contextmanager
-def consumer_thread(url: str, client_id: str, topic_base: str) -> Iterator[object]:
-    """The stream consumer in a thread of this process (its own database connection),
-    connected before the body runs; on exit it is stopped, which drains it (it writes what it
-    still holds), and it must end within 30 s."""
+def start_consumer_thread(consumer) -> threading.Thread:
+    """Run `consumer` in a daemon thread that closes its own database connection at the end."""
     from django.db import connection
-
-    from telemetry.stream.client import Consumer, Options
-
-    consumer = Consumer(Options(url=url, client_id=client_id, topic_base=topic_base))
 
     def run() -> None:
         try:
@@ -224,6 +217,18 @@ def consumer_thread(url: str, client_id: str, topic_base: str) -> Iterator[objec
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
+    return thread
+
+
+@contextmanager
+def consumer_thread(url: str, client_id: str, topic_base: str) -> Iterator[object]:
+    """The stream consumer in a thread of this process (its own database connection),
+    connected before the body runs; on exit it is stopped, which drains it (it writes what it
+    still holds), and it must end within 30 s."""
+    from telemetry.stream.client import Consumer, Options
+
+    consumer = Consumer(Options(url=url, client_id=client_id, topic_base=topic_base))
+    thread = start_consumer_thread(consumer)
     try:
         wait_for(lambda: consumer.connected, "the consumer's connection")
         yield consumer

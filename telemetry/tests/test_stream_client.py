@@ -11,7 +11,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 import pytest
-from django.db import DataError, connection
+from django.db import DataError
 from django.db.models import Sum
 
 from accounts.tests.factories import UserFactory
@@ -24,6 +24,7 @@ from telemetry.tests.stream_helpers import (
     PrivateBroker,
     publish,
     require_system_mosquitto,
+    start_consumer_thread,
     unique,
 )
 from vehicles.tests.factories import make_link, make_vehicles
@@ -97,23 +98,11 @@ def test_subscription_is_shared_when_a_group_is_set():
     assert options.subscription == "$share/portal/telemetry/#"
 
 
-def _run_in_thread(consumer: Consumer) -> threading.Thread:
-    def run():
-        try:
-            consumer.run()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_consumer_stores_the_latest_values_from_the_real_mosquitto(cars):
     require_system_mosquitto()
     base, client_id = unique(), unique("fp-consumer")
     consumer = Consumer(Options(url=SYSTEM_MOSQUITTO, client_id=client_id, topic_base=base))
-    thread = _run_in_thread(consumer)
+    thread = start_consumer_thread(consumer)
     try:
         wait_for(lambda: consumer.connected, "the consumer's connection")
         wait_for(
@@ -150,7 +139,7 @@ def test_two_consumers_on_a_shared_subscription_split_the_stream(cars):
         )
         for _ in range(2)
     ]  # fmt: skip
-    threads = [_run_in_thread(consumer) for consumer in consumers]
+    threads = [start_consumer_thread(consumer) for consumer in consumers]
     try:
         wait_for(lambda: all(c.connected for c in consumers), "both connections")
         wait_for(
@@ -184,7 +173,7 @@ def test_a_failed_flush_is_retried_and_nothing_is_lost(cars, monkeypatch):
     monkeypatch.setattr(Ingest, "_write_signals", flaky)
     base, client_id = unique(), unique("fp-consumer")
     consumer = Consumer(Options(url=SYSTEM_MOSQUITTO, client_id=client_id, topic_base=base))
-    thread = _run_in_thread(consumer)
+    thread = start_consumer_thread(consumer)
     try:
         wait_for(lambda: consumer.connected, "the consumer's connection")
         sent = publish(SYSTEM_MOSQUITTO, messages(base, cars, range(1, 21)))
@@ -214,7 +203,7 @@ def test_a_message_the_database_refuses_is_set_aside_and_the_stream_goes_on(cars
     monkeypatch.setattr(Ingest, "_write_values", refuses_a_poison)
     base, client_id = unique(), unique("fp-consumer")
     consumer = Consumer(Options(url=SYSTEM_MOSQUITTO, client_id=client_id, topic_base=base))
-    thread = _run_in_thread(consumer)
+    thread = start_consumer_thread(consumer)
     try:
         wait_for(lambda: consumer.connected, "the consumer's connection")
         batch = messages(base, cars, range(1, 11))

@@ -9,8 +9,7 @@ import pytest
 
 from fleetportal.tests.queue_helpers import wait_for
 from telemetry.stream.client import Consumer, Options
-from telemetry.tests.stream_helpers import free_port, unique
-from telemetry.tests.test_stream_client import _run_in_thread
+from telemetry.tests.stream_helpers import free_port, start_consumer_thread, unique
 
 PASSWORD = "s3cret-broker-pw"
 
@@ -29,7 +28,7 @@ def test_an_unreachable_broker_is_logged_with_its_address_and_never_the_password
         )
     )
     caplog.set_level(logging.DEBUG)
-    thread = _run_in_thread(consumer)
+    thread = start_consumer_thread(consumer)
     try:
         wait_for(
             lambda: any(f"127.0.0.1:{port}" in r.getMessage() for r in caplog.records),
