@@ -20,6 +20,7 @@ policy tasks share is in fleetportal/tasks.py.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable
@@ -79,8 +80,10 @@ def task_named(name: str) -> Task:
     app = current_app
     if name not in app.tasks:
         # Not imported yet in this process (a web process imports no tasks module itself):
-        # the same discovery a worker runs at start-up.
-        app.loader.import_default_modules()
+        # import the module the name gives. Not Celery's `import_default_modules()`: in a web
+        # process its Django fix-up runs `django.setup()` again, which configures logging
+        # anew and so drops every handler added since start-up.
+        importlib.import_module(name.rpartition(".")[0])
     return app.tasks[name]
 
 

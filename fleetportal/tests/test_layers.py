@@ -40,15 +40,18 @@ def test_every_task_that_calls_tesla_retries_through_the_one_base_task():
 
 def test_a_service_finds_its_task_by_name_in_a_process_that_imported_no_tasks_module():
     # A web process imports no vehicles.tasks or telemetry.tasks of its own; services queue
-    # by name, and the lookup discovers the task modules the way a worker does.
+    # by name, and the lookup imports the task's module. Nothing is set up again: a handler
+    # added after start-up (an error reporter, a test's log capture) stays.
     script = (
-        "import sys, django; django.setup()\n"
+        "import logging, sys, django; django.setup()\n"
         "assert 'vehicles.tasks' not in sys.modules\n"
+        "added = logging.NullHandler(); logging.getLogger().addHandler(added)\n"
         "from fleetportal.queueing import task_named\n"
         "for name in ('vehicles.tasks.vehicles_sync_link', 'telemetry.tasks.telemetry_push',\n"
         "             'telemetry.tasks.telemetry_push_link',\n"
         "             'accounts.tasks.link_notify_needs_relink'):\n"
         "    print(task_named(name).name)\n"
+        "assert added in logging.getLogger().handlers, 'logging was configured again'\n"
     )
     result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
         [sys.executable, "-c", script],
