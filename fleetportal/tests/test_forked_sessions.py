@@ -4,8 +4,8 @@ pytest_configure): forks sharing them fail each other's tests, which mutmut coun
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,16 +46,21 @@ print("codes", codes)
 """
 
 
+def _mutation_tool_env() -> dict[str, str]:
+    """The environment `make mutation` runs its forks in (scripts/mutation.py, ENV)."""
+    name = "scripts_mutation"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "mutation.py")
+    assert spec is not None and spec.loader is not None
+    tool = sys.modules[name] = importlib.util.module_from_spec(spec)  # its dataclasses need it
+    spec.loader.exec_module(tool)
+    return tool.ENV
+
+
 def test_forks_of_a_test_session_run_at_once_on_their_own_database_and_broker(tmp_path):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE")
-    }
     done = subprocess.run(  # noqa: S603 - our own interpreter, fixed script
         [sys.executable, "-c", SCRIPT, str(tmp_path)],
         cwd=ROOT,
-        env=env,
+        env=_mutation_tool_env(),
         capture_output=True,
         text=True,
         timeout=300,
