@@ -37,7 +37,7 @@ class LinkBroken(Exception):
     """The link needs a relink (or was revoked): no call is made on its behalf. `reason` is
     the link's stored reason; the message words it in the active language."""
 
-    def __init__(self, reason: str = "") -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -9,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from celery.signals import task_postrun
 from django.core import mail
-from django.db import connections
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -392,12 +394,19 @@ def test_a_failed_refresh_writes_health_not_the_token_pair(
 # --- what Tesla's answer writes (issue 20) -------------------------------------------------
 
 
-def _answer(row: TeslaLink, *, refresh_token: str | None, expires_in: int):
+def _answer(
+    row: TeslaLink,
+    *,
+    refresh_token: str | None,
+    expires_in: int,
+    scopes: tuple[str, ...] | None = None,
+):
     """A token answer for the link's chain: a real access token the sandbox issued, with the
-    refresh token and lifetime the test gives."""
+    refresh token and lifetime the test gives, and its scopes (`scp`) when given."""
     from teslafleet import oauth
 
     access = TeslaLink.objects.get(pk=row.pk).access_token
+    claims = oauth.decode_claims(access)
     return oauth.TokenSet(
         access_token=access,
         refresh_token=refresh_token,
@@ -405,7 +414,7 @@ def _answer(row: TeslaLink, *, refresh_token: str | None, expires_in: int):
         expires_in=expires_in,
         token_type="Bearer",
         scope=None,
-        claims=oauth.decode_claims(access),
+        claims=claims if scopes is None else dataclasses.replace(claims, scp=scopes),
     )
 
 
@@ -450,6 +459,52 @@ def test_the_answers_lifetime_is_the_stored_expiry(
         "",
         1,
     )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("refresh_token", ["NA_new", None])  # one-statement path, locked path
+def test_a_refresh_with_narrower_scopes_stores_them(owner_client, owner, tesla_apps, refresh_token):
+    # A user who narrowed consent at Tesla: the new access token carries fewer scopes (§2.4).
+    row = _linked(owner_client, owner)
+    wider = TeslaLink.objects.get(pk=row.pk).scopes
+    narrower = ("openid", "offline_access", "vehicle_device_data")
+    assert set(narrower) < set(wider)
+    answer = _answer(row, refresh_token=refresh_token, expires_in=28800, scopes=narrower)
+    assert _store(row, answer) == "refreshed"
+    stored = TeslaLink.objects.get(pk=row.pk)
+    assert stored.scopes == list(narrower)
+    assert stored.health == TeslaLink.Health.OK
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_without_any_required_scope_needs_a_relink_naming_them_all(
+    owner_client, owner, tesla_apps
+):
+    row = _linked(owner_client, owner)
+    answer = _answer(row, refresh_token="NA_new", expires_in=28800, scopes=("user_data",))
+    assert _store(row, answer) == "refreshed"
+    stored = TeslaLink.objects.get(pk=row.pk)
+    assert (stored.refresh_token, stored.scopes) == ("NA_new", ["user_data"])
+    assert stored.health == TeslaLink.Health.NEEDS_RELINK
+    assert stored.health_reason == "missing_scopes:openid,offline_access,vehicle_device_data"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_healthy_refresh_is_stored_without_reading_the_link(owner_client, owner, tesla_apps):
+    # The refresh threads store every link's answer: the common case (a new refresh token,
+    # every required scope) is one conditional UPDATE and the attempt's INSERT, no SELECT.
+    row = _linked(owner_client, owner)
+    answer = _answer(row, refresh_token="NA_new", expires_in=28800)
+    [lease] = services._refresh_claim_at_once(link_ids=[row.pk], force=True).values()
+    with CaptureQueriesContext(connection) as queries:
+        outcome = services._refresh_record(
+            link_id=row.pk, lease=lease, tokens=answer, failure=None, duration_ms=1
+        )
+    assert outcome == "refreshed"
+    # (On PostgreSQL the two are one statement: WITH stored AS (UPDATE …) INSERT ….)
+    first_words = [q["sql"].split(None, 1)[0].upper() for q in queries.captured_queries]
+    assert "SELECT" not in first_words
+    assert TeslaLink.objects.get(pk=row.pk).refresh_token == "NA_new"
 
 
 @pytest.mark.django_db(transaction=True)

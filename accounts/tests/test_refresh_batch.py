@@ -223,7 +223,7 @@ def test_a_transient_failure_comes_back_for_the_one_link_path_with_retry_after(
 
 @pytest.mark.django_db(transaction=True)
 def test_an_unexpected_error_releases_the_lease_and_goes_to_the_one_link_path(
-    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch, caplog
 ):
     [row] = _due_links(owner_client, owner, emails=EMAILS[:1])
 
@@ -231,8 +231,12 @@ def test_an_unexpected_error_releases_the_lease_and_goes_to_the_one_link_path(
         raise RuntimeError("bug")
 
     monkeypatch.setattr(oauth, "refresh", broken)
+    caplog.set_level("ERROR", logger="fleetportal.workers")
     [result] = services.links_refresh_batch(link_ids=[row.pk])
     assert (result.outcome, result.retry_after) == ("retry", None)
+    # The log names the work, the link and the error's class (never its text: it may hold a
+    # token).
+    assert f"refresh of link {row.pk} failed: RuntimeError" in caplog.messages
     stored = TeslaLink.objects.get(pk=row.pk)
     assert (stored.refresh_lease_token, stored.refresh_lease_until) == ("", None)
     assert stored.health == TeslaLink.Health.OK
