@@ -42,6 +42,8 @@ ENV = {
     if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE")
 }
 PYTEST_ARGS = ["-p", "no:cacheprovider", "-q", "-x", "-p", "no:randomly"]
+# A mutant whose tests run past this many times their unmutated time counts as killed.
+TIMEOUT_FACTOR = 5
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,10 @@ def _write_mutmut_config(copy: Path, module: Module) -> None:
         f"pytest_add_cli_args_test_selection = {json.dumps(list(module.tests))}\n"
         f"pytest_add_cli_args = {json.dumps(PYTEST_ARGS[:3])}\n"
         f"also_copy = {json.dumps(top_level)}\n"
+        # A mutant still running at five times its tests' time counts as killed (timeout), as
+        # in the driver: mutmut's default of 15 times holds a worker for over ten minutes on
+        # each mutant that loops in the refresh code.
+        f"timeout_multiplier = {TIMEOUT_FACTOR}\n"
     )
     with (copy / "pyproject.toml").open("a", encoding="utf-8") as fh:
         fh.write(config)
@@ -277,7 +283,7 @@ def run_driver(copy: Path, module: Module, log) -> Outcome:
         raise SystemExit(f"{module.path}: its tests fail without any mutation (see the log)")
     # A mutant that makes a test loop forever (a `while` forced True) counts as killed once it
     # runs five times as long as the whole unmutated set, as mutmut's own timeouts do.
-    timeout = max(60.0, 5 * (time.monotonic() - started))
+    timeout = max(60.0, TIMEOUT_FACTOR * (time.monotonic() - started))
     try:
         for site in driver_sites(ast.parse(original)):
             applier = _Apply(site)
