@@ -106,4 +106,4 @@ demo: install
 # plus a small driver for the kinds it lacks, in a throwaway copy of the tree. About an hour
 # on 2 cores, so never part of make test or CI; ONLY=jws,crypto runs some modules.
 mutation: install
-	$(BIN)/python scripts/mutation.py $(if $(ONLY),--only $(ONLY))
+	$(BIN)/python scripts/mutation.py $(if $(ONLY),--only $(ONLY)) $(if $(MUTANTS),--mutants '$(MUTANTS)')

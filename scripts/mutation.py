@@ -14,13 +14,16 @@ each survivor: those listed in scripts/mutation_equivalent.json with the reason 
 equivalent, the others as survivors to kill (with `--diffs`, mutmut's diff of each). The
 driver names a mutant `<path>:<kind>@<function>:<source text>#<variant>`: `force` #0 makes the
 condition False, #1 True; `side` #i keeps the i-th operand alone; `delete` removes the call.
-`--only jws,crypto` runs some modules; `--kinds mutmut` or `--kinds driver` one half.
+`--only jws,crypto` runs some modules; `--kinds mutmut` or `--kinds driver` one half;
+`--mutants 'accounts.services.x_link_store__mutmut_*,*@link_store:*'` only the mutants whose names
+match (shell-style patterns), to check the tests added for some survivors without a full run.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import fnmatch
 import json
 import os
 import shutil
@@ -118,14 +121,26 @@ def _write_mutmut_config(copy: Path, module: Module) -> None:
         fh.write(config)
 
 
-def run_mutmut(copy: Path, module: Module, log, diffs: bool = False) -> Outcome:
+def _wanted(name: str, patterns: list[str]) -> bool:
+    return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def run_mutmut(
+    copy: Path, module: Module, log, diffs: bool = False, patterns: list[str] | None = None
+) -> Outcome:
     _write_mutmut_config(copy, module)
     mutmut = [sys.executable, "-m", "mutmut"]
-    # Our own interpreter's mutmut, fixed arguments.
+    patterns = [p for p in patterns or [] if "@" not in p]  # a driver name has an "@"
+    # Our own interpreter's mutmut, fixed arguments (and the caller's patterns, as names).
     # mutmut's workers are forks of one process that has read the test settings: conftest.py
     # gives each its own SQLite file and broker folder (else they fail each other's tests).
     subprocess.run(  # noqa: S603
-        [*mutmut, "run"], cwd=copy, stdout=log, stderr=subprocess.STDOUT, check=False, env=ENV
+        [*mutmut, "run", *patterns],
+        cwd=copy,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        check=False,
+        env=ENV,
     )
     listed = subprocess.run(  # noqa: S603
         [*mutmut, "results", "--all", "true"], cwd=copy, capture_output=True, text=True
@@ -133,7 +148,7 @@ def run_mutmut(copy: Path, module: Module, log, diffs: bool = False) -> Outcome:
     outcome = Outcome()
     for line in listed.splitlines():
         name, _, status = line.strip().rpartition(": ")
-        if not name:
+        if not name or not _wanted(name, patterns):
             continue
         outcome.total += 1
         if status in ("killed", "timeout"):
@@ -271,7 +286,7 @@ def _passes(copy: Path, tests: list[str], log, timeout: float | None) -> bool:
     return result.returncode == 0
 
 
-def run_driver(copy: Path, module: Module, log) -> Outcome:
+def run_driver(copy: Path, module: Module, log, patterns: list[str] | None = None) -> Outcome:
     target = copy / module.path
     original = target.read_text(encoding="utf-8")
     outcome = Outcome()
@@ -288,7 +303,7 @@ def run_driver(copy: Path, module: Module, log) -> Outcome:
         for site in driver_sites(ast.parse(original)):
             applier = _Apply(site)
             mutated = applier.visit(ast.parse(original))
-            if not applier.applied:
+            if not applier.applied or not _wanted(f"{module.path}:{site.name}", patterns or []):
                 continue
             outcome.total += 1
             tests = list(module.tests)
@@ -313,8 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated short names: jws,crypto,…")
     parser.add_argument("--kinds", choices=("all", "mutmut", "driver"), default="all")
     parser.add_argument("--diffs", action="store_true", help="print each mutmut survivor's diff")
+    parser.add_argument("--mutants", default="", help="comma-separated name patterns: only these")
     args = parser.parse_args(argv)
     wanted = {name for name in args.only.split(",") if name}
+    patterns = [p for p in args.mutants.split(",") if p]
     modules = [m for m in MODULES if not wanted or m.short in wanted]
     if wanted - {m.short for m in modules}:
         parser.error(f"unknown module: {', '.join(sorted(wanted - {m.short for m in MODULES}))}")
@@ -326,10 +343,14 @@ def main(argv: list[str] | None = None) -> int:
             _copy_tree(copy)
             with (copy / "mutation.log").open("w", encoding="utf-8") as log:
                 parts = []
-                if args.kinds in ("all", "mutmut"):
-                    parts.append(run_mutmut(copy, module, log, args.diffs))
-                if args.kinds in ("all", "driver"):
-                    parts.append(run_driver(copy, module, log))
+                # Given patterns, a half none of them names is skipped (a driver name has "@").
+                kinds = {args.kinds} if args.kinds != "all" else {"mutmut", "driver"}
+                if patterns:
+                    kinds &= {"driver" if "@" in p else "mutmut" for p in patterns}
+                if "mutmut" in kinds:
+                    parts.append(run_mutmut(copy, module, log, args.diffs, patterns))
+                if "driver" in kinds:
+                    parts.append(run_driver(copy, module, log, patterns))
             results[module.path] = Outcome(
                 killed=sum(p.killed for p in parts),
                 total=sum(p.total for p in parts),
