@@ -130,6 +130,16 @@ UNITS = {
     "minutes": pgettext_lazy("unit", "minutes"),
 }
 UNKNOWN_FIRMWARE = "unknown"
+# The version at the start of a version string ("2024.44.25.1 8ed2c4bbd9f8", "1.0.0").
+_VERSION_PREFIX = re.compile(r"\s*([0-9]+(?:\.[0-9]+)*)")
+
+
+def version_key(version: str) -> tuple[int, ...] | None:
+    """A dotted version as numbers to compare (2024.44.25 > 2024.44 > 2024.8), read from the
+    start of the text (fleet_status adds a build hash to the firmware); None when unknown or
+    unreadable. The one parser of car firmware, telemetry client and catalogue minima."""
+    match = _VERSION_PREFIX.match(version or "")
+    return tuple(int(part) for part in match.group(1).split(".")) if match else None
 
 
 @dataclass(frozen=True)
@@ -176,7 +186,7 @@ def firmware_supports(name: str, firmware: tuple[int, ...]) -> bool | None:
     entry = details_for(name)
     if entry is None or entry.min_firmware == UNKNOWN_FIRMWARE:
         return None
-    minima = [tuple(int(p) for p in m.strip().split(".")) for m in entry.min_firmware.split("/")]
+    minima = [version_key(m) or () for m in entry.min_firmware.split("/")]
     if firmware >= max(minima):
         return True
     return any(firmware[:2] == m[:2] and firmware >= m for m in minima)

@@ -13,20 +13,11 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, F, OuterRef, QuerySet
 
-from telemetry import streaming
+from telemetry import catalogue, streaming
 from vehicles.models import RosterEntry, Vehicle, VehicleAccess
 
 # A firmware filter as staff type it: "2024.26", "2024.44.25.1".
 FIRMWARE_FILTER = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4}){0,4}")
-# The version at the start of what fleet_status reports ("2024.44.25.1 8ed2c4bbd9f8").
-_FIRMWARE_PREFIX = re.compile(r"\s*([0-9]+(?:\.[0-9]+)*)")
-
-
-def firmware_key(version: str) -> tuple[int, ...] | None:
-    """A firmware version as numbers to compare (2024.44.25 > 2024.44 > 2024.8); None when
-    unknown or unreadable."""
-    match = _FIRMWARE_PREFIX.match(version or "")
-    return tuple(int(part) for part in match.group(1).split(".")) if match else None
 
 
 @dataclass(frozen=True)
@@ -77,12 +68,12 @@ def fleet_vehicle_ids(filters: FleetFilters) -> list[int]:
     """The ids of every vehicle matching the filters, by VIN: one query, or eight with a state
     filter (the streaming state of the whole fleet, as the overview reads it)."""
     rows = _vehicles(filters).order_by("vin").values_list("pk", "firmware_version")
-    at_least = firmware_key(filters.firmware_min) if filters.firmware_min else None
-    below = firmware_key(filters.firmware_below) if filters.firmware_below else None
+    at_least = catalogue.version_key(filters.firmware_min) if filters.firmware_min else None
+    below = catalogue.version_key(filters.firmware_below) if filters.firmware_below else None
     ids = []
     for pk, firmware in rows:
         if at_least or below:
-            version = firmware_key(firmware)
+            version = catalogue.version_key(firmware)
             # An unknown firmware matches neither "at least" nor "below": it is not known.
             if version is None or (at_least and version < at_least):
                 continue

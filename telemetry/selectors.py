@@ -164,11 +164,6 @@ def location_problems(
 CLIENT_1_0 = (1, 0, 0)
 
 
-def _client_version(text: str) -> tuple[int, ...] | None:
-    parts = text.strip().split(".")
-    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) and text else None
-
-
 def client_problems(*, config: TelemetryConfig, vehicles: Iterable[Vehicle]) -> dict[int, str]:
     """Vehicle id → why the car would refuse this config: its telemetry client (from
     fleet_status) is older than what the config asks for. Cars whose version is unknown are
@@ -182,7 +177,7 @@ def client_problems(*, config: TelemetryConfig, vehicles: Iterable[Vehicle]) -> 
         return {}
     problems = {}
     for vehicle in vehicles:
-        version = _client_version(vehicle.telemetry_version)
+        version = catalogue.version_key(vehicle.telemetry_version)
         if version is not None and version < CLIENT_1_0:
             problems[vehicle.pk] = _(
                 "This car runs telemetry client %(version)s: %(needs)s need client 1.0.0 "
@@ -196,12 +191,10 @@ def firmware_warnings(*, config: TelemetryConfig, names: Iterable[str]) -> list[
     """For the builder: each field the config's assigned cars cannot all send, with how many
     run software below the field's minimum (they report unsupported_field and send the rest).
     Cars whose software is unknown are not counted."""
-    from telemetry.fleet import firmware_key
-
     versions = [
         key
         for key in (
-            firmware_key(v)
+            catalogue.version_key(v)
             for v in Vehicle.objects.filter(telemetry_assignment__config=config).values_list(
                 "firmware_version", flat=True
             )

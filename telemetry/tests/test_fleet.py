@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from telemetry import services
-from telemetry.fleet import firmware_key
+from telemetry.catalogue import version_key
 from telemetry.models import TelemetryAssignment, TelemetryAuditEntry, TelemetryDeployment
 from telemetry.tests.factories import make_config
 from vehicles.models import RosterEntry, Vehicle, VehicleAccess
@@ -160,9 +160,9 @@ def test_a_firmware_filter_that_is_not_a_version_is_refused_with_what_is_allowed
 
 
 def test_firmware_versions_compare_number_by_number():
-    assert firmware_key("2024.44.25.1 8ed2c4bbd9f8") == (2024, 44, 25, 1)
-    assert firmware_key("2024.8") < firmware_key("2024.26") < firmware_key("2024.26.3")
-    assert firmware_key("") is None and firmware_key("unknown") is None
+    assert version_key("2024.44.25.1 8ed2c4bbd9f8") == (2024, 44, 25, 1)
+    assert version_key("2024.8") < version_key("2024.26") < version_key("2024.26.3")
+    assert version_key("") is None and version_key("unknown") is None
 
 
 def test_the_list_is_paginated_and_keeps_the_filter(manager_client, owner):
