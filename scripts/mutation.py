@@ -234,15 +234,23 @@ def driver_sites(tree: ast.Module) -> list[Site]:
     return sites
 
 
-def _covering_tests(copy: Path, module: Module) -> dict[str, list[str]] | None:
+def _covering_tests(
+    copy: Path, module: Module
+) -> tuple[dict[str, list[str]], dict[str, float]] | None:
     """mutmut's record of which tests run each function of the module (written by its `run`),
-    keyed by the short name (`x_verify`); None when mutmut has not run here."""
+    keyed by the short name (`x_verify`), and each test's duration; None when mutmut has not
+    run here."""
     stats = copy / "mutants" / "mutmut-stats.json"
     if not stats.is_file():
         return None
-    recorded = json.loads(stats.read_text(encoding="utf-8"))["tests_by_mangled_function_name"]
+    recorded = json.loads(stats.read_text(encoding="utf-8"))
     prefix = module.path.removesuffix(".py").replace("/", ".") + "."
-    return {k.removeprefix(prefix): sorted(v) for k, v in recorded.items() if k.startswith(prefix)}
+    tests = {
+        k.removeprefix(prefix): sorted(v)
+        for k, v in recorded["tests_by_mangled_function_name"].items()
+        if k.startswith(prefix)
+    }
+    return tests, recorded["duration_by_test"]
 
 
 class _Apply(ast.NodeTransformer):
@@ -292,13 +300,15 @@ def run_driver(copy: Path, module: Module, log, patterns: list[str] | None = Non
     outcome = Outcome()
     # Like mutmut, run only the tests that execute the mutated function when it has recorded
     # them (after `--kinds all`); a function no test runs is a survivor with nothing run.
-    covering = _covering_tests(copy, module)
+    covering, durations = _covering_tests(copy, module) or (None, {})
     started = time.monotonic()
     if not _passes(copy, list(module.tests), log, None):
         raise SystemExit(f"{module.path}: its tests fail without any mutation (see the log)")
     # A mutant that makes a test loop forever (a `while` forced True) counts as killed once it
-    # runs five times as long as the whole unmutated set, as mutmut's own timeouts do.
-    timeout = max(60.0, TIMEOUT_FACTOR * (time.monotonic() - started))
+    # runs five times as long as its tests did unmutated (plus a second, and at least a
+    # minute for pytest's start-up), as mutmut's own timeouts do; without mutmut's record,
+    # five times the whole set.
+    whole = time.monotonic() - started
     try:
         for site in driver_sites(ast.parse(original)):
             applier = _Apply(site)
@@ -306,13 +316,15 @@ def run_driver(copy: Path, module: Module, log, patterns: list[str] | None = Non
             if not applier.applied or not _wanted(f"{module.path}:{site.name}", patterns or []):
                 continue
             outcome.total += 1
-            tests = list(module.tests)
+            tests, expected = list(module.tests), whole
             # A function mutmut does not mutate (a decorated one) has no record: run them all.
             if covering is not None and site.function in covering:
                 tests = covering[site.function]
                 if not tests:
                     outcome.survivors.append(f"{module.path}:{site.name} (no tests)")
                     continue
+                expected = sum(durations.get(t, whole) for t in tests) + 1
+            timeout = max(60.0, TIMEOUT_FACTOR * expected)
             target.write_text(ast.unparse(ast.fix_missing_locations(mutated)), encoding="utf-8")
             if not _passes(copy, tests, log, timeout):
                 outcome.killed += 1
