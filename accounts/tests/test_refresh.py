@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 from celery.signals import task_postrun
@@ -505,6 +506,50 @@ def test_a_healthy_refresh_is_stored_without_reading_the_link(owner_client, owne
     first_words = [q["sql"].split(None, 1)[0].upper() for q in queries.captured_queries]
     assert "SELECT" not in first_words
     assert TeslaLink.objects.get(pk=row.pk).refresh_token == "NA_new"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_china_link_refreshes_at_the_china_server_with_the_china_app(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    link(owner_client, "wei@example.cn", provider="tesla_cn")
+    row = TeslaLink.objects.get(user=owner)
+    assert row.auth_server == "cn"
+    tesla_sandbox.control.clear_requests()
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "refreshed"
+    [call] = [r for r in tesla_sandbox.control.requests() if r.get("grant_type")]
+    assert (call["grant_type"], call["client_id"]) == (
+        "refresh_token",
+        tesla_apps["cn"]["client_id"],
+    )
+    assert TeslaLink.objects.get(pk=row.pk).refresh_token != row.refresh_token
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_gives_up_at_the_configured_read_timeout(
+    owner_client, owner, tesla_apps, tesla_sandbox, settings
+):
+    # The token call goes through the thread's kept session, which carries the operator's
+    # timeouts and CA bundle (fleetportal/tesla.py), not a default one.
+    row = _linked(owner_client, owner)
+    settings.TESLA_HTTP_TIMEOUT = (5.0, 0.2)
+    tesla_sandbox.control.latency(1.0)
+    with pytest.raises(TransientOAuthError):
+        services.link_refresh_tokens(link_id=row.pk, force=True)
+    attempt = RefreshAttempt.objects.get()
+    assert attempt.outcome == RefreshAttempt.Outcome.RETRIED
+    assert TeslaLink.objects.get(pk=row.pk).health == TeslaLink.Health.RETRYING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_records_how_long_the_token_call_took(
+    owner_client, owner, tesla_apps, monkeypatch
+):
+    row = _linked(owner_client, owner)
+    clock = iter([100.0, 102.5])  # the token call starts, Tesla has answered
+    monkeypatch.setattr(services, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "refreshed"
+    assert RefreshAttempt.objects.get().duration_ms == 2500
 
 
 @pytest.mark.django_db(transaction=True)
