@@ -455,11 +455,27 @@ def test_the_answers_lifetime_is_the_stored_expiry(
     assert before + lifetime <= stored.access_token_expires_at <= timezone.now() + lifetime
     assert stored.refresh_token == (refresh_token or kept)
     attempt = RefreshAttempt.objects.get()
-    assert (attempt.outcome, attempt.error, attempt.duration_ms) == (
+    assert (attempt.link_id, attempt.outcome, attempt.error, attempt.duration_ms) == (
+        row.pk,
         RefreshAttempt.Outcome.OK,
         "",
         1,
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lease_outlasts_the_longest_token_call_by_fifteen_seconds(
+    owner_client, owner, tesla_apps, settings, monkeypatch
+):
+    # A live holder keeps its lease to the end of its token call (connect + read timeouts);
+    # one that died lets it lapse soon after.
+    row = _linked(owner_client, owner)
+    settings.TESLA_HTTP_TIMEOUT = (5.0, 20.0)
+    now = timezone.now()
+    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: now))  # a still clock
+    [lease] = services._refresh_claim_at_once(link_ids=[row.pk], force=True).values()
+    assert lease.until == now + dt.timedelta(seconds=5 + 20 + 15)
+    assert TeslaLink.objects.get(pk=row.pk).refresh_lease_until == lease.until
 
 
 @pytest.mark.django_db(transaction=True)
