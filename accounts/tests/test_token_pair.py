@@ -73,6 +73,14 @@ def test_a_relink_replaces_the_whole_pair_and_its_scopes(owner):
 
 
 @pytest.mark.django_db
+def test_a_relink_with_every_scope_heals_a_broken_link_and_clears_its_reason(owner):
+    _store(owner, refresh_token="")
+    link = _store(owner, access_token="a2", refresh_token="r2")
+    link.refresh_from_db()
+    assert (link.health, link.health_reason) == (TeslaLink.Health.OK, "")
+
+
+@pytest.mark.django_db
 def test_a_refresh_without_a_refresh_token_keeps_the_links_and_its_scopes(owner):
     link = _store(owner)
     issued = link.refresh_token_issued_at
