@@ -279,8 +279,10 @@ def test_a_profile_refuses_a_fleet_url_outside_the_servers_regions(
         count=1,
     )
     tesla_sandbox.control.clear_requests()
-    with pytest.raises(BaseURLNotAllowed):
+    with pytest.raises(BaseURLNotAllowed) as raised:
         services.tesla_profile(auth_server_key="global", tokens=tokens)
+    assert str(raised.value) == "Tesla named a Fleet API base URL outside this server's regions"
+    assert raised.value.error == "base_url_not_allowed"
     # The token went nowhere else: /users/me is never asked.
     assert [r["path"] for r in tesla_sandbox.control.requests()] == ["/fleet/na/api/1/users/region"]
 
