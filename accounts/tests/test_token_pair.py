@@ -305,6 +305,34 @@ def test_a_profile_asks_the_region_the_token_names_first(
 
 
 @pytest.mark.django_db
+def test_a_profile_takes_the_region_tesla_answers_and_the_users_name(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    tokens = _sandbox_tokens(owner_client, owner)  # the token names NA
+    eu = tesla_sandbox.fleet("eu")
+    tesla_sandbox.control.fault(
+        "/api/1/users/region",
+        status=200,
+        body={"response": {"region": "eu", "fleet_api_base_url": eu}},
+        count=1,
+    )
+    profile = services.tesla_profile(auth_server_key="global", tokens=tokens)
+    assert (profile["region"], profile["fleet_api_base_url"]) == ("EU", eu)
+    assert (profile["email"], profile["full_name"]) == ("alice@example.com", "Alice Anderson")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("me", [{}, {"email": None, "full_name": None}])
+def test_a_profile_without_email_or_name_from_tesla_stores_them_empty(
+    owner_client, owner, tesla_apps, tesla_sandbox, me
+):
+    tokens = _sandbox_tokens(owner_client, owner)
+    tesla_sandbox.control.fault("/api/1/users/me", status=200, body={"response": me}, count=1)
+    profile = services.tesla_profile(auth_server_key="global", tokens=tokens)
+    assert (profile["email"], profile["full_name"]) == ("", "")
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("ou_code", "region"),
     [("eu", "EU"), (None, "NA"), ("CN", "NA")],  # another server's region: this server's first
