@@ -129,6 +129,29 @@ def test_an_answer_for_a_link_relinked_meanwhile_is_dropped(
     assert RefreshAttempt.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("status", [400, 503])  # refused (permanent), unavailable (transient)
+def test_a_failed_refresh_of_a_link_relinked_meanwhile_leaves_the_new_pairs_health(
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch, status
+):
+    row = _linked(owner_client, owner)
+
+    def relinked_then_tesla_fails() -> None:
+        link(owner_client, "alice@example.com")
+        body = {"error": "invalid_grant", "error_description": "refused"}
+        tesla_sandbox.control.fault("token", status=status, body=body, count=1)
+
+    _during_token_call(monkeypatch, relinked_then_tesla_fails)
+    if status == 400:
+        assert services.link_refresh_tokens(link_id=row.pk, force=True) == "superseded"
+    else:
+        with pytest.raises(oauth.TransientOAuthError):
+            services.link_refresh_tokens(link_id=row.pk, force=True)
+    relinked = TeslaLink.objects.get(pk=row.pk)
+    assert (relinked.health, relinked.health_reason) == (TeslaLink.Health.OK, "")
+    assert RefreshAttempt.objects.get().link_id == row.pk
+
+
 @pytest.mark.django_db
 def test_releasing_a_lease_frees_only_that_link_and_only_while_it_is_ours(
     owner_client, owner, tesla_apps

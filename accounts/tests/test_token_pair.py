@@ -81,6 +81,15 @@ def test_a_relink_with_every_scope_heals_a_broken_link_and_clears_its_reason(own
 
 
 @pytest.mark.django_db
+def test_a_relink_without_scopes_replaces_the_links_with_none(owner):
+    _store(owner)
+    link = _store(owner, access_token="a2", refresh_token="r2", profile=_profile(scopes=[]))
+    link.refresh_from_db()
+    assert link.scopes == []
+    assert link.health_reason == "missing_scopes:openid,offline_access,vehicle_device_data"
+
+
+@pytest.mark.django_db
 def test_a_refresh_without_a_refresh_token_keeps_the_links_and_its_scopes(owner):
     link = _store(owner)
     issued = link.refresh_token_issued_at
@@ -233,6 +242,13 @@ def test_a_language_the_portal_offers_is_kept_on_the_profile_alone(owner):
     stored = type(owner).objects.get(pk=owner.pk)
     assert stored.language == "zh-hans"
     assert stored.first_name != "unsaved edit"  # only the language column is written
+
+
+@pytest.mark.django_db
+def test_the_language_the_user_already_has_is_not_written_again(owner, django_assert_num_queries):
+    assert services.user_language_set(user=owner, language="zh-hans") is True
+    with django_assert_num_queries(0):
+        assert services.user_language_set(user=owner, language="zh-hans") is True
 
 
 @pytest.mark.django_db
