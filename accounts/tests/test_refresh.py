@@ -342,6 +342,17 @@ def test_a_421_re_route_is_remembered(owner_client, owner, tesla_apps, tesla_san
 
 
 @pytest.mark.django_db
+def test_a_fleet_call_in_the_links_own_region_writes_nothing_to_the_link(
+    owner_client, owner, tesla_apps, tesla_sandbox
+):
+    row = _linked(owner_client, owner)
+    with CaptureQueriesContext(connection) as queries:
+        services.link_fleet_call(link=row, call=lambda client: client.me())
+    table = TeslaLink._meta.db_table
+    assert [q["sql"] for q in queries.captured_queries if table in q["sql"]] == []
+
+
+@pytest.mark.django_db
 def test_staff_status_page_shows_health_refreshes_and_next_due(
     client, staff_with, owner_client, owner, tesla_apps
 ):
