@@ -130,6 +130,23 @@ def test_an_answer_for_a_link_relinked_meanwhile_is_dropped(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_answer_for_a_link_relinked_meanwhile_without_a_scope_leaves_it_needing_a_relink(
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch
+):
+    row = _linked(owner_client, owner)
+    narrowed = ["openid", "offline_access", "user_data"]
+
+    def relinked_without_vehicle_data() -> None:
+        link(owner_client, "alice@example.com", granted=narrowed)
+
+    _during_token_call(monkeypatch, relinked_without_vehicle_data)
+    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "superseded"
+    relinked = TeslaLink.objects.get(pk=row.pk)
+    assert relinked.health == TeslaLink.Health.NEEDS_RELINK
+    assert relinked.health_reason == "missing_scopes:vehicle_device_data"
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("status", [400, 503])  # refused (permanent), unavailable (transient)
 def test_a_failed_refresh_of_a_link_relinked_meanwhile_leaves_the_new_pairs_health(
     owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch, status
