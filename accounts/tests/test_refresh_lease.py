@@ -309,10 +309,12 @@ def test_the_locked_path_takes_a_lease_like_the_fast_path(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("at_version", [False, True])  # a fleet call's refresh names its version
 def test_a_forced_refresh_of_a_fresh_link_leased_elsewhere_waits_then_refreshes(
-    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch
+    owner_client, owner, tesla_apps, tesla_sandbox, monkeypatch, at_version
 ):
     row = _linked(owner_client, owner)
+    version = row.token_version if at_version else None
     TeslaLink.objects.filter(pk=row.pk).update(
         refresh_lease_token="someone-else",
         refresh_lease_until=timezone.now() + dt.timedelta(minutes=1),
@@ -322,5 +324,6 @@ def test_a_forced_refresh_of_a_fresh_link_leased_elsewhere_waits_then_refreshes(
         TeslaLink.objects.filter(pk=row.pk).update(refresh_lease_token="", refresh_lease_until=None)
 
     monkeypatch.setattr(services.time, "sleep", nap)
-    assert services.link_refresh_tokens(link_id=row.pk, force=True) == "refreshed"
+    refreshed = services.link_refresh_tokens(link_id=row.pk, expected_version=version, force=True)
+    assert refreshed == "refreshed"
     assert TeslaLink.objects.get(pk=row.pk).token_version == row.token_version + 1
