@@ -186,7 +186,9 @@ def firmware_supports(name: str, firmware: tuple[int, ...]) -> bool | None:
     entry = details_for(name)
     if entry is None or entry.min_firmware == UNKNOWN_FIRMWARE:
         return None
-    minima = [version_key(m) or () for m in entry.min_firmware.split("/")]
+    minima = [version_key(m) for m in entry.min_firmware.split("/")]
+    if None in minima:  # the data file is checked (test_catalogue): a bug, never "any firmware"
+        raise ValueError(f"{name}: unreadable minimum firmware {entry.min_firmware!r}")
     if firmware >= max(minima):
         return True
     return any(firmware[:2] == m[:2] and firmware >= m for m in minima)

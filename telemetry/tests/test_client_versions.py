@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from telemetry import services
+from telemetry import catalogue, services
 from telemetry.models import TelemetryField, TelemetryRun
 from telemetry.tests.factories import make_config
 from vehicles.tests.factories import make_link, make_vehicles
@@ -83,7 +83,6 @@ def test_an_atom_car_skipped_for_its_key_is_told_about_the_safety_screen():
 def test_the_builder_warns_which_fields_the_assigned_cars_software_cannot_send(
     manager_client, cars
 ):
-    from telemetry import catalogue
 
     for car, firmware in zip(cars, ["2024.44.30", "2024.45.32 abc", ""], strict=True):
         car.firmware_version = firmware
@@ -124,7 +123,6 @@ def test_a_new_configuration_starts_with_an_expiry_a_year_ahead_and_service_aler
 
 def test_the_builder_prices_its_signal_estimate_at_the_usage_pages_rate(manager_client, settings):
     """Issue 18 item 5: the field catalogue's estimate uses the usage page's signal rate."""
-    from telemetry import catalogue
     from telemetry.forms import signals_cost
 
     settings.USAGE_RATES = {**settings.USAGE_RATES, "signals": "1/150000"}
@@ -140,3 +138,10 @@ def test_the_builder_prices_its_signal_estimate_at_the_usage_pages_rate(manager_
     settings.USAGE_RATES = {**settings.USAGE_RATES, "signals": "1/10000"}
     html = manager_client.get("/telemetry/new/").content.decode()
     assert signals_cost(ceiling, Decimal(1) / 10000) in html
+
+
+def test_an_unreadable_minimum_firmware_is_an_error_not_any_firmware(monkeypatch):
+    broken = catalogue.FieldDetails("Soc", "percent", "soon", "", "")
+    monkeypatch.setattr(catalogue, "details_for", lambda name: broken)
+    with pytest.raises(ValueError, match="Soc: unreadable minimum firmware 'soon'"):
+        catalogue.firmware_supports("Soc", (2025, 1))
